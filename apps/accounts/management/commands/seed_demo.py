@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand
+
+from apps.accounts.models import Inbox, Team
+from apps.accounts.services import agent_create
+
+DEMO_AGENTS = [
+    # username, password, display name, admin
+    ("ana", "ana-demo-pass", "Ana Ortega", True),
+    ("ben", "ben-demo-pass", "Ben Okafor", False),
+]
+DEMO_SMS_NUMBER = "+15005550006"
+
+
+class Command(BaseCommand):
+    help = "Create the demo: an SMS inbox, a team and two agents (safe to run again)."
+
+    def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        team, _ = Team.objects.get_or_create(name="Support")
+        inbox = Inbox.objects.filter(channel=Inbox.Channel.SMS, address=DEMO_SMS_NUMBER).first()
+        if inbox is None:
+            inbox = Inbox.objects.create(name="Demo SMS", channel=Inbox.Channel.SMS, address=DEMO_SMS_NUMBER, team=team)
+        self.stdout.write(f"SMS inbox: {inbox.name} on {inbox.address}")
+        for username, password, name, admin in DEMO_AGENTS:
+            agent, token = agent_create(
+                username=username, password=password, display_name=name, is_admin=admin,
+                inboxes=[inbox], teams=[team],
+            )
+            role = "admin + agent" if admin else "agent"
+            self.stdout.write(f"  {role:13} {username} / {password}   API token {token}")

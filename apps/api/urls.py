@@ -1,0 +1,18 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from apps.api import views
+
+urlpatterns = [
+    path("conversations", views.ConversationListView.as_view()),
+    path("conversations/<int:pk>", views.ConversationDetailView.as_view()),
+    path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),
+    path("contacts/<int:pk>", views.ContactDetailView.as_view()),
+    path("contacts/<int:pk>/timeline", views.ContactTimelineView.as_view()),
+    path("agents", views.AgentListView.as_view()),
+    path("agents/me/presence", views.PresenceView.as_view()),
+    path("teams", views.TeamListView.as_view()),
+    path("inboxes", views.InboxListView.as_view()),
+    path("events", views.EventListView.as_view()),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]

@@ -1,0 +1,189 @@
+"""Who answers: presence, capacity and round-robin assignment.
+
+Claims are atomic on PostgreSQL: the conversation row is locked by the caller, and candidate
+agents' presence rows are taken with FOR UPDATE SKIP LOCKED, so two workers assigning at once
+never give one agent more than their capacity nor one conversation two agents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import Agent
+from apps.assignment.models import AgentPresence
+from apps.bus.events import EventType, event_append
+from apps.conversations.models import Conversation
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = [Conversation.Status.OPEN, Conversation.Status.PENDING]
+
+
+def _fresh_after(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(seconds=settings.PRESENCE_TTL_SECONDS)
+
+
+def presence_get(*, agent_id: int) -> AgentPresence:
+    presence, _ = AgentPresence.objects.get_or_create(agent_id=agent_id)
+    return presence
+
+
+def presence_data(presence: AgentPresence) -> dict:
+    return {
+        "agent": presence.agent_id,
+        "status": presence.status,
+        "last_seen_at": presence.last_seen_at.isoformat() if presence.last_seen_at else None,
+    }
+
+
+def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -> Agent | None:
+    """Give a waiting conversation to the online agent with capacity whose turn it is.
+
+    The caller holds the conversation row lock. Returns the agent, or None when nobody is
+    available (the conversation then waits in the queue).
+    """
+    if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
+        return None
+    inbox = conversation.inbox
+    if not inbox.auto_assign:
+        return None
+    now = timezone.now()
+    candidates = AgentPresence.objects.filter(
+        status=AgentPresence.Status.ONLINE,
+        last_seen_at__gte=_fresh_after(now),
+        agent__is_active=True,
+        agent__inboxes=inbox,
+    )
+    team_id = conversation.team_id or inbox.team_id
+    if team_id:
+        candidates = candidates.filter(agent__teams=team_id)
+    candidates = (
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .select_related("agent")
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "agent_id")[:20]
+    )
+    for presence in candidates:
+        load = Conversation.objects.filter(assignee_id=presence.agent_id, status__in=ACTIVE_STATUSES).count()
+        if load >= presence.agent.max_conversations:
+            continue
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
+        conversation.assignee = presence.agent
+        presence.last_assigned_at = now
+        presence.save(update_fields=["last_assigned_at"])
+        if emit:
+            from apps.conversations.events import emit_conversation
+
+            emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
+        return presence.agent
+    return None
+
+
+def assignment_drain(*, limit: int = 100) -> int:
+    """Assign waiting conversations, oldest wait first. Returns how many were assigned."""
+    waiting = list(
+        Conversation.objects.filter(
+            assignee__isnull=True, status=Conversation.Status.OPEN, inbox__auto_assign=True
+        )
+        .order_by(F("waiting_since").asc(nulls_last=True), "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    assigned = 0
+    for conversation_id in waiting:
+        with transaction.atomic():
+            conversation = (
+                Conversation.objects.select_for_update(skip_locked=True)
+                .select_related("inbox")
+                .filter(pk=conversation_id, assignee__isnull=True)
+                .first()
+            )
+            if conversation and conversation_auto_assign(conversation=conversation):
+                assigned += 1
+    return assigned
+
+
+def _after_commit_drain() -> None:
+    from apps.assignment.tasks import assignment_drain_task
+
+    transaction.on_commit(lambda: assignment_drain_task.delay())
+
+
+@transaction.atomic
+def presence_set(*, agent_id: int, status: str) -> AgentPresence:
+    """The agent picks online / away / offline."""
+    if status not in AgentPresence.Status.values:
+        from apps.core.errors import InvalidInput
+
+        raise InvalidInput(f"unknown presence {status!r}", code="invalid_presence")
+    presence = presence_get(agent_id=agent_id)
+    presence = AgentPresence.objects.select_for_update().get(pk=presence.pk)
+    previous = presence.status
+    presence.chosen_status = status
+    presence.status = status
+    presence.last_seen_at = timezone.now()
+    presence.save(update_fields=["chosen_status", "status", "last_seen_at", "updated_at"])
+    if previous != status:
+        event_append(type=EventType.PRESENCE_UPDATED, data=presence_data(presence))
+        if status == AgentPresence.Status.ONLINE:
+            _after_commit_drain()
+        elif status == AgentPresence.Status.OFFLINE:
+            conversations_requeue(agent_id=agent_id)
+    return presence
+
+
+@transaction.atomic
+def presence_heartbeat(*, agent_id: int) -> AgentPresence:
+    """A console of this agent is connected. Brings an expired agent back to what they chose."""
+    presence = presence_get(agent_id=agent_id)
+    presence = AgentPresence.objects.select_for_update().get(pk=presence.pk)
+    previous = presence.status
+    presence.last_seen_at = timezone.now()
+    presence.status = presence.chosen_status
+    presence.save(update_fields=["status", "last_seen_at", "updated_at"])
+    if previous != presence.status:
+        event_append(type=EventType.PRESENCE_UPDATED, data=presence_data(presence))
+        if presence.status == AgentPresence.Status.ONLINE:
+            _after_commit_drain()
+    return presence
+
+
+def presence_expire() -> int:
+    """Agents whose consoles stopped beating go offline; their conversations return to the queue."""
+    stale = list(
+        AgentPresence.objects.filter(
+            ~Q(status=AgentPresence.Status.OFFLINE), last_seen_at__lt=_fresh_after(timezone.now())
+        ).values_list("agent_id", flat=True)
+    )
+    for agent_id in stale:
+        with transaction.atomic():
+            presence = AgentPresence.objects.select_for_update().get(agent_id=agent_id)
+            if presence.status == AgentPresence.Status.OFFLINE or (
+                presence.last_seen_at and presence.last_seen_at >= _fresh_after(timezone.now())
+            ):
+                continue
+            presence.status = AgentPresence.Status.OFFLINE
+            presence.save(update_fields=["status", "updated_at"])
+            event_append(type=EventType.PRESENCE_UPDATED, data=presence_data(presence))
+            conversations_requeue(agent_id=agent_id)
+    return len(stale)
+
+
+def conversations_requeue(*, agent_id: int) -> int:
+    """Return an offline agent's open conversations to the queue and hand them out again."""
+    from apps.conversations.events import emit_conversation
+
+    ids = list(
+        Conversation.objects.filter(assignee_id=agent_id, status=Conversation.Status.OPEN).values_list("id", flat=True)
+    )
+    for conversation in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("id"):
+        conversation.assignee = None
+        conversation.save(update_fields=["assignee"])
+        emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
+    if ids:
+        _after_commit_drain()
+    return len(ids)

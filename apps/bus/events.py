@@ -1,0 +1,131 @@
+"""The event log and its fan-out.
+
+Every change an agent or a visitor should see is written here as an `Event` row in the same
+transaction as the change, then pushed to Channels groups after commit. The channel layer is
+only the doorbell: clients catch up from the log (`since`), so a lost push costs latency, never
+an event.
+
+Ordering: on PostgreSQL two transactions can draw ids 7 and 8 and commit 8 first; a client that
+has seen 8 would then resume past 7 forever. `event_append` therefore takes a transaction-scoped
+advisory lock before drawing ids, so event ids become visible in id order: when id N is
+readable, every id below N is too. Services append events last, just before commit, to keep that
+section short. SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+
+from apps.bus.models import Event
+
+log = logging.getLogger(__name__)
+
+EVENT_LOCK_KEY = 0x5D5E0001
+
+
+class EventType:
+    CONVERSATION_CREATED = "conversation.created"
+    CONVERSATION_UPDATED = "conversation.updated"
+    MESSAGE_CREATED = "message.created"
+    MESSAGE_UPDATED = "message.updated"
+    TYPING = "typing"
+    PRESENCE_UPDATED = "presence.updated"
+    AGENT_UPDATED = "agent.updated"
+    CONTACT_UPDATED = "contact.updated"
+
+
+# Channels group names, defined once.
+def group_for_inbox(inbox_id: int) -> str:
+    return f"inbox.{inbox_id}"
+
+
+def group_for_agent(agent_id: int) -> str:
+    return f"agent.{agent_id}"
+
+
+GROUP_ALL_AGENTS = "agents"
+
+
+def group_for_event(event: Event) -> str:
+    if event.agent_id is not None:
+        return group_for_agent(event.agent_id)
+    if event.inbox_id is not None:
+        return group_for_inbox(event.inbox_id)
+    return GROUP_ALL_AGENTS
+
+
+def event_append(
+    *,
+    type: str,
+    data: dict[str, Any],
+    conversation_id: int | None = None,
+    inbox_id: int | None = None,
+    agent_id: int | None = None,
+) -> Event:
+    """Write one event in the current transaction and push it to its group after commit."""
+    return events_append([dict(type=type, data=data, conversation_id=conversation_id,
+                               inbox_id=inbox_id, agent_id=agent_id)])[0]
+
+
+def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
+    if not connection.in_atomic_block:
+        raise RuntimeError("events must be appended inside the transaction of their change")
+    rows = [Event(**spec) for spec in specs]
+    if not rows:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOCK_KEY])
+    if connection.features.can_return_rows_from_bulk_insert:
+        Event.objects.bulk_create(rows)
+    else:
+        for row in rows:
+            row.save(force_insert=True)
+    frames = [(group_for_event(e), e.as_frame()) for e in rows]
+    transaction.on_commit(lambda: publish(frames))
+    return rows
+
+
+def publish(frames: list[tuple[str, dict[str, Any]]]) -> None:
+    """Ring the doorbell. A failure here is logged, not raised: the log already has the event."""
+    layer = get_channel_layer()
+    if layer is None or not frames:
+        return
+    try:
+        async_to_sync(_publish)(layer, frames)
+    except Exception:  # noqa: BLE001 - Redis down delays the push; clients catch up from the log
+        log.exception("publishing %d event(s) to the channel layer failed", len(frames))
+
+
+async def _publish(layer: Any, frames: list[tuple[str, dict[str, Any]]]) -> None:
+    for group, frame in frames:
+        await layer.group_send(group, {"type": "event.push", "event": frame})
+
+
+def publish_ephemeral(group: str, frame: dict[str, Any]) -> None:
+    """Push something that is not worth logging (typing indicators)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "ephemeral.push", "frame": frame})
+    except Exception:  # noqa: BLE001
+        log.warning("ephemeral push to %s failed", group, exc_info=True)
+
+
+def events_visible_q(*, agent_id: int, inbox_ids: Iterable[int]) -> Q:
+    """Events an agent may see: their inboxes' events, global ones, and their own."""
+    return Q(agent_id__isnull=True) & (Q(inbox_id__in=list(inbox_ids)) | Q(inbox_id__isnull=True)) | Q(
+        agent_id=agent_id
+    )
+
+
+def events_visible_since(*, agent_id: int, inbox_ids: Iterable[int], since: int) -> QuerySet[Event]:
+    return Event.objects.filter(events_visible_q(agent_id=agent_id, inbox_ids=inbox_ids), id__gt=since).order_by("id")

@@ -1,0 +1,254 @@
+"""The bus: durable intake, at-least-once idempotent processing, the outbox and the sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import Inbox
+from apps.bus.models import Event, InboundEntry, OutboxEntry
+from apps.conversations.models import Message
+from apps.gateways.base import (
+    InboundMessage,
+    MalformedPayload,
+    OutboundMessage,
+    PermanentSendError,
+    TransientSendError,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+def inbound_accept(
+    *,
+    source: str,
+    provider_message_id: str,
+    channel: str,
+    sender: str,
+    payload: Mapping[str, list[str]],
+    raw: bytes,
+    flag_reason: str = "",
+) -> tuple[InboundEntry | None, bool]:
+    """Make an inbound delivery durable. Returns (entry, created); a redelivery is not created.
+
+    This is all a webhook does before it answers: one INSERT, deduplicated by the
+    (source, provider_message_id) constraint, and the processing task queued after commit.
+    """
+    try:
+        with transaction.atomic():
+            entry = InboundEntry.objects.create(
+                source=source, provider_message_id=provider_message_id, channel=channel,
+                sender=sender[:320], payload=dict(payload), raw=raw,
+                state=InboundEntry.State.FLAGGED if flag_reason else InboundEntry.State.PENDING,
+                flag_reason=flag_reason[:500],
+            )
+            if not flag_reason:
+                transaction.on_commit(lambda: _dispatch_inbound(entry.pk))
+    except IntegrityError:
+        return None, False
+    if flag_reason:
+        log.warning("inbound %s %s flagged: %s", source, provider_message_id, flag_reason)
+    return entry, True
+
+
+def _dispatch_inbound(entry_id: int) -> None:
+    from apps.bus.tasks import process_inbound
+
+    try:
+        process_inbound.delay(entry_id)
+    except Exception:  # noqa: BLE001 - the broker is down: the entry is durable, the sweeper retries
+        log.exception("could not queue inbound entry %s; the sweeper will pick it up", entry_id)
+
+
+def inbox_for_inbound(channel: str, inbound: InboundMessage) -> Inbox | None:
+    inbox_channel = Inbox.Channel.SMS if channel == "sms" else channel
+    return Inbox.objects.filter(channel=inbox_channel, address=inbound.recipient).order_by("id").first()
+
+
+def inbound_process(*, entry_id: int) -> str:
+    """Process one journal entry, and before it any older pending entry of the same sender.
+
+    Runs at least once; idempotent: an entry that is no longer pending is left alone, and the
+    rows of one sender are locked in id order so their messages keep the order they came in.
+    Returns the entry's final state.
+    """
+    from apps.gateways.registry import inbound_gateway_for
+
+    with transaction.atomic():
+        entry = InboundEntry.objects.filter(pk=entry_id).only("id", "source", "sender", "state").first()
+        if entry is None or entry.state != InboundEntry.State.PENDING:
+            return entry.state if entry else "missing"
+        batch = list(
+            InboundEntry.objects.select_for_update()
+            .filter(source=entry.source, sender=entry.sender, state=InboundEntry.State.PENDING, id__lte=entry.pk)
+            .order_by("id")
+        )
+        state = InboundEntry.State.DONE
+        for item in batch:
+            state = _process_one(item, inbound_gateway_for(item.channel))
+        return state if batch else InboundEntry.objects.get(pk=entry_id).state
+
+
+def _process_one(entry: InboundEntry, gateway) -> str:  # type: ignore[no-untyped-def]
+    from apps.conversations.services import message_receive
+
+    now = timezone.now()
+    try:
+        inbound_messages = gateway.parse_inbound(entry.payload)
+    except MalformedPayload as exc:
+        entry.state = InboundEntry.State.FLAGGED
+        entry.flag_reason = str(exc)[:500]
+        entry.processed_at = now
+        entry.save(update_fields=["state", "flag_reason", "processed_at"])
+        log.warning("inbound entry %s flagged: %s", entry.pk, exc)
+        return entry.state
+    message = None
+    for inbound in inbound_messages:
+        inbox = inbox_for_inbound(entry.channel, inbound)
+        if inbox is None:
+            entry.state = InboundEntry.State.FLAGGED
+            entry.flag_reason = f"no {entry.channel} inbox has the address {inbound.recipient!r}"
+            entry.processed_at = now
+            entry.save(update_fields=["state", "flag_reason", "processed_at"])
+            log.warning("inbound entry %s flagged: %s", entry.pk, entry.flag_reason)
+            return entry.state
+        with transaction.atomic():
+            message, _ = message_receive(inbox=inbox, inbound=inbound, received_at=entry.received_at)
+    entry.state = InboundEntry.State.DONE
+    entry.message = message
+    entry.processed_at = now
+    entry.attempts += 1
+    entry.save(update_fields=["state", "message", "processed_at", "attempts"])
+    return entry.state
+
+
+def inbound_record_failure(*, entry_id: int, error: str, give_up: bool) -> None:
+    InboundEntry.objects.filter(pk=entry_id, state=InboundEntry.State.PENDING).update(
+        last_error=error[:5000],
+        state=InboundEntry.State.FAILED if give_up else InboundEntry.State.PENDING,
+    )
+
+
+# --- outbox --------------------------------------------------------------------------------
+
+LEASE_SECONDS = 120
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(2 ** attempts, 300))
+
+
+def outbox_deliver(*, message_id: int) -> str:
+    """Send one queued message through its channel's gateway. Safe to call again.
+
+    A lease (one UPDATE) makes sure one worker at a time sends a given message; a message
+    already sent or failed is never sent again. Transient failures are rescheduled with
+    backoff, permanent ones recorded on the message.
+    Returns "sent", "retry", "failed" or "skipped".
+    """
+    from apps.conversations.services import message_mark_sent, message_send_failed
+    from apps.gateways.registry import gateway_for
+
+    now = timezone.now()
+    claimed = (
+        OutboxEntry.objects.filter(message_id=message_id, state=OutboxEntry.State.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + dt.timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return "skipped"
+    entry = OutboxEntry.objects.select_related("message__identity", "message__inbox").get(message_id=message_id)
+    message = entry.message
+    identity = message.identity
+    if identity is None:
+        message_send_failed(message_id=message_id, code="no_identity", text="no address to send to")
+        return "failed"
+    if identity.opted_out:
+        message_send_failed(message_id=message_id, code="opted_out", text="the customer has opted out")
+        return "failed"
+    inbox = message.inbox
+    outbound = OutboundMessage(
+        message_id=message.pk, channel=identity.kind, to=identity.address, sender=inbox.address,
+        body=message.body, options=dict(inbox.config or {}),
+    )
+    gateway = gateway_for(identity.kind)
+    try:
+        result = gateway.send(outbound)
+    except PermanentSendError as exc:
+        message_send_failed(message_id=message_id, code=exc.code, text=exc.message)
+        return "failed"
+    except TransientSendError as exc:
+        if entry.attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
+            message_send_failed(message_id=message_id, code="gave_up", text=str(exc))
+            return "failed"
+        delay = _backoff(entry.attempts)
+        OutboxEntry.objects.filter(pk=entry.pk).update(
+            next_attempt_at=timezone.now() + delay, lease_until=None, last_error=str(exc)[:2000]
+        )
+        log.info("send of message %s failed (%s); retry %s in %s", message_id, exc, entry.attempts, delay)
+        _schedule_retry(message_id, delay)
+        return "retry"
+    message_mark_sent(message_id=message_id, provider_id=result.provider_message_id, status=result.status)
+    if getattr(gateway, "simulates_delivery", False):
+        from apps.conversations.services import message_status_apply
+        from apps.gateways.base import DeliveryStatus
+
+        message_status_apply(
+            source="local",
+            status=DeliveryStatus(provider_message_id=result.provider_message_id, status=Message.Status.DELIVERED),
+            payload={"simulated": True},
+        )
+    return "sent"
+
+
+def _schedule_retry(message_id: int, delay: dt.timedelta) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # in-process mode: the sweeper retries when the time has come
+    from apps.bus.tasks import deliver_message
+
+    try:
+        deliver_message.apply_async((message_id,), countdown=delay.total_seconds())
+    except Exception:  # noqa: BLE001
+        log.exception("could not schedule retry of message %s; the sweeper will", message_id)
+
+
+# --- sweeper -------------------------------------------------------------------------------
+
+
+def bus_sweep() -> dict[str, int]:
+    """Re-dispatch work whose task was lost (broker down, worker killed). Safe to run anywhere."""
+    from apps.bus.tasks import deliver_message, process_inbound
+
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.BUS_SWEEP_AFTER_SECONDS)
+    inbound_ids = list(
+        InboundEntry.objects.filter(state=InboundEntry.State.PENDING, received_at__lt=stale)
+        .order_by("id").values_list("id", flat=True)[:1000]
+    )
+    outbox_ids = list(
+        OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING, next_attempt_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .exclude(next_attempt_at__gt=now)
+        .filter(Q(attempts__gt=0) | Q(created_at__lt=stale))
+        .order_by("id").values_list("message_id", flat=True)[:1000]
+    )
+    for entry_id in inbound_ids:
+        process_inbound.delay(entry_id)
+    for message_id in outbox_ids:
+        deliver_message.delay(message_id)
+    return {"inbound": len(inbound_ids), "outbox": len(outbox_ids)}
+
+
+def events_prune() -> int:
+    cutoff = timezone.now() - dt.timedelta(days=settings.EVENT_RETENTION_DAYS)
+    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

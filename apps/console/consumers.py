@@ -1,0 +1,274 @@
+"""The agent console socket: live events, resume from an event id, and agent actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from apps.bus.events import GROUP_ALL_AGENTS, group_for_agent, group_for_inbox
+from apps.console import selectors
+from apps.core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("send", "typing", "read", "resume", "presence", "ping")
+TYPING_MIN_INTERVAL = 2.0
+MAX_FRAME_BYTES = 64 * 1024
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+    agent_id: int
+    inbox_ids: list[int]
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        if not self.scope.get("origin_ok"):
+            await self.close(code=4403)
+            return
+        self.agent_id = user.pk
+        self.inbox_ids = await database_sync_to_async(selectors.agent_inbox_ids)(agent_id=self.agent_id)
+        # Everything at or below `checked_upto` has been delivered to this client (or was before
+        # the id it resumed from). `sent` holds ids above it already delivered live.
+        self.checked_upto = 0
+        self.sent: set[int] = set()
+        self.typing_sent: dict[int, float] = {}
+        self.groups_joined = [group_for_inbox(i) for i in self.inbox_ids]
+        self.groups_joined += [group_for_agent(self.agent_id), GROUP_ALL_AGENTS]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        newest = await database_sync_to_async(selectors.newest_visible_event_id)(
+            agent_id=self.agent_id, inbox_ids=self.inbox_ids
+        )
+        await self.send_json({"type": "hello", "agent": self.agent_id, "last_event_id": newest,
+                              "inboxes": self.inbox_ids})
+        since = _int(self._query("since"))
+        if since is not None:
+            await self._replay(since)
+        else:
+            self.checked_upto = newest
+        await self._presence_beat()
+        self.beat_task = asyncio.ensure_future(self._beat_loop())
+
+    def _query(self, name: str) -> str | None:
+        from urllib.parse import parse_qs
+
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
+        return values[0] if values else None
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "beat_task", None)
+        if task:
+            task.cancel()
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- delivery --------------------------------------------------------------------
+    async def _deliver(self, frame: dict[str, Any]) -> None:
+        event_id = frame["id"]
+        if event_id <= self.checked_upto or event_id in self.sent:
+            return
+        self.sent.add(event_id)
+        await self.send_json(frame)
+
+    async def event_push(self, message: dict[str, Any]) -> None:
+        await self._deliver(message["event"])
+
+    async def ephemeral_push(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["frame"])
+
+    async def _replay(self, since: int) -> None:
+        frames, too_old = await database_sync_to_async(selectors.events_for_replay)(
+            agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=since
+        )
+        if too_old:
+            newest = await database_sync_to_async(selectors.newest_visible_event_id)(
+                agent_id=self.agent_id, inbox_ids=self.inbox_ids
+            )
+            self.checked_upto, self.sent = newest, set()
+            await self.send_json({"type": "resync.required", "last_event_id": newest})
+            return
+        # The client asked from `since`: what it asks for it gets, in order, even if sent before.
+        self.checked_upto = since
+        self.sent = {i for i in self.sent if i > since}
+        for frame in frames:
+            self.sent.discard(frame["id"])
+            await self._deliver(frame)
+        self._advance(frames[-1]["id"] if frames else since)
+
+    def _advance(self, upto: int) -> None:
+        """Everything visible up to `upto` has been delivered.
+
+        `upto` must come from a database read: event ids become visible in id order, so a read
+        that returned id N saw every visible id below N. Live pushes alone never move it,
+        since the channel layer may have dropped one in between.
+        """
+        self.checked_upto = max(self.checked_upto, upto)
+        self.sent = {i for i in self.sent if i > self.checked_upto}
+
+    async def _catch_up(self) -> None:
+        """Deliver visible events the channel layer dropped (it is at-most-once)."""
+        frames, too_old = await database_sync_to_async(selectors.events_for_replay)(
+            agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=self.checked_upto
+        )
+        if too_old:
+            await self._replay(self.checked_upto)
+            return
+        for frame in frames:
+            await self._deliver(frame)
+        if frames:
+            self._advance(frames[-1]["id"])
+
+    async def _presence_beat(self) -> None:
+        from apps.assignment.services import presence_heartbeat
+
+        try:
+            await database_sync_to_async(presence_heartbeat)(agent_id=self.agent_id)
+        except Exception:  # noqa: BLE001 - presence is best effort; the socket stays up
+            log.exception("presence heartbeat failed for agent %s", self.agent_id)
+
+    async def _beat_loop(self) -> None:
+        interval = settings.CONSOLE_HEARTBEAT_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._catch_up()
+                await self._presence_beat()
+                await self.send_json({"type": "heartbeat", "last_event_id": self.checked_upto})
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("console heartbeat failed")
+
+    # --- client actions --------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self._error("invalid_frame", f"send JSON text frames of at most {MAX_FRAME_BYTES} bytes")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid_json", "the frame is not valid JSON")
+            return
+        if not isinstance(content, dict):
+            await self._error("invalid_frame", "the frame must be a JSON object")
+            return
+        action = content.get("action")
+        if action not in ACTIONS:
+            await self._error("unknown_action", f"unknown action {action!r}; use one of {', '.join(ACTIONS)}",
+                              ref=content.get("client_id"))
+            return
+        try:
+            await getattr(self, f"action_{action}")(content)
+        except DomainError as exc:
+            await self._error(exc.code, exc.message, ref=content.get("client_id"))
+        except Exception:  # noqa: BLE001 - never drop the socket over one bad action
+            log.exception("console action %s failed", action)
+            await self._error("server_error", "the action failed; try again", ref=content.get("client_id"))
+
+    async def _error(self, code: str, message: str, ref: Any = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["client_id"] = ref
+        await self.send_json(frame)
+
+    async def _visible_conversation(self, content: dict[str, Any]) -> int:
+        from apps.core.errors import InvalidInput, NotFound
+
+        conversation_id = _int(content.get("conversation"))
+        if conversation_id is None:
+            raise InvalidInput("`conversation` (an id) is required", code="invalid_conversation")
+        if not await database_sync_to_async(selectors.conversation_visible)(
+            agent_id=self.agent_id, conversation_id=conversation_id
+        ):
+            raise NotFound("no such conversation")
+        return conversation_id
+
+    async def action_ping(self, content: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong", "last_event_id": self.checked_upto})
+
+    async def action_resume(self, content: dict[str, Any]) -> None:
+        from apps.core.errors import InvalidInput
+
+        since = _int(content.get("since"))
+        if since is None or since < 0:
+            raise InvalidInput("`since` must be an event id", code="invalid_since")
+        await self._replay(since)
+
+    async def action_send(self, content: dict[str, Any]) -> None:
+        from apps.conversations.events import message_data
+        from apps.conversations.services import message_send
+        from apps.core.errors import InvalidInput
+
+        conversation_id = await self._visible_conversation(content)
+        client_id = content.get("client_id")
+        if not isinstance(client_id, str) or not client_id:
+            raise InvalidInput("`client_id` is required so that a resend is not sent twice", code="invalid_client_id")
+        body = content.get("body")
+        if not isinstance(body, str):
+            raise InvalidInput("`body` must be text", code="invalid_body")
+
+        def send() -> tuple[dict[str, Any], bool]:
+            from apps.accounts.models import Agent
+
+            agent = Agent.objects.get(pk=self.agent_id)
+            message, created = message_send(
+                conversation_id=conversation_id, agent=agent, body=body, client_id=client_id,
+                identity_id=_int(content.get("identity")), kind=content.get("kind") or "message",
+            )
+            return message_data(message), created
+
+        data, created = await database_sync_to_async(send)()
+        await self.send_json({"type": "ack", "client_id": client_id, "created": created, "message": data})
+
+    async def action_typing(self, content: dict[str, Any]) -> None:
+        from django.db import transaction
+
+        from apps.bus.events import EventType, event_append
+
+        conversation_id = await self._visible_conversation(content)
+        now = time.monotonic()
+        if now - self.typing_sent.get(conversation_id, 0) < TYPING_MIN_INTERVAL and content.get("on", True):
+            return
+        self.typing_sent[conversation_id] = now
+
+        def log_typing() -> None:
+            from apps.conversations.models import Conversation
+
+            inbox_id = Conversation.objects.values_list("inbox_id", flat=True).get(pk=conversation_id)
+            with transaction.atomic():
+                event_append(type=EventType.TYPING, conversation_id=conversation_id, inbox_id=inbox_id,
+                             data={"agent": self.agent_id, "on": bool(content.get("on", True))})
+
+        await database_sync_to_async(log_typing)()
+
+    async def action_read(self, content: dict[str, Any]) -> None:
+        from apps.conversations.services import conversation_mark_read
+
+        conversation_id = await self._visible_conversation(content)
+        seq = await database_sync_to_async(conversation_mark_read)(
+            agent_id=self.agent_id, conversation_id=conversation_id, seq=_int(content.get("seq"))
+        )
+        await self.send_json({"type": "read.ack", "conversation": conversation_id, "seq": seq})
+
+    async def action_presence(self, content: dict[str, Any]) -> None:
+        from apps.assignment.services import presence_set
+
+        await database_sync_to_async(presence_set)(agent_id=self.agent_id, status=str(content.get("status")))

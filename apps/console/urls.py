@@ -1,0 +1,10 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from apps.console import views
+
+urlpatterns = [
+    path("", views.console, name="console"),
+    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
+]

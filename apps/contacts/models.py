@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Contact(models.Model):
+    """One customer, whatever channels they write from."""
+
+    name = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or f"Contact {self.pk}"
+
+
+class Identity(models.Model):
+    """An address a contact writes from, normalised so that one address is one row."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone (SMS/MMS)"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        EMAIL = "email", "Email"
+        WIDGET = "widget", "Widget visitor"
+        TELEGRAM = "telegram", "Telegram"
+        XMPP = "xmpp", "XMPP"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    address = models.CharField(max_length=320, help_text="Normalised: E.164, lower-cased email, …")
+    display = models.CharField(max_length=320, blank=True, help_text="As the customer wrote it.")
+    verified = models.BooleanField(
+        default=False, help_text="The channel proved the customer controls this address."
+    )
+    opted_out = models.BooleanField(default=False, help_text="Texted STOP: nothing may be sent.")
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "address"], name="identity_unique")]
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.address}"
+
+
+class ContactMerge(models.Model):
+    """A recorded merge, so that it can be undone."""
+
+    survivor = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_kept")
+    merged = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_absorbed")
+    identity_ids = models.JSONField(default=list)
+    conversation_ids = models.JSONField(default=list)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)

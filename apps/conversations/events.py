@@ -1,0 +1,93 @@
+"""Event payloads for conversations and messages, built in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.bus.events import EventType, event_append
+from apps.conversations.models import Attachment, Conversation, Message
+
+STATUS_WORDS = {
+    "21211": "The number is not a valid phone number.",
+    "21408": "Sending to this country is not enabled on the account.",
+    "21610": "The customer has opted out (replied STOP).",
+    "21612": "The number cannot be reached from this sender.",
+    "21614": "The number cannot receive SMS.",
+    "21635": "The number is a landline.",
+    "30003": "The customer's phone is unreachable (off or out of signal).",
+    "30004": "The message was blocked by the carrier or the customer.",
+    "30005": "The number is unknown to the carrier.",
+    "30006": "Landline or unreachable carrier.",
+    "30007": "The carrier filtered the message.",
+    "30008": "Unknown delivery error from the carrier.",
+    "63016": "Outside the WhatsApp 24-hour window: a template is needed.",
+    "opted_out": "The customer has opted out (replied STOP); nothing was sent.",
+    "gave_up": "Sending failed repeatedly; gave up.",
+}
+
+
+def error_in_words(code: str, fallback: str = "") -> str:
+    return STATUS_WORDS.get(code, fallback or (f"Provider error {code}." if code else ""))
+
+
+def conversation_data(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.pk,
+        "inbox": conversation.inbox_id,
+        "contact": conversation.contact_id,
+        "status": conversation.status,
+        "assignee": conversation.assignee_id,
+        "team": conversation.team_id,
+        "priority": conversation.priority,
+        "last_activity_at": conversation.last_activity_at.isoformat(),
+        "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
+        "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+    }
+
+
+def attachment_data(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "filename": attachment.filename,
+        "url": attachment.file.url if attachment.file else None,
+        "error": attachment.error,
+    }
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    # Only messages that have attachments pay the query (or use a prefetch).
+    attachments = message.attachments.all() if message.meta.get("attachments") else []
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "seq": message.seq,
+        "direction": message.direction,
+        "kind": message.kind,
+        "channel": message.channel,
+        "identity": message.identity_id,
+        "sender": message.sender_id,
+        "body": message.body,
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "client_id": message.client_id,
+        "created_at": message.created_at.isoformat(),
+        "attachments": [attachment_data(a) for a in attachments],
+        "meta": message.meta,
+    }
+
+
+def emit_conversation(conversation: Conversation, type: str, changes: list[str] | None = None) -> None:
+    data = conversation_data(conversation)
+    if changes is not None:
+        data["changes"] = changes
+    event_append(type=type, data=data, conversation_id=conversation.pk, inbox_id=conversation.inbox_id)
+
+
+def emit_message(message: Message, type: str = EventType.MESSAGE_CREATED) -> None:
+    event_append(
+        type=type, data=message_data(message), conversation_id=message.conversation_id,
+        inbox_id=message.inbox_id,
+    )

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.accounts.models import Inbox, Team
+from apps.contacts.models import Contact, Identity
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        SNOOZED = "snoozed", "Snoozed"
+        RESOLVED = "resolved", "Resolved"
+
+    class Priority(models.IntegerChoices):
+        NONE = 0, "None"
+        LOW = 1, "Low"
+        MEDIUM = 2, "Medium"
+        HIGH = 3, "High"
+        URGENT = 4, "Urgent"
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    priority = models.IntegerField(choices=Priority.choices, default=Priority.NONE)
+    last_identity = models.ForeignKey(
+        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The address the customer last wrote from: replies go there by default.",
+    )
+    last_seq = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField()
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the customer started waiting for an answer."
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["inbox", "status", "last_activity_at"]),
+            models.Index(fields=["assignee", "status"]),
+            models.Index(fields=["contact", "inbox", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "From the customer"
+        OUTBOUND = "out", "To the customer"
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        NOTE = "note", "Private note"
+        ACTIVITY = "activity", "Activity"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(help_text="Gap-free position in the conversation.")
+    inbox = models.ForeignKey(Inbox, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MESSAGE)
+    channel = models.CharField(max_length=16, blank=True, help_text="Identity kind it went over.")
+    identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="sent_messages",
+    )
+    body = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=128, null=True, blank=True)
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["conversation_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["inbox", "provider_id"], condition=Q(provider_id__isnull=False),
+                name="message_provider_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], condition=Q(client_id__isnull=False),
+                name="message_client_id_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider_id"], name="message_provider_id_idx")]
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.message.conversation_id}/{instance.message_id}/{filename}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=500, blank=True)
+    filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=127, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    source_url = models.URLField(max_length=1000, blank=True)
+    error = models.CharField(max_length=300, blank=True, help_text="Why the file is not stored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ReadMarker(models.Model):
+    """How far an agent has read a conversation (for unread counts)."""
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_markers")
+    last_read_seq = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "conversation"], name="read_marker_unique")]

@@ -1,0 +1,425 @@
+"""Receiving and sending messages, and changing conversations. Business rules live here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import Agent, Inbox
+from apps.assignment.services import conversation_auto_assign
+from apps.bus.events import EventType
+from apps.bus.models import OutboxEntry, StatusReceipt
+from apps.contacts.models import Contact, Identity
+from apps.contacts.services import identity_resolve, identity_set_opt_out
+from apps.conversations.events import emit_conversation, emit_message, error_in_words
+from apps.conversations.models import Attachment, Conversation, Message
+from apps.core.errors import InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
+from apps.gateways.base import DeliveryStatus, InboundMessage
+
+# Forward-only delivery status: a callback may only move a message up this ladder.
+STATUS_RANK = {
+    Message.Status.RECEIVED: 0,
+    Message.Status.QUEUED: 1,
+    Message.Status.SENDING: 2,
+    Message.Status.SENT: 3,
+    Message.Status.DELIVERED: 4,
+    Message.Status.UNDELIVERED: 4,
+    Message.Status.FAILED: 4,
+    Message.Status.READ: 5,
+}
+# Identity kinds a reply can go out on today.
+SENDABLE_KINDS = {Identity.Kind.PHONE, Identity.Kind.WHATSAPP}
+
+
+def _activity(conversation: Conversation, text: str, *, now: dt.datetime, meta: dict[str, Any] | None = None) -> Message:
+    """A timeline entry that records something that happened (never sent to anyone)."""
+    conversation.last_seq += 1
+    return Message.objects.create(
+        conversation=conversation, seq=conversation.last_seq, inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND, kind=Message.Kind.ACTIVITY, body=text, status="",
+        meta=meta or {}, created_at=now,
+    )
+
+
+# --- inbound -----------------------------------------------------------------------------
+
+
+def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.datetime | None = None) -> tuple[Message, bool]:
+    """Store a customer's message once, in their conversation, and tell the consoles.
+
+    Idempotent: a message already stored for (inbox, provider id) is returned as it is.
+    Must run inside a transaction (the bus's).
+    """
+    existing = Message.objects.filter(inbox=inbox, provider_id=inbound.provider_message_id).first()
+    if existing is not None:
+        return existing, False
+    now = received_at or timezone.now()
+    identity = identity_resolve(
+        kind=inbound.channel, address=inbound.sender, display=inbound.sender_display,
+        verified=True, name=inbound.sender_name,
+    )
+    # One contact's messages are threaded one at a time, so two first messages from a new
+    # customer cannot open two conversations.
+    Contact.objects.select_for_update().filter(pk=identity.contact_id).first()
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(contact_id=identity.contact_id, inbox=inbox)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .order_by("-last_activity_at")
+        .first()
+    )
+    created = conversation is None
+    changes: list[str] = []
+    if conversation is None:
+        conversation = Conversation.objects.create(
+            inbox=inbox, contact_id=identity.contact_id, team_id=inbox.team_id,
+            status=Conversation.Status.OPEN, last_activity_at=now, waiting_since=now,
+            last_identity=identity,
+        )
+    elif conversation.status in (Conversation.Status.PENDING, Conversation.Status.SNOOZED):
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
+        changes.append("status")
+    conversation.inbox = inbox
+
+    conversation.last_seq += 1
+    meta: dict[str, Any] = dict(inbound.meta)
+    if inbound.attachments:
+        meta["attachments"] = len(inbound.attachments)
+    if inbound.opt_out:
+        meta["keyword"] = inbound.opt_out
+    message = Message.objects.create(
+        conversation=conversation, seq=conversation.last_seq, inbox=inbox,
+        direction=Message.Direction.INBOUND, kind=Message.Kind.MESSAGE, channel=inbound.channel,
+        identity=identity, body=inbound.text, provider_id=inbound.provider_message_id,
+        status=Message.Status.RECEIVED, meta=meta, created_at=now,
+    )
+    if inbound.attachments:
+        Attachment.objects.bulk_create(
+            [Attachment(message=message, source_url=a.url, content_type=a.content_type) for a in inbound.attachments]
+        )
+    extra: list[Message] = []
+    if inbound.opt_out in ("stop", "start") and identity_set_opt_out(identity=identity, opted_out=inbound.opt_out == "stop"):
+        text = (
+            f"The customer opted out ({inbound.text.strip().upper()}): nothing more can be sent to {identity.address} until they text START."
+            if inbound.opt_out == "stop"
+            else f"The customer opted back in ({inbound.text.strip().upper()}): {identity.address} can receive messages again."
+        )
+        extra.append(_activity(conversation, text, now=now, meta={"opt_out": inbound.opt_out}))
+
+    conversation.last_activity_at = now
+    conversation.last_identity = identity
+    if conversation.waiting_since is None:
+        conversation.waiting_since = now
+    conversation.save(update_fields=["status", "snoozed_until", "last_seq", "last_activity_at", "last_identity", "waiting_since"])
+
+    if conversation.assignee_id is None and conversation_auto_assign(conversation=conversation, emit=False):
+        changes.append("assignee")
+    # Events last: they take the event-order lock, held until commit.
+    if created:
+        emit_conversation(conversation, EventType.CONVERSATION_CREATED)
+    elif changes:
+        emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes)
+    emit_message(message)
+    for activity in extra:
+        emit_message(activity)
+    if inbound.attachments:
+        from apps.bus.tasks import fetch_attachment
+
+        ids = list(message.attachments.values_list("id", flat=True))
+        transaction.on_commit(lambda: [fetch_attachment.delay(i) for i in ids])
+    return message, True
+
+
+# --- outbound ----------------------------------------------------------------------------
+
+
+def _reply_identity(conversation: Conversation, identity_id: int | None) -> Identity:
+    if identity_id is not None:
+        identity = Identity.objects.filter(pk=identity_id, contact_id=conversation.contact_id).first()
+        if identity is None:
+            raise InvalidInput("that identity does not belong to this conversation's contact", code="invalid_identity")
+    else:
+        identity = conversation.last_identity
+        if identity is None or identity.contact_id != conversation.contact_id:
+            identity = (
+                Identity.objects.filter(contact_id=conversation.contact_id, kind__in=SENDABLE_KINDS)
+                .order_by("-created_at")
+                .first()
+            )
+    if identity is None or identity.kind not in SENDABLE_KINDS:
+        raise NoReplyChannel("the contact has no address a reply can be sent to")
+    if identity.opted_out:
+        raise RecipientOptedOut(
+            f"{identity.address} has opted out (texted STOP); nothing can be sent until they text START"
+        )
+    return identity
+
+
+def message_send(
+    *,
+    conversation_id: int,
+    agent: Agent,
+    body: str,
+    client_id: str | None = None,
+    identity_id: int | None = None,
+    kind: str = Message.Kind.MESSAGE,
+) -> tuple[Message, bool]:
+    """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
+
+    Returns (message, created). The send itself happens in a task after commit.
+    """
+    if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
+        raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
+    if not body or not body.strip():
+        raise InvalidInput("the message is empty", code="empty_message")
+    if len(body) > settings.MESSAGE_MAX_CHARS:
+        raise InvalidInput(
+            f"the message is {len(body)} characters; the limit is {settings.MESSAGE_MAX_CHARS}", code="too_long"
+        )
+    if client_id is not None and (not client_id or len(client_id) > 64):
+        raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
+    try:
+        with transaction.atomic():
+            return _message_send(conversation_id, agent, body, client_id, identity_id, kind)
+    except IntegrityError:
+        # A concurrent resend with the same client id won the race: return its message.
+        existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+        if client_id and existing:
+            return existing, False
+        raise
+
+
+def _message_send(
+    conversation_id: int, agent: Agent, body: str, client_id: str | None, identity_id: int | None, kind: str
+) -> tuple[Message, bool]:
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",)).select_related("inbox", "last_identity")
+        .filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise NotFound("no such conversation")
+    if client_id:
+        existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    now = timezone.now()
+    identity = _reply_identity(conversation, identity_id) if kind == Message.Kind.MESSAGE else None
+    conversation.last_seq += 1
+    message = Message.objects.create(
+        conversation=conversation, seq=conversation.last_seq, inbox=conversation.inbox,
+        direction=Message.Direction.OUTBOUND, kind=kind,
+        channel=identity.kind if identity else "", identity=identity, sender=agent, body=body,
+        client_id=client_id, status=Message.Status.QUEUED if identity else "", created_at=now,
+    )
+    changes: list[str] = []
+    fields = ["last_seq"]
+    if kind == Message.Kind.MESSAGE:
+        OutboxEntry.objects.create(message=message, next_attempt_at=now)
+        conversation.waiting_since = None
+        conversation.last_activity_at = now
+        fields += ["waiting_since", "last_activity_at"]
+        if conversation.assignee_id is None:
+            conversation.assignee = agent  # the first agent to answer takes the conversation
+            fields.append("assignee")
+            changes.append("assignee")
+    conversation.save(update_fields=fields)
+    if changes:
+        emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes)
+    emit_message(message)
+    if kind == Message.Kind.MESSAGE:
+        from apps.bus.tasks import deliver_message
+
+        transaction.on_commit(lambda: deliver_message.delay(message.pk))
+    return message, True
+
+
+def _advance(message: Message, status: str, error_code: str = "", error_text: str = "") -> bool:
+    if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, -1):  # type: ignore[call-overload]
+        return False
+    message.status = status
+    if status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+        message.error_code = error_code
+        message.error_message = error_in_words(error_code, error_text)[:500]
+    return True
+
+
+def _opt_out_from_error(message: Message, code: str) -> None:
+    if code == "21610" and message.identity_id:
+        identity = Identity.objects.get(pk=message.identity_id)
+        identity_set_opt_out(identity=identity, opted_out=True)
+
+
+@transaction.atomic
+def message_mark_sent(*, message_id: int, provider_id: str, status: str) -> Message:
+    """The provider accepted the send: record its id, then any callbacks that raced ahead."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    message.provider_id = provider_id
+    _advance(message, status)
+    for receipt in StatusReceipt.objects.filter(provider_message_id=provider_id, applied=False).order_by("id"):
+        _advance(message, receipt.status, receipt.error_code, receipt.payload.get("_error_message", ""))
+        receipt.applied = True
+        receipt.save(update_fields=["applied"])
+    message.save(update_fields=["provider_id", "status", "error_code", "error_message", "updated_at"])
+    OutboxEntry.objects.filter(message_id=message_id).update(state=OutboxEntry.State.DONE, lease_until=None)
+    emit_message(message, EventType.MESSAGE_UPDATED)
+    return message
+
+
+@transaction.atomic
+def message_send_failed(*, message_id: int, code: str, text: str) -> Message:
+    """The provider refused for good (or we gave up): show it, never retry."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    message.status = Message.Status.FAILED
+    message.error_code = code
+    message.error_message = error_in_words(code, text)[:500]
+    message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+    OutboxEntry.objects.filter(message_id=message_id).update(
+        state=OutboxEntry.State.FAILED, last_error=f"{code}: {text}"[:2000], lease_until=None
+    )
+    _opt_out_from_error(message, code)
+    emit_message(message, EventType.MESSAGE_UPDATED)
+    return message
+
+
+@transaction.atomic
+def message_status_apply(*, source: str, status: DeliveryStatus, payload: dict[str, Any] | None = None) -> bool:
+    """Apply a delivery-status callback. Out-of-order and repeated callbacks are safe.
+
+    Every callback is kept (one row per status). A callback for a message whose send has not
+    been recorded yet waits in that log and is applied by `message_mark_sent`.
+    Returns True when the message's visible status changed.
+    """
+    record = dict(payload or {})
+    record["_error_message"] = status.error_message
+    try:
+        with transaction.atomic():
+            receipt = StatusReceipt.objects.create(
+                source=source, provider_message_id=status.provider_message_id, status=status.status,
+                error_code=status.error_code, payload=record,
+            )
+    except IntegrityError:
+        return False  # the same status for the same message again
+    message = Message.objects.select_for_update().filter(provider_id=status.provider_message_id).first()
+    if message is None:
+        return False
+    receipt.applied = True
+    receipt.save(update_fields=["applied"])
+    if not _advance(message, status.status, status.error_code, status.error_message):
+        return False
+    message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+    if status.status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+        _opt_out_from_error(message, status.error_code)
+    emit_message(message, EventType.MESSAGE_UPDATED)
+    return True
+
+
+# --- conversation changes ----------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_update(
+    *,
+    conversation_id: int,
+    by: Agent | None,
+    status: str | None = None,
+    assignee_id: int | None | str = "unchanged",
+    team_id: int | None | str = "unchanged",
+    priority: int | None = None,
+    snoozed_until: dt.datetime | None = None,
+) -> Conversation:
+    """Change status, assignee, team or priority; each change is an entry in the timeline."""
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",)).select_related("assignee", "team")
+        .filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise NotFound("no such conversation")
+    now = timezone.now()
+    who = by.name if by else "The system"
+    changes: list[str] = []
+    notes: list[str] = []
+    if status is not None and status != conversation.status:
+        if status not in Conversation.Status.values:
+            raise InvalidInput(f"unknown status {status!r}", code="invalid_status")
+        if status == Conversation.Status.SNOOZED:
+            if snoozed_until is None or snoozed_until <= now:
+                raise InvalidInput("snoozing needs a time in the future", code="invalid_snooze")
+            conversation.snoozed_until = snoozed_until
+            notes.append(f"{who} snoozed this until {snoozed_until:%Y-%m-%d %H:%M} UTC")
+        else:
+            conversation.snoozed_until = None
+            verb = {"resolved": "resolved", "open": "reopened", "pending": "marked this pending"}[status]
+            notes.append(f"{who} {verb} this" if verb != "resolved" else f"{who} resolved this")
+        conversation.status = status
+        changes.append("status")
+    if assignee_id != "unchanged" and assignee_id != conversation.assignee_id:
+        assignee = None
+        if assignee_id is not None:
+            assignee = Agent.objects.filter(pk=assignee_id, is_active=True, inboxes=conversation.inbox_id).first()
+            if assignee is None:
+                raise InvalidInput("that agent does not exist or is not in this inbox", code="invalid_assignee")
+        conversation.assignee = assignee
+        changes.append("assignee")
+        if assignee is None:
+            notes.append(f"{who} unassigned this")
+        elif by and assignee.pk == by.pk:
+            notes.append(f"{who} took this")
+        else:
+            notes.append(f"{who} assigned this to {assignee.name}")
+    if team_id != "unchanged" and team_id != conversation.team_id:
+        from apps.accounts.models import Team
+
+        team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
+        if team_id is not None and team is None:
+            raise InvalidInput("no such team", code="invalid_team")
+        conversation.team = team
+        changes.append("team")
+        notes.append(f"{who} moved this to team {team.name}" if team else f"{who} removed the team")
+    if priority is not None and priority != conversation.priority:
+        if priority not in Conversation.Priority.values:
+            raise InvalidInput(f"unknown priority {priority!r}", code="invalid_priority")
+        conversation.priority = priority
+        changes.append("priority")
+        notes.append(f"{who} set priority to {Conversation.Priority(priority).label}")
+    if not changes:
+        return conversation
+    activities = [_activity(conversation, text, now=now, meta={"by": by.pk if by else None}) for text in notes]
+    conversation.save()
+    emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes)
+    for activity in activities:
+        emit_message(activity)
+    if "status" in changes and conversation.status == Conversation.Status.RESOLVED:
+        from apps.assignment.services import _after_commit_drain
+
+        _after_commit_drain()  # capacity was freed
+    return conversation
+
+
+def conversations_wake_snoozed() -> int:
+    """Snoozed conversations whose time has come are open again."""
+    due = list(
+        Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
+        .values_list("id", flat=True)[:500]
+    )
+    for conversation_id in due:
+        conversation_update(conversation_id=conversation_id, by=None, status=Conversation.Status.OPEN)
+    return len(due)
+
+
+def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | None = None) -> int:
+    """Mark read up to `seq` (default: everything). Never moves backwards."""
+    from apps.conversations.models import ReadMarker
+
+    last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+    target = last_seq if seq is None else max(0, min(seq, last_seq))
+    with transaction.atomic():
+        marker, _ = ReadMarker.objects.select_for_update().get_or_create(agent_id=agent_id, conversation_id=conversation_id)
+        if target > marker.last_read_seq:
+            marker.last_read_seq = target
+            marker.save(update_fields=["last_read_seq", "updated_at"])
+    return max(target, marker.last_read_seq)

@@ -1,0 +1,99 @@
+"""The adapter interface every channel shares, and the DTOs that cross it.
+
+A gateway translates and does I/O; it holds no business rules. Four operations:
+`verify(request)`, `parse_inbound(payload)`, `parse_status(payload)` and `send(outbound)`.
+Inbound payloads are parsed from what the journal stored (not from the live request) so that
+processing can be retried after the webhook has been answered.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+# A stored form payload: every field with all its values, as posted.
+Payload = Mapping[str, list[str]]
+
+
+class MalformedPayload(Exception):
+    """Authentic but unusable input: kept raw and flagged for an admin, never dropped."""
+
+
+class TransientSendError(Exception):
+    """The provider may accept this later (rate limit, 5xx, network): retry with backoff."""
+
+
+class PermanentSendError(Exception):
+    """The provider will never accept this send as it is: record it, never retry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str  # an Identity kind: phone, whatsapp, email, …
+    sender: str  # normalised address on that channel
+    sender_display: str
+    recipient: str  # the address written to (finds the inbox)
+    provider_message_id: str
+    text: str
+    received_at: dt.datetime
+    sender_name: str = ""
+    attachments: tuple[InboundAttachment, ...] = ()
+    opt_out: str = ""  # "stop", "start", "help" or ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    provider_message_id: str
+    status: str  # one of Message.Status
+    error_code: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    channel: str
+    to: str
+    sender: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str  # one of Message.Status
+
+
+class Gateway(abc.ABC):
+    channel: str
+
+    @abc.abstractmethod
+    def verify(self, request: HttpRequest) -> bool: ...
+
+    @abc.abstractmethod
+    def parse_inbound(self, payload: Payload) -> list[InboundMessage]: ...
+
+    @abc.abstractmethod
+    def parse_status(self, payload: Payload) -> list[DeliveryStatus]: ...
+
+    @abc.abstractmethod
+    def send(self, outbound: OutboundMessage) -> SendResult: ...

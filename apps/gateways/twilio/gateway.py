@@ -1,0 +1,286 @@
+"""Twilio: SMS, MMS and WhatsApp in and out. The only module that imports the twilio SDK."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from urllib.parse import unquote_to_bytes, urlsplit
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from apps.gateways.base import (
+    DeliveryStatus,
+    Gateway,
+    InboundAttachment,
+    InboundMessage,
+    MalformedPayload,
+    OutboundMessage,
+    Payload,
+    PermanentSendError,
+    SendResult,
+    TransientSendError,
+)
+from apps.gateways.phones import InvalidPhoneNumber, normalize_phone, split_channel_address
+
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = str(MessagingResponse())
+MAX_MEDIA = 10  # Twilio's own limit (error 21623); more is a malformed payload
+MAX_BODY_CHARS = 1600
+
+# Keyword handling when the Messaging Service does not send OptOutType (protocols.md §2.6):
+# whole body, case-insensitive, single word.
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+START_WORDS = {"start", "yes", "unstop"}
+HELP_WORDS = {"help", "info"}
+
+# Twilio status -> our delivery status. Unknown statuses are ignored, not guessed.
+STATUS_MAP = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "sending",
+    "sent": "sent",
+    "delivered": "delivered",
+    "partially_delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+    "read": "read",
+}
+
+# Errors that will not go away by trying again (protocols.md §2.2).
+PERMANENT_CODES = {21211, 21408, 21606, 21608, 21610, 21612, 21614, 21617, 21623, 21635, 21602, 21619, 20003, 63016}
+
+
+def _first(payload: Payload, name: str) -> str:
+    values = payload.get(name) or [""]
+    return values[0]
+
+
+def classify_opt_out(opt_out_type: str, body: str) -> str:
+    if opt_out_type:
+        return opt_out_type.strip().lower() if opt_out_type.strip().lower() in {"stop", "start", "help"} else ""
+    word = body.strip().lower()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return ""
+
+
+def payload_is_utf8(raw: bytes) -> bool:
+    """Twilio posts UTF-8; anything else decodes with replacement characters and is flagged."""
+    for pair in raw.split(b"&"):
+        for part in pair.split(b"=", 1):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+    return True
+
+
+class TwilioGateway(Gateway):
+    channel = "sms"
+
+    # --- inbound ---------------------------------------------------------------------
+    def verify(self, request: HttpRequest) -> bool:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return False
+        settings_header = request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
+        algorithm = get_signature_algorithm(settings_header)
+        secret = self._signing_secret(settings_header)
+        if not secret:
+            log.error("Twilio webhook refused: no TWILIO_AUTH_TOKEN (or shared key) configured")
+            return False
+        # Sign against the public URL Twilio was given, not the Host header we were reached by
+        # (a TLS-terminating proxy changes scheme, host and port). Fragments never reach us.
+        url = settings.PUBLIC_BASE_URL + request.get_full_path()
+        return RequestValidator(secret).validate(url, request.POST, signature, algorithm)
+
+    @staticmethod
+    def _signing_secret(settings_header: str) -> str:
+        key_id = ""
+        for part in settings_header.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() == "key":
+                key_id = value.strip()
+        if key_id:
+            return settings.TWILIO_WEBHOOK_SHARED_KEYS.get(key_id, "")
+        return settings.TWILIO_AUTH_TOKEN
+
+    @staticmethod
+    def journal_key(payload: Payload, raw: bytes) -> tuple[str, str]:
+        """(source, provider message id) under which a webhook is deduplicated."""
+        import hashlib
+
+        account = _first(payload, "AccountSid") or "unknown"
+        sid = _first(payload, "MessageSid") or _first(payload, "SmsMessageSid") or _first(payload, "SmsSid")
+        if not sid:
+            sid = "sha256:" + hashlib.sha256(raw).hexdigest()
+        return f"twilio:{account}", sid
+
+    def parse_inbound(self, payload: Payload) -> list[InboundMessage]:
+        sid = _first(payload, "MessageSid") or _first(payload, "SmsMessageSid") or _first(payload, "SmsSid")
+        if not sid:
+            raise MalformedPayload("no MessageSid")
+        if "Body" not in payload:
+            raise MalformedPayload("no Body field")
+        body = _first(payload, "Body")
+        if len(body) > MAX_BODY_CHARS:
+            raise MalformedPayload(f"Body is {len(body)} characters, more than Twilio's {MAX_BODY_CHARS}")
+        kind, sender_raw = split_channel_address(_first(payload, "From"))
+        if kind not in ("phone", "whatsapp"):
+            raise MalformedPayload(f"unsupported sender channel {kind!r}")
+        _, recipient_raw = split_channel_address(_first(payload, "To"))
+        try:
+            sender = normalize_phone(sender_raw, _first(payload, "FromCountry") or None)
+            recipient = normalize_phone(recipient_raw, _first(payload, "ToCountry") or None)
+        except InvalidPhoneNumber as exc:
+            raise MalformedPayload(str(exc)) from exc
+        try:
+            num_media = int(_first(payload, "NumMedia") or 0)
+        except ValueError as exc:
+            raise MalformedPayload("NumMedia is not a number") from exc
+        if num_media > MAX_MEDIA or num_media < 0:
+            raise MalformedPayload(f"NumMedia={num_media}, Twilio sends at most {MAX_MEDIA}")
+        attachments = []
+        for index in range(num_media):
+            url = _first(payload, f"MediaUrl{index}")
+            if not url:
+                raise MalformedPayload(f"MediaUrl{index} missing while NumMedia={num_media}")
+            attachments.append(
+                InboundAttachment(url=url, content_type=_first(payload, f"MediaContentType{index}"))
+            )
+        meta = {
+            k: _first(payload, k)
+            for k in ("ProfileName", "WaId", "FromCity", "FromState", "FromCountry", "NumSegments",
+                      "OriginalRepliedMessageSid", "Latitude", "Longitude", "ButtonText")
+            if _first(payload, k)
+        }
+        return [
+            InboundMessage(
+                channel=kind,
+                sender=sender,
+                sender_display=sender_raw,
+                recipient=recipient,
+                provider_message_id=sid,
+                text=body,
+                received_at=dt.datetime.now(dt.UTC),
+                sender_name=_first(payload, "ProfileName"),
+                attachments=tuple(attachments),
+                opt_out=classify_opt_out(_first(payload, "OptOutType"), body),
+                meta=meta,
+            )
+        ]
+
+    def parse_status(self, payload: Payload) -> list[DeliveryStatus]:
+        sid = _first(payload, "MessageSid") or _first(payload, "SmsSid")
+        raw_status = (_first(payload, "MessageStatus") or _first(payload, "SmsStatus")).lower()
+        status = STATUS_MAP.get(raw_status)
+        if not sid or not status:
+            raise MalformedPayload(f"status callback without a usable sid/status ({sid!r}, {raw_status!r})")
+        return [
+            DeliveryStatus(
+                provider_message_id=sid,
+                status=status,
+                error_code=_first(payload, "ErrorCode"),
+                error_message=_first(payload, "ChannelStatusMessage") or _first(payload, "ErrorMessage"),
+            )
+        ]
+
+    # --- outbound --------------------------------------------------------------------
+    def client(self) -> Client:
+        http_client = TwilioHttpClient(timeout=settings.TWILIO_SEND_TIMEOUT)
+        client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
+        client.api.base_url = settings.TWILIO_API_BASE_URL
+        return client
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        prefix = "whatsapp:" if outbound.channel == "whatsapp" else ""
+        kwargs: dict = {
+            "to": prefix + outbound.to,
+            "status_callback": settings.PUBLIC_BASE_URL + "/webhooks/twilio/status",
+        }
+        if outbound.body:
+            kwargs["body"] = outbound.body
+        if outbound.media_urls:
+            kwargs["media_url"] = list(outbound.media_urls)
+        service = outbound.options.get("messaging_service_sid")
+        if service:
+            kwargs["messaging_service_sid"] = service
+        else:
+            kwargs["from_"] = prefix + outbound.sender
+        try:
+            created = self.client().messages.create(**kwargs)
+        except TwilioRestException as exc:
+            code = int(exc.code or exc.status or 0)
+            if exc.status == 429 or code == 20429 or exc.status >= 500:
+                raise TransientSendError(f"Twilio answered {exc.status} ({code}): {exc.msg}") from exc
+            if code in PERMANENT_CODES or 400 <= exc.status < 500:
+                raise PermanentSendError(str(code), str(exc.msg)) from exc
+            raise TransientSendError(f"Twilio answered {exc.status} ({code})") from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientSendError(f"Twilio unreachable: {exc}") from exc
+        except TwilioException as exc:
+            raise TransientSendError(f"Twilio client error: {exc}") from exc
+        return SendResult(provider_message_id=created.sid, status=STATUS_MAP.get(created.status or "", "queued"))
+
+    # --- media -----------------------------------------------------------------------
+    def media_hosts(self) -> set[str]:
+        hosts = {h.lower() for h in settings.TWILIO_MEDIA_HOSTS}
+        api_host = urlsplit(settings.TWILIO_API_BASE_URL).hostname
+        if api_host:
+            hosts.add(api_host.lower())
+        return hosts
+
+    def fetch_media(self, url: str) -> tuple[bytes, str]:
+        """Download an inbound media file with Basic auth, from Twilio's hosts only.
+
+        Redirects are followed by hand so that each hop is checked against the allowed hosts
+        and the credentials are sent to the API host only.
+        """
+        allowed = self.media_hosts()
+        auth_host = urlsplit(url).hostname
+        for _ in range(5):
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or (parts.hostname or "").lower() not in allowed:
+                raise PermanentSendError("media_host", f"media URL host {parts.hostname!r} is not a Twilio host")
+            auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) if parts.hostname == auth_host else None
+            try:
+                response = requests.get(url, auth=auth, stream=True, allow_redirects=False, timeout=15)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TransientSendError(f"media fetch failed: {exc}") from exc
+            if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                url = requests.compat.urljoin(url, response.headers["Location"])
+                response.close()
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                raise TransientSendError(f"media fetch answered {response.status_code}")
+            if response.status_code != 200:
+                raise PermanentSendError("media_http", f"media fetch answered {response.status_code}")
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if content_type not in settings.TWILIO_MEDIA_TYPES:
+                raise PermanentSendError("media_type", f"media type {content_type!r} is not accepted")
+            limit = settings.TWILIO_MEDIA_MAX_BYTES
+            declared = int(response.headers.get("Content-Length") or 0)
+            if declared > limit:
+                raise PermanentSendError("media_size", f"media is {declared} bytes, over the {limit} limit")
+            chunks, size = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise PermanentSendError("media_size", f"media is over the {limit} byte limit")
+                chunks.append(chunk)
+            return b"".join(chunks), content_type
+        raise PermanentSendError("media_redirects", "too many redirects fetching media")

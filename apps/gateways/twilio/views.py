@@ -1,0 +1,66 @@
+"""Twilio webhooks: verify, journal, answer. Nothing else happens before the answer."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apps.bus.services import inbound_accept
+from apps.conversations.services import message_status_apply
+from apps.gateways.base import MalformedPayload
+from apps.gateways.twilio.gateway import EMPTY_TWIML, TwilioGateway, payload_is_utf8
+
+log = logging.getLogger(__name__)
+
+
+def _twiml() -> HttpResponse:
+    return HttpResponse(EMPTY_TWIML, content_type="text/xml; charset=utf-8")
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    log.warning(
+        "Twilio webhook %s refused: bad or missing signature (from %s)",
+        request.path, request.META.get("REMOTE_ADDR"),
+    )
+    return HttpResponseForbidden("invalid signature", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def inbound_message(request: HttpRequest) -> HttpResponse:
+    raw = request.body  # read before request.POST consumes the stream
+    gateway = TwilioGateway()
+    if not gateway.verify(request):
+        return _forbidden(request)
+    payload = dict(request.POST.lists())
+    source, provider_id = gateway.journal_key(payload, raw)
+    flag = "" if payload_is_utf8(raw) else "the form body is not UTF-8"
+    sender = (payload.get("From") or [""])[0]
+    inbound_accept(
+        source=source, provider_message_id=provider_id, channel="sms", sender=sender,
+        payload=payload, raw=raw, flag_reason=flag,
+    )
+    return _twiml()
+
+
+@csrf_exempt
+@require_POST
+def status_callback(request: HttpRequest) -> HttpResponse:
+    gateway = TwilioGateway()
+    if not gateway.verify(request):
+        return _forbidden(request)
+    payload = dict(request.POST.lists())
+    try:
+        statuses = gateway.parse_status(payload)
+    except MalformedPayload as exc:
+        # Answer 200 so Twilio does not retry something we will never understand; keep a trace.
+        log.warning("Twilio status callback ignored: %s; payload %s", exc, payload)
+        return _twiml()
+    source = f"twilio:{(payload.get('AccountSid') or [''])[0]}"
+    flat = {k: v[0] if len(v) == 1 else v for k, v in payload.items()}
+    for status in statuses:
+        message_status_apply(source=source, status=status, payload=flat)
+    return _twiml()

@@ -1,0 +1,261 @@
+"""Settings, read from the environment (12-factor) with an embedded default for every one.
+
+The embedded default (no variables set) is a single process: SQLite in the project folder,
+the in-memory channel layer and Celery tasks run in-process. Set DATABASE_URL and REDIS_URL to
+run on PostgreSQL and Redis with separate workers; see README.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=True)
+
+
+def _secret_key() -> str:
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG=0.")
+    # A development key generated once and kept beside the project so that sessions
+    # survive a restart; never used when DEBUG=0.
+    path = BASE_DIR / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if not ALLOWED_HOSTS:
+    if not DEBUG:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG=0.")
+    ALLOWED_HOSTS = ["*"]
+
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "apps.core",
+    "apps.accounts",
+    "apps.contacts",
+    "apps.conversations",
+    "apps.bus",
+    "apps.gateways",
+    "apps.assignment",
+    "apps.console",
+    "apps.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = env.str("ROOT_URLCONF", default="supportdesk.urls")
+ASGI_APPLICATION = "supportdesk.asgi.application"
+WSGI_APPLICATION = "supportdesk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_engine = DATABASES["default"]["ENGINE"]
+if _engine == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
+    # two writers queue on the timeout instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif "postgresql" in _engine and env.bool("DATABASE_POOL", default=True):
+    # A per-process pool: ASGI closes connections after each request, so without a pool every
+    # webhook would pay a new PostgreSQL connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=20),
+        "timeout": 10,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.Agent"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/console/login/"
+
+# --- Redis, channel layer, Celery --------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL]),
+                "capacity": 1500,
+                "expiry": 30,
+            },
+        }
+    }
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# Without a broker the tasks run in-process, right after the transaction that queued them.
+CELERY_TASK_ALWAYS_EAGER = env.bool("TASKS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_BEAT_SCHEDULE = {
+    "bus-sweep": {"task": "apps.bus.tasks.sweep", "schedule": 15.0},
+    "presence-expire": {"task": "apps.assignment.tasks.presence_expire", "schedule": 15.0},
+    "events-prune": {"task": "apps.bus.tasks.events_prune", "schedule": 3600.0},
+}
+
+# --- Channels, providers -----------------------------------------------------------------
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+# In development a fixed token lets `simulate_sms` sign webhooks the server accepts. With
+# DEBUG=0 and no token every Twilio webhook is refused.
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="supportdesk-dev-token" if DEBUG else "")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# Hosts MMS media may be fetched from (the API host is always allowed).
+TWILIO_MEDIA_HOSTS = env.list(
+    "TWILIO_MEDIA_HOSTS",
+    default=["api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com", "s3-external-1.amazonaws.com"],
+)
+TWILIO_MEDIA_MAX_BYTES = env.int("TWILIO_MEDIA_MAX_BYTES", default=16 * 1024 * 1024)
+TWILIO_MEDIA_TYPES = env.list(
+    "TWILIO_MEDIA_TYPES",
+    default=[
+        "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+        "video/mp4", "video/3gpp", "audio/mpeg", "audio/ogg", "audio/amr", "audio/mp4",
+        "application/pdf", "text/vcard", "text/x-vcard", "text/plain",
+    ],
+)
+TWILIO_SEND_TIMEOUT = env.float("TWILIO_SEND_TIMEOUT", default=10.0)
+DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US")
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+INBOUND_EMAIL_DOMAIN = env.str("INBOUND_EMAIL_DOMAIN", default="")
+SMTP_LISTEN = env.str("SMTP_LISTEN", default="127.0.0.1:2525")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+
+# --- Behaviour knobs -----------------------------------------------------------------------
+PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=90)
+CONSOLE_HEARTBEAT_SECONDS = env.float("CONSOLE_HEARTBEAT_SECONDS", default=20.0)
+EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
+BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
+MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# --- REST framework ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "supportdesk API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "REST API v1 of supportdesk: conversations, messages, contacts, agents, events.",
+}
+
+# --- Static, media, i18n -------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# Twilio webhooks signed with a SharedKey (X-Twilio-Webhooks-Signature-Settings: key=…):
+# "keyid=secret,keyid2=secret2".
+TWILIO_WEBHOOK_SHARED_KEYS = env.dict("TWILIO_WEBHOOK_SHARED_KEYS", default={})
+
+# Origins (besides the server's own host) whose pages may open the console socket.
+CONSOLE_ORIGINS = env.list("CONSOLE_ORIGINS", default=[PUBLIC_BASE_URL])

@@ -1,0 +1,19 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.static import serve
+
+from apps.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz),
+    path("readyz", core_views.readyz),
+    path("admin/", admin.site.urls),
+    path("webhooks/twilio/", include("apps.gateways.twilio.urls")),
+    path("api/v1/", include("apps.api.urls")),
+    path("console/", include("apps.console.urls")),
+    path("", core_views.home),
+]
+
+if settings.DEBUG:
+    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
