@@ -127,6 +127,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
 
 # --- Redis, channel layer, Celery --------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -136,15 +137,20 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL]),
+                # channels_redis blocks on Redis for up to 5 s waiting for a message; redis-py's
+                # default 5 s read timeout would fire first and kill an idle socket.
+                "hosts": [
+                    {"address": url, "socket_timeout": 30, "socket_connect_timeout": 5}
+                    for url in env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
+                ],
                 "capacity": 1500,
                 "expiry": 30,
+                # Processes that share Redis talk to each other only when their prefixes match.
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
             },
         }
     }
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -155,6 +161,7 @@ CELERY_TASK_IGNORE_RESULT = True
 # Without a broker the tasks run in-process, right after the transaction that queued them.
 CELERY_TASK_ALWAYS_EAGER = env.bool("TASKS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
@@ -180,9 +187,21 @@ TWILIO_MEDIA_MAX_BYTES = env.int("TWILIO_MEDIA_MAX_BYTES", default=16 * 1024 * 1
 TWILIO_MEDIA_TYPES = env.list(
     "TWILIO_MEDIA_TYPES",
     default=[
-        "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
-        "video/mp4", "video/3gpp", "audio/mpeg", "audio/ogg", "audio/amr", "audio/mp4",
-        "application/pdf", "text/vcard", "text/x-vcard", "text/plain",
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "video/mp4",
+        "video/3gpp",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/amr",
+        "audio/mp4",
+        "application/pdf",
+        "text/vcard",
+        "text/x-vcard",
+        "text/plain",
     ],
 )
 TWILIO_SEND_TIMEOUT = env.float("TWILIO_SEND_TIMEOUT", default=10.0)
@@ -219,6 +238,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "supportdesk API",
     "VERSION": "1.0.0",
     "DESCRIPTION": "REST API v1 of supportdesk: conversations, messages, contacts, agents, events.",
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "apps.conversations.models.Conversation.Status",
+        "MessageStatusEnum": "apps.conversations.models.Message.Status",
+    },
 }
 
 # --- Static, media, i18n -------------------------------------------------------------------

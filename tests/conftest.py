@@ -41,9 +41,17 @@ def other_agent(db, sms_inbox, team):
 def twilio_params(**overrides: str) -> dict[str, str]:
     sid = overrides.pop("MessageSid", None) or "SM" + uuid.uuid4().hex
     params = {
-        "MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": TWILIO_ACCOUNT,
-        "From": "+14155552671", "To": "+15005550006", "Body": "My router is down",
-        "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": TWILIO_ACCOUNT,
+        "From": "+14155552671",
+        "To": "+15005550006",
+        "Body": "My router is down",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
     }
     params.update(overrides)
     return params
@@ -64,3 +72,56 @@ def post_twilio(client):
         return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
 
     return post
+
+
+# --- the local Twilio server (tests/fakes/twilio_server.py) ----------------------------------
+
+TWILIO_SERVER_ACCOUNT = "AC" + "7" * 32
+
+
+@pytest.fixture(scope="session")
+def _twilio_server_session():
+    from tests.fakes.twilio_server import FakeTwilio
+
+    with FakeTwilio(TWILIO_SERVER_ACCOUNT, settings.TWILIO_AUTH_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def twilio_server(_twilio_server_session, settings):
+    """A Twilio-compatible HTTP server on 127.0.0.1, with settings pointing at it.
+
+    Setting TWILIO_ACCOUNT_SID makes the real TwilioGateway send (instead of the local sink).
+    """
+    server = _twilio_server_session
+    server.reset()
+    server.auth_token = settings.TWILIO_AUTH_TOKEN
+    settings.TWILIO_ACCOUNT_SID = server.account_sid
+    settings.TWILIO_API_BASE_URL = server.base_url
+    yield server
+    server.reset()
+
+
+def row_counts() -> dict[str, int]:
+    """How many rows the inbound and outbound paths can write, by model."""
+    from apps.bus.models import Event, InboundEntry, OutboxEntry, StatusReceipt
+    from apps.contacts.models import Contact, Identity
+    from apps.conversations.models import Attachment, Conversation, Message
+
+    models = [InboundEntry, OutboxEntry, StatusReceipt, Event, Contact, Identity, Conversation, Message, Attachment]
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.fixture
+def receive_sms(post_twilio, django_capture_on_commit_callbacks, sms_inbox):
+    """Deliver a signed inbound webhook and run its processing; returns the stored Message."""
+    from apps.conversations.models import Message
+
+    def receive(**overrides: str) -> Message:
+        params = twilio_params(**overrides)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_twilio(**params)
+        assert response.status_code == 200, response.content
+        return Message.objects.get(provider_id=params["MessageSid"])
+
+    return receive

@@ -42,9 +42,16 @@ if os.environ["REDIS_URL"] and not _reachable(os.environ["REDIS_URL"], 6379):
     os.environ["REDIS_URL"] = ""
 
 if MISSING:
-    banner = "\n".join(["", "!" * 78, "!! NOT REACHABLE: " + "; ".join(MISSING),
-                        "!! Tests that need them are skipped or run on SQLite / in-memory stand-ins.",
-                        "!" * 78, ""])
+    banner = "\n".join(
+        [
+            "",
+            "!" * 78,
+            "!! NOT REACHABLE: " + "; ".join(MISSING),
+            "!! Tests that need them are skipped or run on SQLite / in-memory stand-ins.",
+            "!" * 78,
+            "",
+        ]
+    )
     if REQUIRE:
         sys.exit(banner + "REQUIRE_SERVICES=1: refusing to run without the real services.")
     print(banner, file=sys.stderr)
@@ -57,6 +64,10 @@ if _base.REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdtest-{uuid.uuid4().hex[:8]}"  # noqa: F405
 
 HAS_POSTGRES = "postgresql" in DATABASES["default"]["ENGINE"]  # noqa: F405
+if HAS_POSTGRES and not os.environ.get("CI"):
+    # Developers (and parallel helpers) may run the suite twice at once: one test database
+    # per run, so that one run never drops the other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_supportdesk_{os.getpid()}"}  # noqa: F405
 HAS_REDIS = bool(_base.REDIS_URL)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "test-artifacts", "media")

@@ -52,7 +52,11 @@ class Inbox(models.Model):
         help_text="The address customers write to: an E.164 number, an email address, a bot name.",
     )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="inboxes",
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inboxes",
         help_text="New conversations go to this team; auto-assignment picks among its members.",
     )
     members = models.ManyToManyField(Agent, related_name="inboxes", blank=True)

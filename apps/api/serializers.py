@@ -39,8 +39,22 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = [
-            "id", "conversation", "seq", "direction", "kind", "channel", "identity", "sender", "body",
-            "status", "error_code", "error_message", "client_id", "created_at", "attachments", "meta",
+            "id",
+            "conversation",
+            "seq",
+            "direction",
+            "kind",
+            "channel",
+            "identity",
+            "sender",
+            "body",
+            "status",
+            "error_code",
+            "error_message",
+            "client_id",
+            "created_at",
+            "attachments",
+            "meta",
         ]
 
 
@@ -50,8 +64,18 @@ class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = [
-            "id", "inbox", "contact", "status", "assignee", "team", "priority", "last_activity_at",
-            "waiting_since", "snoozed_until", "last_seq", "created_at",
+            "id",
+            "inbox",
+            "contact",
+            "status",
+            "assignee",
+            "team",
+            "priority",
+            "last_activity_at",
+            "waiting_since",
+            "snoozed_until",
+            "last_seq",
+            "created_at",
         ]
 
 
@@ -99,7 +123,17 @@ class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
     conversation = serializers.IntegerField(allow_null=True)
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]  # the event's payload, not Serializer.data
+
+
+class EventPageSerializer(serializers.Serializer):
+    events = EventSerializer(many=True)
+    last_event_id = serializers.IntegerField(help_text="Ask from here next: every visible event up to it was answered.")
+    more = serializers.BooleanField(help_text="The page stopped at `limit`; ask again from `last_event_id`.")
+    resync_required = serializers.BooleanField(
+        help_text="Events after `since` were pruned (or `since` is unknown): refetch state, then go on from "
+        "`last_event_id`."
+    )
 
 
 class PresenceSerializer(serializers.Serializer):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, cast
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +22,7 @@ from apps.api.serializers import (
     ContactSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
-    EventSerializer,
+    EventPageSerializer,
     InboxSerializer,
     MessageCreateSerializer,
     MessageSerializer,
@@ -29,11 +30,15 @@ from apps.api.serializers import (
     TeamSerializer,
 )
 from apps.assignment.services import presence_set
-from apps.bus.events import events_visible_since
 from apps.conversations.models import Message
 from apps.conversations.services import conversation_update, message_send
 
 API_MAX_BODY = 256 * 1024
+
+
+def _agent(request: Request) -> Agent:
+    """The authenticated agent (every view here requires authentication)."""
+    return cast(Agent, request.user)
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -46,6 +51,36 @@ def _int_param(request: Request, name: str) -> int | None:
         from apps.core.errors import InvalidInput
 
         raise InvalidInput(f"`{name}` must be a whole number", code=f"invalid_{name}") from None
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _cursor(at: dt.datetime, pk: int) -> str:
+    """A keyset cursor that is safe in a URL as it is: microseconds since the epoch, and the id."""
+    return f"{(at - _EPOCH) // dt.timedelta(microseconds=1)}_{pk}"
+
+
+def _cursor_parse(cursor: str) -> tuple[dt.datetime, int] | None:
+    at_text, _, pk_text = cursor.rpartition("_")
+    if not at_text.isdigit() or not pk_text.isdigit():
+        return None
+    try:
+        return _EPOCH + dt.timedelta(microseconds=int(at_text)), int(pk_text)
+    except OverflowError:
+        return None
+
+
+def _page(
+    name: str, item: type[serializers.Serializer], *, next_field: serializers.Field | None = None, contact: bool = False
+) -> Any:
+    """The schema of a list answer: {"results": [...]} (+ "next", "contact")."""
+    fields: dict[str, serializers.Field] = {"results": item(many=True)}
+    if contact:
+        fields["contact"] = serializers.IntegerField()
+    if next_field is not None:
+        fields["next"] = next_field
+    return inline_serializer(name, fields)
 
 
 class BaseAPIView(APIView):
@@ -65,41 +100,52 @@ class BaseAPIView(APIView):
 class ConversationListView(BaseAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str), OpenApiParameter("inbox", int),
+            OpenApiParameter("status", str),
+            OpenApiParameter("inbox", int),
             OpenApiParameter("assignee", str, description="me, none or an agent id"),
             OpenApiParameter("before", str, description="cursor from the previous page's `next`"),
             OpenApiParameter("limit", int),
         ],
-        responses=ConversationSerializer(many=True),
+        operation_id="conversations_list",
+        responses=_page(
+            "ConversationPage",
+            ConversationSerializer,
+            next_field=serializers.CharField(
+                allow_null=True, help_text="`before` of the next page; null on the last page."
+            ),
+        ),
     )
     def get(self, request: Request) -> Response:
         before = None
         cursor = request.query_params.get("before")
         if cursor:
-            at_text, _, pk_text = cursor.rpartition("_")
-            at = parse_datetime(at_text)
-            if at is None or not pk_text.isdigit():
+            before = _cursor_parse(cursor)
+            if before is None:
                 return error_response("invalid_cursor", "`before` is not a cursor this API gave", 400)
-            before = (at, int(pk_text))
         limit = min(max(_int_param(request, "limit") or 50, 1), 200)
         rows = selectors.conversation_list(
-            agent=request.user, status=request.query_params.get("status"),
-            inbox_id=_int_param(request, "inbox"), assignee=request.query_params.get("assignee"),
-            before=before, limit=limit,
+            agent=_agent(request),
+            status=request.query_params.get("status"),
+            inbox_id=_int_param(request, "inbox"),
+            assignee=request.query_params.get("assignee"),
+            before=before,
+            limit=limit,
         )
-        next_cursor = f"{rows[-1].last_activity_at.isoformat()}_{rows[-1].pk}" if len(rows) == limit else None
+        next_cursor = _cursor(rows[-1].last_activity_at, rows[-1].pk) if len(rows) == limit else None
         return Response({"results": ConversationSerializer(rows, many=True).data, "next": next_cursor})
 
 
 class ConversationDetailView(BaseAPIView):
     @extend_schema(responses=ConversationSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(selectors.conversations_visible(agent=request.user).select_related("contact"), pk=pk)
+        conversation = get_object_or_404(
+            selectors.conversations_visible(agent=_agent(request)).select_related("contact"), pk=pk
+        )
         return Response(ConversationSerializer(conversation).data)
 
     @extend_schema(request=ConversationUpdateSerializer, responses=ConversationSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        get_object_or_404(selectors.conversations_visible(agent=request.user), pk=pk)
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         form = ConversationUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -108,8 +154,12 @@ class ConversationDetailView(BaseAPIView):
             if field in data:
                 kwargs[key] = data[field]
         conversation = conversation_update(
-            conversation_id=pk, by=request.user, status=data.get("status"), priority=data.get("priority"),
-            snoozed_until=data.get("snoozed_until"), **kwargs,
+            conversation_id=pk,
+            by=_agent(request),
+            status=data.get("status"),
+            priority=data.get("priority"),
+            snoozed_until=data.get("snoozed_until"),
+            **kwargs,
         )
         conversation.refresh_from_db()
         return Response(ConversationSerializer(conversation).data)
@@ -118,15 +168,17 @@ class ConversationDetailView(BaseAPIView):
 class ConversationMessagesView(BaseAPIView):
     @extend_schema(
         parameters=[OpenApiParameter("after_seq", int), OpenApiParameter("limit", int)],
-        responses=MessageSerializer(many=True),
+        operation_id="conversation_messages_list",
+        responses=_page("MessagePage", MessageSerializer),
     )
     def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(selectors.conversations_visible(agent=request.user), pk=pk)
+        conversation = get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         after = _int_param(request, "after_seq") or 0
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
         rows = list(
             Message.objects.filter(conversation=conversation, seq__gt=after)
-            .prefetch_related("attachments").order_by("seq")[:limit]
+            .prefetch_related("attachments")
+            .order_by("seq")[:limit]
         )
         return Response({"results": MessageSerializer(rows, many=True).data})
 
@@ -137,13 +189,17 @@ class ConversationMessagesView(BaseAPIView):
         "`client_id` returns the first message with 200 instead of sending twice.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        get_object_or_404(selectors.conversations_visible(agent=request.user), pk=pk)
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         form = MessageCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
         message, created = message_send(
-            conversation_id=pk, agent=request.user, body=data["body"], client_id=data.get("client_id"),
-            identity_id=data.get("identity"), kind=data["kind"],
+            conversation_id=pk,
+            agent=_agent(request),
+            body=data["body"],
+            client_id=data.get("client_id"),
+            identity_id=data.get("identity"),
+            kind=data["kind"],
         )
         return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
 
@@ -151,29 +207,45 @@ class ConversationMessagesView(BaseAPIView):
 class ContactDetailView(BaseAPIView):
     @extend_schema(responses=ContactSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        contact = get_object_or_404(selectors.contacts_visible(agent=request.user).prefetch_related("identities"), pk=pk)
+        contact = get_object_or_404(
+            selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities"), pk=pk
+        )
         return Response(ContactSerializer(contact).data)
 
 
 class ContactTimelineView(BaseAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="id of the last message of the previous page"),
-                    OpenApiParameter("limit", int)],
-        responses=MessageSerializer(many=True),
+        parameters=[
+            OpenApiParameter("after", int, description="id of the last message of the previous page"),
+            OpenApiParameter("limit", int),
+        ],
+        operation_id="contact_timeline",
+        responses=_page(
+            "TimelinePage",
+            MessageSerializer,
+            contact=True,
+            next_field=serializers.IntegerField(
+                allow_null=True, help_text="`after` of the next page; null on the last page."
+            ),
+        ),
     )
     def get(self, request: Request, pk: int) -> Response:
-        contact = get_object_or_404(selectors.contacts_visible(agent=request.user), pk=pk)
+        contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
-        rows = selectors.contact_timeline(agent=request.user, contact_id=contact.pk, after=_int_param(request, "after"), limit=limit)
-        return Response({
-            "contact": contact.pk,
-            "results": MessageSerializer(rows, many=True).data,
-            "next": rows[-1].pk if len(rows) == limit else None,
-        })
+        rows = selectors.contact_timeline(
+            agent=_agent(request), contact_id=contact.pk, after=_int_param(request, "after"), limit=limit
+        )
+        return Response(
+            {
+                "contact": contact.pk,
+                "results": MessageSerializer(rows, many=True).data,
+                "next": rows[-1].pk if len(rows) == limit else None,
+            }
+        )
 
 
 class AgentListView(BaseAPIView):
-    @extend_schema(responses=AgentSerializer(many=True))
+    @extend_schema(operation_id="agents_list", responses=_page("AgentPage", AgentSerializer))
     def get(self, request: Request) -> Response:
         agents = Agent.objects.filter(is_active=True).select_related("presence").order_by("id")
         return Response({"results": AgentSerializer(agents, many=True).data})
@@ -184,47 +256,51 @@ class PresenceView(BaseAPIView):
     def put(self, request: Request) -> Response:
         form = PresenceSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        presence = presence_set(agent_id=request.user.pk, status=form.validated_data["status"])
+        presence = presence_set(agent_id=_agent(request).pk, status=form.validated_data["status"])
         return Response({"status": presence.status})
 
 
 class TeamListView(BaseAPIView):
-    @extend_schema(responses=TeamSerializer(many=True))
+    @extend_schema(operation_id="teams_list", responses=_page("TeamPage", TeamSerializer))
     def get(self, request: Request) -> Response:
-        return Response({"results": TeamSerializer(Team.objects.prefetch_related("members").order_by("id"), many=True).data})
+        return Response(
+            {"results": TeamSerializer(Team.objects.prefetch_related("members").order_by("id"), many=True).data}
+        )
 
 
 class InboxListView(BaseAPIView):
-    @extend_schema(responses=InboxSerializer(many=True))
+    @extend_schema(operation_id="inboxes_list", responses=_page("InboxPage", InboxSerializer))
     def get(self, request: Request) -> Response:
-        inboxes = Inbox.objects.filter(members=request.user).order_by("id")
+        inboxes = Inbox.objects.filter(members=_agent(request)).order_by("id")
         return Response({"results": InboxSerializer(inboxes, many=True).data})
 
 
 class EventListView(BaseAPIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
-        responses=EventSerializer(many=True),
+        operation_id="events_list",
+        responses=EventPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        from apps.console.selectors import agent_inbox_ids, newest_visible_event_id
+        from apps.console.selectors import agent_inbox_ids, events_after
 
         since = _int_param(request, "since")
-        if since is None:
+        if since is None or since < 0:
             return error_response("invalid_since", "`since` (an event id) is required", 400)
         limit = min(max(_int_param(request, "limit") or 500, 1), settings.EVENT_REPLAY_LIMIT)
-        inbox_ids = agent_inbox_ids(agent_id=request.user.pk)
-        rows = list(events_visible_since(agent_id=request.user.pk, inbox_ids=inbox_ids, since=since)[:limit])
-        newest = rows[-1].id if rows else newest_visible_event_id(agent_id=request.user.pk, inbox_ids=inbox_ids)
-        from apps.bus.models import Event
-
-        oldest = Event.objects.order_by("id").values_list("id", flat=True).first()
-        resync = oldest is not None and since < oldest - 1
-        return Response({
-            "events": [] if resync else [e.as_frame() for e in rows],
-            "last_event_id": newest,
-            "more": len(rows) == limit,
-            "resync_required": resync,
-        })
-
-
+        replay = events_after(
+            agent_id=_agent(request).pk,
+            inbox_ids=agent_inbox_ids(agent_id=_agent(request).pk),
+            since=since,
+            limit=limit,
+        )
+        # last_event_id is the position to ask from next: every visible event up to it is in
+        # this answer (or in earlier ones).
+        return Response(
+            {
+                "events": replay.frames,
+                "last_event_id": replay.upto,
+                "more": replay.more,
+                "resync_required": replay.gone,
+            }
+        )

@@ -10,12 +10,12 @@ class AgentPresence(models.Model):
         AWAY = "away", "Away"
         OFFLINE = "offline", "Offline"
 
-    agent = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presence"
-    )
+    agent = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presence")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFLINE)
     chosen_status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.ONLINE,
+        max_length=16,
+        choices=Status.choices,
+        default=Status.ONLINE,
         help_text="What the agent picked; applied whenever a console is connected.",
     )
     connections = models.IntegerField(default=0)

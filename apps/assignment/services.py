@@ -1,8 +1,9 @@
 """Who answers: presence, capacity and round-robin assignment.
 
 Claims are atomic on PostgreSQL: the conversation row is locked by the caller, and candidate
-agents' presence rows are taken with FOR UPDATE SKIP LOCKED, so two workers assigning at once
-never give one agent more than their capacity nor one conversation two agents.
+agents' presence rows are locked (FOR UPDATE, in agent-id order) before their load is counted,
+so two workers assigning at once never give one agent more than their capacity nor one
+conversation two agents, and neither leaves a conversation waiting while an agent has room.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from apps.accounts.models import Agent
@@ -63,14 +64,24 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
     team_id = conversation.team_id or inbox.team_id
     if team_id:
         candidates = candidates.filter(agent__teams=team_id)
-    candidates = (
-        candidates.select_for_update(skip_locked=True, of=("self",))
-        .select_related("agent")
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "agent_id")[:20]
+    # Lock every candidate's presence row, always in agent-id order so that concurrent claims
+    # queue behind each other instead of deadlocking. Waiting (not SKIP LOCKED) matters: a
+    # claim that skipped the rows another claim holds would leave the conversation waiting
+    # while the agents still have room. The rows read after the wait are current, so the
+    # load counted below includes every claim that committed before.
+    locked = list(candidates.select_for_update(of=("self",)).select_related("agent").order_by("agent_id"))
+    if not locked:
+        return None
+    loads = dict(
+        Conversation.objects.filter(assignee_id__in=[p.agent_id for p in locked], status__in=ACTIVE_STATUSES)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
     )
-    for presence in candidates:
-        load = Conversation.objects.filter(assignee_id=presence.agent_id, status__in=ACTIVE_STATUSES).count()
-        if load >= presence.agent.max_conversations:
+    # Round robin: whoever was assigned to longest ago (never: first), ties by id.
+    locked.sort(key=lambda p: (p.last_assigned_at is not None, p.last_assigned_at or now, p.agent_id))
+    for presence in locked:
+        if loads.get(presence.agent_id, 0) >= presence.agent.max_conversations:
             continue
         Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
         conversation.assignee = presence.agent
@@ -85,21 +96,33 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
 
 
 def assignment_drain(*, limit: int = 100) -> int:
-    """Assign waiting conversations, oldest wait first. Returns how many were assigned."""
+    """Assign waiting conversations, oldest wait first. Returns how many were assigned.
+
+    Only inboxes with an online agent are looked at: a backlog in an inbox nobody is online for
+    must not fill the batch and starve the inboxes whose agents have room.
+    """
+    from apps.accounts.models import Inbox
+
+    staffed = Inbox.objects.filter(
+        auto_assign=True,
+        members__is_active=True,
+        members__presence__status=AgentPresence.Status.ONLINE,
+        members__presence__last_seen_at__gte=_fresh_after(timezone.now()),
+    ).values("id")
     waiting = list(
-        Conversation.objects.filter(
-            assignee__isnull=True, status=Conversation.Status.OPEN, inbox__auto_assign=True
-        )
+        Conversation.objects.filter(assignee__isnull=True, status=Conversation.Status.OPEN, inbox__in=staffed)
         .order_by(F("waiting_since").asc(nulls_last=True), "id")
         .values_list("id", flat=True)[:limit]
     )
     assigned = 0
     for conversation_id in waiting:
         with transaction.atomic():
+            # Wait for a row another transaction holds (rather than skip it and leave it
+            # waiting); the filter is checked again after the wait.
             conversation = (
-                Conversation.objects.select_for_update(skip_locked=True)
+                Conversation.objects.select_for_update(of=("self",))
                 .select_related("inbox")
-                .filter(pk=conversation_id, assignee__isnull=True)
+                .filter(pk=conversation_id, assignee__isnull=True, status=Conversation.Status.OPEN)
                 .first()
             )
             if conversation and conversation_auto_assign(conversation=conversation):

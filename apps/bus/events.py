@@ -70,8 +70,9 @@ def event_append(
     agent_id: int | None = None,
 ) -> Event:
     """Write one event in the current transaction and push it to its group after commit."""
-    return events_append([dict(type=type, data=data, conversation_id=conversation_id,
-                               inbox_id=inbox_id, agent_id=agent_id)])[0]
+    return events_append(
+        [dict(type=type, data=data, conversation_id=conversation_id, inbox_id=inbox_id, agent_id=agent_id)]
+    )[0]
 
 
 def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:

@@ -36,9 +36,7 @@ class InboundEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "inbound journal"
-        constraints = [
-            models.UniqueConstraint(fields=["source", "provider_message_id"], name="inbound_dedupe")
-        ]
+        constraints = [models.UniqueConstraint(fields=["source", "provider_message_id"], name="inbound_dedupe")]
         indexes = [
             models.Index(fields=["state", "received_at"], name="inbound_state_idx"),
             models.Index(fields=["source", "sender", "state"], name="inbound_sender_idx"),
@@ -56,9 +54,7 @@ class OutboxEntry(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    message = models.OneToOneField(
-        "conversations.Message", on_delete=models.CASCADE, related_name="outbox"
-    )
+    message = models.OneToOneField("conversations.Message", on_delete=models.CASCADE, related_name="outbox")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
@@ -87,9 +83,7 @@ class StatusReceipt(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["source", "provider_message_id", "status"], name="status_receipt_dedupe"
-            )
+            models.UniqueConstraint(fields=["source", "provider_message_id", "status"], name="status_receipt_dedupe")
         ]
         indexes = [models.Index(fields=["provider_message_id"], name="status_receipt_pid_idx")]
 

@@ -46,8 +46,12 @@ def inbound_accept(
     try:
         with transaction.atomic():
             entry = InboundEntry.objects.create(
-                source=source, provider_message_id=provider_message_id, channel=channel,
-                sender=sender[:320], payload=dict(payload), raw=raw,
+                source=source,
+                provider_message_id=provider_message_id,
+                channel=channel,
+                sender=sender[:320],
+                payload=dict(payload),
+                raw=raw,
                 state=InboundEntry.State.FLAGGED if flag_reason else InboundEntry.State.PENDING,
                 flag_reason=flag_reason[:500],
             )
@@ -92,7 +96,7 @@ def inbound_process(*, entry_id: int) -> str:
             .filter(source=entry.source, sender=entry.sender, state=InboundEntry.State.PENDING, id__lte=entry.pk)
             .order_by("id")
         )
-        state = InboundEntry.State.DONE
+        state: str = InboundEntry.State.DONE
         for item in batch:
             state = _process_one(item, inbound_gateway_for(item.channel))
         return state if batch else InboundEntry.objects.get(pk=entry_id).state
@@ -144,7 +148,7 @@ LEASE_SECONDS = 120
 
 
 def _backoff(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(2 ** attempts, 300))
+    return dt.timedelta(seconds=min(2**attempts, 300))
 
 
 def outbox_deliver(*, message_id: int) -> str:
@@ -160,7 +164,9 @@ def outbox_deliver(*, message_id: int) -> str:
 
     now = timezone.now()
     claimed = (
-        OutboxEntry.objects.filter(message_id=message_id, state=OutboxEntry.State.PENDING)
+        # Not before its backoff time: a retry scheduled by the sweeper and one scheduled with a
+        # countdown must not turn one failure into two immediate sends.
+        OutboxEntry.objects.filter(message_id=message_id, state=OutboxEntry.State.PENDING, next_attempt_at__lte=now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=now + dt.timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1)
     )
@@ -177,8 +183,12 @@ def outbox_deliver(*, message_id: int) -> str:
         return "failed"
     inbox = message.inbox
     outbound = OutboundMessage(
-        message_id=message.pk, channel=identity.kind, to=identity.address, sender=inbox.address,
-        body=message.body, options=dict(inbox.config or {}),
+        message_id=message.pk,
+        channel=identity.kind,
+        to=identity.address,
+        sender=inbox.address,
+        body=message.body,
+        options=dict(inbox.config or {}),
     )
     gateway = gateway_for(identity.kind)
     try:
@@ -186,7 +196,9 @@ def outbox_deliver(*, message_id: int) -> str:
     except PermanentSendError as exc:
         message_send_failed(message_id=message_id, code=exc.code, text=exc.message)
         return "failed"
-    except TransientSendError as exc:
+    except Exception as exc:  # noqa: BLE001 - transient, or a gateway bug: bounded retries either way
+        if not isinstance(exc, TransientSendError):
+            log.exception("unexpected error sending message %s", message_id)
         if entry.attempts >= settings.OUTBOUND_MAX_ATTEMPTS:
             message_send_failed(message_id=message_id, code="gave_up", text=str(exc))
             return "failed"
@@ -232,23 +244,52 @@ def bus_sweep() -> dict[str, int]:
     stale = now - dt.timedelta(seconds=settings.BUS_SWEEP_AFTER_SECONDS)
     inbound_ids = list(
         InboundEntry.objects.filter(state=InboundEntry.State.PENDING, received_at__lt=stale)
-        .order_by("id").values_list("id", flat=True)[:1000]
+        .order_by("id")
+        .values_list("id", flat=True)[:1000]
     )
     outbox_ids = list(
         OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING, next_attempt_at__lte=now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .exclude(next_attempt_at__gt=now)
         .filter(Q(attempts__gt=0) | Q(created_at__lt=stale))
-        .order_by("id").values_list("message_id", flat=True)[:1000]
+        .order_by("id")
+        .values_list("message_id", flat=True)[:1000]
     )
     for entry_id in inbound_ids:
         process_inbound.delay(entry_id)
     for message_id in outbox_ids:
         deliver_message.delay(message_id)
-    return {"inbound": len(inbound_ids), "outbox": len(outbox_ids)}
+    return {
+        "inbound": len(inbound_ids),
+        "outbox": len(outbox_ids),
+        "attachments": attachments_sweep(now=now, stale=stale),
+    }
+
+
+ATTACHMENT_GIVE_UP = dt.timedelta(days=1)
+
+
+def attachments_sweep(*, now: dt.datetime, stale: dt.datetime) -> int:
+    """Fetch again media whose fetch was lost or hit a transient error; give up after a day."""
+    from apps.bus.tasks import fetch_attachment
+    from apps.conversations.models import Attachment
+
+    pending = Attachment.objects.filter(file="", error="").exclude(source_url="")
+    pending.filter(created_at__lt=now - ATTACHMENT_GIVE_UP).update(
+        error="The media could not be fetched from the provider (gave up after a day)."
+    )
+    ids = list(pending.filter(created_at__lt=stale).order_by("id").values_list("id", flat=True)[:500])
+    for attachment_id in ids:
+        fetch_attachment.delay(attachment_id)
+    return len(ids)
 
 
 def events_prune() -> int:
+    """Drop events older than the retention; the newest one always stays, so the log's
+    position (and with it every client's resume point) never goes back to 0."""
     cutoff = timezone.now() - dt.timedelta(days=settings.EVENT_RETENTION_DAYS)
-    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    newest = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    if newest is None:
+        return 0
+    deleted, _ = Event.objects.filter(created_at__lt=cutoff, id__lt=newest).delete()
     return deleted

@@ -23,7 +23,7 @@ def process_inbound(self, entry_id: int) -> str:  # type: ignore[no-untyped-def]
         services.inbound_record_failure(entry_id=entry_id, error=repr(exc), give_up=give_up)
         if give_up or self.request.is_eager:
             return "failed" if give_up else "pending"
-        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 60))
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 60))
 
 
 @shared_task(name="apps.bus.tasks.deliver_message")
@@ -41,7 +41,7 @@ def fetch_attachment(self, attachment_id: int) -> str:  # type: ignore[no-untype
     except TransientSendError as exc:
         if self.request.is_eager or self.request.retries >= 6:
             return "pending"
-        raise self.retry(exc=exc, countdown=min(5 * 2 ** self.request.retries, 600))
+        raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 600))
 
 
 @shared_task(name="apps.bus.tasks.sweep")

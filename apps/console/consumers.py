@@ -44,26 +44,28 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         self.agent_id = user.pk
         self.inbox_ids = await database_sync_to_async(selectors.agent_inbox_ids)(agent_id=self.agent_id)
-        # Everything at or below `checked_upto` has been delivered to this client (or was before
-        # the id it resumed from). `sent` holds ids above it already delivered live.
+        # `checked_upto` is a position in the event log: every visible event at or below it has
+        # been delivered to this client (or came before the position it resumed from). `sent`
+        # holds ids above it already delivered live.
         self.checked_upto = 0
         self.sent: set[int] = set()
         self.typing_sent: dict[int, float] = {}
+        self.replay_lock = asyncio.Lock()
         self.groups_joined = [group_for_inbox(i) for i in self.inbox_ids]
         self.groups_joined += [group_for_agent(self.agent_id), GROUP_ALL_AGENTS]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        newest = await database_sync_to_async(selectors.newest_visible_event_id)(
-            agent_id=self.agent_id, inbox_ids=self.inbox_ids
+        # Read after joining the groups: whatever commits later is pushed live or caught up.
+        position = await database_sync_to_async(selectors.event_position)()
+        await self.send_json(
+            {"type": "hello", "agent": self.agent_id, "last_event_id": position, "inboxes": self.inbox_ids}
         )
-        await self.send_json({"type": "hello", "agent": self.agent_id, "last_event_id": newest,
-                              "inboxes": self.inbox_ids})
         since = _int(self._query("since"))
-        if since is not None:
+        if since is not None and since >= 0:
             await self._replay(since)
         else:
-            self.checked_upto = newest
+            self.checked_upto = position
         await self._presence_beat()
         self.beat_task = asyncio.ensure_future(self._beat_loop())
 
@@ -95,46 +97,55 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message["frame"])
 
     async def _replay(self, since: int) -> None:
-        frames, too_old = await database_sync_to_async(selectors.events_for_replay)(
-            agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=since
-        )
-        if too_old:
-            newest = await database_sync_to_async(selectors.newest_visible_event_id)(
-                agent_id=self.agent_id, inbox_ids=self.inbox_ids
+        """The client asked for what follows `since`: it gets it, in order, even if sent before."""
+        async with self.replay_lock:
+            replay = await database_sync_to_async(selectors.events_after)(
+                agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=since, limit=settings.EVENT_REPLAY_LIMIT
             )
-            self.checked_upto, self.sent = newest, set()
-            await self.send_json({"type": "resync.required", "last_event_id": newest})
-            return
-        # The client asked from `since`: what it asks for it gets, in order, even if sent before.
-        self.checked_upto = since
-        self.sent = {i for i in self.sent if i > since}
-        for frame in frames:
-            self.sent.discard(frame["id"])
-            await self._deliver(frame)
-        self._advance(frames[-1]["id"] if frames else since)
+            if replay.gone or replay.more:
+                # Too old or too long to replay: the client refetches state over REST and goes
+                # on live from the current position.
+                position = replay.upto if replay.gone else await database_sync_to_async(selectors.event_position)()
+                self.checked_upto, self.sent = position, set()
+                await self.send_json({"type": "resync.required", "last_event_id": position})
+                return
+            self.checked_upto = since
+            self.sent = {i for i in self.sent if i > since}
+            for frame in replay.frames:
+                self.sent.discard(frame["id"])
+                await self._deliver(frame)
+            self._advance(replay.upto)
 
     def _advance(self, upto: int) -> None:
         """Everything visible up to `upto` has been delivered.
 
         `upto` must come from a database read: event ids become visible in id order, so a read
-        that returned id N saw every visible id below N. Live pushes alone never move it,
-        since the channel layer may have dropped one in between.
+        that saw id N saw every id below N. Live pushes alone never move it, since the channel
+        layer may have dropped one in between.
         """
         self.checked_upto = max(self.checked_upto, upto)
         self.sent = {i for i in self.sent if i > self.checked_upto}
 
     async def _catch_up(self) -> None:
-        """Deliver visible events the channel layer dropped (it is at-most-once)."""
-        frames, too_old = await database_sync_to_async(selectors.events_for_replay)(
-            agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=self.checked_upto
-        )
-        if too_old:
-            await self._replay(self.checked_upto)
-            return
-        for frame in frames:
-            await self._deliver(frame)
-        if frames:
-            self._advance(frames[-1]["id"])
+        """Deliver visible events the channel layer dropped (it is at-most-once).
+
+        A dropped event arrives here after later ones that were pushed live: clients keep
+        events by id, they do not drop an id lower than the newest they saw.
+        """
+        async with self.replay_lock:  # a concurrent `resume` must not see its position move
+            while True:
+                replay = await database_sync_to_async(selectors.events_after)(
+                    agent_id=self.agent_id,
+                    inbox_ids=self.inbox_ids,
+                    since=self.checked_upto,
+                    limit=settings.EVENT_REPLAY_LIMIT,
+                    check_gone=False,
+                )
+                for frame in replay.frames:
+                    await self._deliver(frame)
+                self._advance(replay.upto)
+                if not replay.more:
+                    return
 
     async def _presence_beat(self) -> None:
         from apps.assignment.services import presence_heartbeat
@@ -144,11 +155,32 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         except Exception:  # noqa: BLE001 - presence is best effort; the socket stays up
             log.exception("presence heartbeat failed for agent %s", self.agent_id)
 
+    async def _refresh_access(self) -> bool:
+        """Follow changes made while the socket is open: a deactivated agent is disconnected,
+        and joining or leaving an inbox changes which events this socket gets from now on."""
+        active, inbox_ids = await database_sync_to_async(selectors.agent_access)(agent_id=self.agent_id)
+        if not active:
+            await self.close(code=4401)
+            return False
+        if inbox_ids != self.inbox_ids:
+            before = {group_for_inbox(i) for i in self.inbox_ids}
+            after = {group_for_inbox(i) for i in inbox_ids}
+            for group in sorted(after - before):
+                await self.channel_layer.group_add(group, self.channel_name)
+            for group in sorted(before - after):
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.inbox_ids = inbox_ids
+            self.groups_joined = [group_for_inbox(i) for i in inbox_ids]
+            self.groups_joined += [group_for_agent(self.agent_id), GROUP_ALL_AGENTS]
+        return True
+
     async def _beat_loop(self) -> None:
         interval = settings.CONSOLE_HEARTBEAT_SECONDS
         while True:
             await asyncio.sleep(interval)
             try:
+                if not await self._refresh_access():
+                    return
                 await self._catch_up()
                 await self._presence_beat()
                 await self.send_json({"type": "heartbeat", "last_event_id": self.checked_upto})
@@ -172,8 +204,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         action = content.get("action")
         if action not in ACTIONS:
-            await self._error("unknown_action", f"unknown action {action!r}; use one of {', '.join(ACTIONS)}",
-                              ref=content.get("client_id"))
+            await self._error(
+                "unknown_action",
+                f"unknown action {action!r}; use one of {', '.join(ACTIONS)}",
+                ref=content.get("client_id"),
+            )
             return
         try:
             await getattr(self, f"action_{action}")(content)
@@ -230,8 +265,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
 
             agent = Agent.objects.get(pk=self.agent_id)
             message, created = message_send(
-                conversation_id=conversation_id, agent=agent, body=body, client_id=client_id,
-                identity_id=_int(content.get("identity")), kind=content.get("kind") or "message",
+                conversation_id=conversation_id,
+                agent=agent,
+                body=body,
+                client_id=client_id,
+                identity_id=_int(content.get("identity")),
+                kind=content.get("kind") or "message",
             )
             return message_data(message), created
 
@@ -254,8 +293,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
 
             inbox_id = Conversation.objects.values_list("inbox_id", flat=True).get(pk=conversation_id)
             with transaction.atomic():
-                event_append(type=EventType.TYPING, conversation_id=conversation_id, inbox_id=inbox_id,
-                             data={"agent": self.agent_id, "on": bool(content.get("on", True))})
+                event_append(
+                    type=EventType.TYPING,
+                    conversation_id=conversation_id,
+                    inbox_id=inbox_id,
+                    data={"agent": self.agent_id, "on": bool(content.get("on", True))},
+                )
 
         await database_sync_to_async(log_typing)()
 

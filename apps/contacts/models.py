@@ -33,9 +33,7 @@ class Identity(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     address = models.CharField(max_length=320, help_text="Normalised: E.164, lower-cased email, …")
     display = models.CharField(max_length=320, blank=True, help_text="As the customer wrote it.")
-    verified = models.BooleanField(
-        default=False, help_text="The channel proved the customer controls this address."
-    )
+    verified = models.BooleanField(default=False, help_text="The channel proved the customer controls this address.")
     opted_out = models.BooleanField(default=False, help_text="Texted STOP: nothing may be sent.")
     opted_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,8 +53,6 @@ class ContactMerge(models.Model):
     merged = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_absorbed")
     identity_ids = models.JSONField(default=list)
     conversation_ids = models.JSONField(default=list)
-    merged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     undone_at = models.DateTimeField(null=True, blank=True)

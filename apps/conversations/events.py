@@ -88,6 +88,8 @@ def emit_conversation(conversation: Conversation, type: str, changes: list[str] 
 
 def emit_message(message: Message, type: str = EventType.MESSAGE_CREATED) -> None:
     event_append(
-        type=type, data=message_data(message), conversation_id=message.conversation_id,
+        type=type,
+        data=message_data(message),
+        conversation_id=message.conversation_id,
         inbox_id=message.inbox_id,
     )

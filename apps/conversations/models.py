@@ -26,13 +26,20 @@ class Conversation(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="assigned_conversations",
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
     priority = models.IntegerField(choices=Priority.choices, default=Priority.NONE)
     last_identity = models.ForeignKey(
-        Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        Identity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The address the customer last wrote from: replies go there by default.",
     )
     last_seq = models.PositiveIntegerField(default=0)
@@ -82,7 +89,10 @@ class Message(models.Model):
     channel = models.CharField(max_length=16, blank=True, help_text="Identity kind it went over.")
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL)
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="sent_messages",
     )
     body = models.TextField(blank=True)
@@ -100,11 +110,13 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
             models.UniqueConstraint(
-                fields=["inbox", "provider_id"], condition=Q(provider_id__isnull=False),
+                fields=["inbox", "provider_id"],
+                condition=Q(provider_id__isnull=False),
                 name="message_provider_id_unique",
             ),
             models.UniqueConstraint(
-                fields=["conversation", "client_id"], condition=Q(client_id__isnull=False),
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
                 name="message_client_id_unique",
             ),
         ]

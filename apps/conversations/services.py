@@ -18,6 +18,7 @@ from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, error_in_words
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.core.errors import InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
+from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundMessage
 
 # Forward-only delivery status: a callback may only move a message up this ladder.
@@ -35,20 +36,30 @@ STATUS_RANK = {
 SENDABLE_KINDS = {Identity.Kind.PHONE, Identity.Kind.WHATSAPP}
 
 
-def _activity(conversation: Conversation, text: str, *, now: dt.datetime, meta: dict[str, Any] | None = None) -> Message:
+def _activity(
+    conversation: Conversation, text: str, *, now: dt.datetime, meta: dict[str, Any] | None = None
+) -> Message:
     """A timeline entry that records something that happened (never sent to anyone)."""
     conversation.last_seq += 1
     return Message.objects.create(
-        conversation=conversation, seq=conversation.last_seq, inbox_id=conversation.inbox_id,
-        direction=Message.Direction.OUTBOUND, kind=Message.Kind.ACTIVITY, body=text, status="",
-        meta=meta or {}, created_at=now,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        inbox_id=conversation.inbox_id,
+        direction=Message.Direction.OUTBOUND,
+        kind=Message.Kind.ACTIVITY,
+        body=text,
+        status="",
+        meta=meta or {},
+        created_at=now,
     )
 
 
 # --- inbound -----------------------------------------------------------------------------
 
 
-def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.datetime | None = None) -> tuple[Message, bool]:
+def message_receive(
+    *, inbox: Inbox, inbound: InboundMessage, received_at: dt.datetime | None = None
+) -> tuple[Message, bool]:
     """Store a customer's message once, in their conversation, and tell the consoles.
 
     Idempotent: a message already stored for (inbox, provider id) is returned as it is.
@@ -59,8 +70,11 @@ def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.da
         return existing, False
     now = received_at or timezone.now()
     identity = identity_resolve(
-        kind=inbound.channel, address=inbound.sender, display=inbound.sender_display,
-        verified=True, name=inbound.sender_name,
+        kind=inbound.channel,
+        address=inbound.sender,
+        display=inbound.sender_display,
+        verified=True,
+        name=inbound.sender_name,
     )
     # One contact's messages are threaded one at a time, so two first messages from a new
     # customer cannot open two conversations.
@@ -76,15 +90,19 @@ def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.da
     changes: list[str] = []
     if conversation is None:
         conversation = Conversation.objects.create(
-            inbox=inbox, contact_id=identity.contact_id, team_id=inbox.team_id,
-            status=Conversation.Status.OPEN, last_activity_at=now, waiting_since=now,
+            inbox=inbox,
+            contact_id=identity.contact_id,
+            team_id=inbox.team_id,
+            status=Conversation.Status.OPEN,
+            last_activity_at=now,
+            waiting_since=now,
             last_identity=identity,
         )
     elif conversation.status in (Conversation.Status.PENDING, Conversation.Status.SNOOZED):
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
         changes.append("status")
-    conversation.inbox = inbox
+    conversation.inbox = inbox  # already loaded: spares assignment a query
 
     conversation.last_seq += 1
     meta: dict[str, Any] = dict(inbound.meta)
@@ -93,17 +111,27 @@ def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.da
     if inbound.opt_out:
         meta["keyword"] = inbound.opt_out
     message = Message.objects.create(
-        conversation=conversation, seq=conversation.last_seq, inbox=inbox,
-        direction=Message.Direction.INBOUND, kind=Message.Kind.MESSAGE, channel=inbound.channel,
-        identity=identity, body=inbound.text, provider_id=inbound.provider_message_id,
-        status=Message.Status.RECEIVED, meta=meta, created_at=now,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        inbox=inbox,
+        direction=Message.Direction.INBOUND,
+        kind=Message.Kind.MESSAGE,
+        channel=inbound.channel,
+        identity=identity,
+        body=inbound.text,
+        provider_id=inbound.provider_message_id,
+        status=Message.Status.RECEIVED,
+        meta=meta,
+        created_at=now,
     )
     if inbound.attachments:
         Attachment.objects.bulk_create(
             [Attachment(message=message, source_url=a.url, content_type=a.content_type) for a in inbound.attachments]
         )
     extra: list[Message] = []
-    if inbound.opt_out in ("stop", "start") and identity_set_opt_out(identity=identity, opted_out=inbound.opt_out == "stop"):
+    if inbound.opt_out in ("stop", "start") and identity_set_opt_out(
+        identity=identity, opted_out=inbound.opt_out == "stop"
+    ):
         text = (
             f"The customer opted out ({inbound.text.strip().upper()}): nothing more can be sent to {identity.address} until they text START."
             if inbound.opt_out == "stop"
@@ -115,7 +143,9 @@ def message_receive(*, inbox: Inbox, inbound: InboundMessage, received_at: dt.da
     conversation.last_identity = identity
     if conversation.waiting_since is None:
         conversation.waiting_since = now
-    conversation.save(update_fields=["status", "snoozed_until", "last_seq", "last_activity_at", "last_identity", "waiting_since"])
+    conversation.save(
+        update_fields=["status", "snoozed_until", "last_seq", "last_activity_at", "last_identity", "waiting_since"]
+    )
 
     if conversation.assignee_id is None and conversation_auto_assign(conversation=conversation, emit=False):
         changes.append("assignee")
@@ -198,8 +228,10 @@ def _message_send(
     conversation_id: int, agent: Agent, body: str, client_id: str | None, identity_id: int | None, kind: str
 ) -> tuple[Message, bool]:
     conversation = (
-        Conversation.objects.select_for_update(of=("self",)).select_related("inbox", "last_identity")
-        .filter(pk=conversation_id).first()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("inbox", "last_identity")
+        .filter(pk=conversation_id)
+        .first()
     )
     if conversation is None:
         raise NotFound("no such conversation")
@@ -211,10 +243,18 @@ def _message_send(
     identity = _reply_identity(conversation, identity_id) if kind == Message.Kind.MESSAGE else None
     conversation.last_seq += 1
     message = Message.objects.create(
-        conversation=conversation, seq=conversation.last_seq, inbox=conversation.inbox,
-        direction=Message.Direction.OUTBOUND, kind=kind,
-        channel=identity.kind if identity else "", identity=identity, sender=agent, body=body,
-        client_id=client_id, status=Message.Status.QUEUED if identity else "", created_at=now,
+        conversation=conversation,
+        seq=conversation.last_seq,
+        inbox=conversation.inbox,
+        direction=Message.Direction.OUTBOUND,
+        kind=kind,
+        channel=identity.kind if identity else "",
+        identity=identity,
+        sender=agent,
+        body=body,
+        client_id=client_id,
+        status=Message.Status.QUEUED if identity else "",
+        created_at=now,
     )
     changes: list[str] = []
     fields = ["last_seq"]
@@ -257,6 +297,9 @@ def _opt_out_from_error(message: Message, code: str) -> None:
 @transaction.atomic
 def message_mark_sent(*, message_id: int, provider_id: str, status: str) -> Message:
     """The provider accepted the send: record its id, then any callbacks that raced ahead."""
+    # Serialised with message_status_apply on the provider id: a callback committed before
+    # this is read below; one that comes after finds the message by its provider id.
+    xact_lock(NAMESPACE_PROVIDER_MESSAGE, provider_id)
     message = Message.objects.select_for_update().get(pk=message_id)
     message.provider_id = provider_id
     _advance(message, status)
@@ -296,11 +339,15 @@ def message_status_apply(*, source: str, status: DeliveryStatus, payload: dict[s
     """
     record = dict(payload or {})
     record["_error_message"] = status.error_message
+    xact_lock(NAMESPACE_PROVIDER_MESSAGE, status.provider_message_id)  # see message_mark_sent
     try:
         with transaction.atomic():
             receipt = StatusReceipt.objects.create(
-                source=source, provider_message_id=status.provider_message_id, status=status.status,
-                error_code=status.error_code, payload=record,
+                source=source,
+                provider_message_id=status.provider_message_id,
+                status=status.status,
+                error_code=status.error_code,
+                payload=record,
             )
     except IntegrityError:
         return False  # the same status for the same message again
@@ -334,8 +381,10 @@ def conversation_update(
 ) -> Conversation:
     """Change status, assignee, team or priority; each change is an entry in the timeline."""
     conversation = (
-        Conversation.objects.select_for_update(of=("self",)).select_related("assignee", "team")
-        .filter(pk=conversation_id).first()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("assignee", "team")
+        .filter(pk=conversation_id)
+        .first()
     )
     if conversation is None:
         raise NotFound("no such conversation")
@@ -403,8 +452,9 @@ def conversation_update(
 def conversations_wake_snoozed() -> int:
     """Snoozed conversations whose time has come are open again."""
     due = list(
-        Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now())
-        .values_list("id", flat=True)[:500]
+        Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=timezone.now()).values_list(
+            "id", flat=True
+        )[:500]
     )
     for conversation_id in due:
         conversation_update(conversation_id=conversation_id, by=None, status=Conversation.Status.OPEN)
@@ -418,7 +468,9 @@ def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | No
     last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
     target = last_seq if seq is None else max(0, min(seq, last_seq))
     with transaction.atomic():
-        marker, _ = ReadMarker.objects.select_for_update().get_or_create(agent_id=agent_id, conversation_id=conversation_id)
+        marker, _ = ReadMarker.objects.select_for_update().get_or_create(
+            agent_id=agent_id, conversation_id=conversation_id
+        )
         if target > marker.last_read_seq:
             marker.last_read_seq = target
             marker.save(update_fields=["last_read_seq", "updated_at"])

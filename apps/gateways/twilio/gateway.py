@@ -9,7 +9,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import requests
 from django.conf import settings
 from django.http import HttpRequest
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
@@ -57,7 +57,7 @@ STATUS_MAP = {
 }
 
 # Errors that will not go away by trying again (protocols.md §2.2).
-PERMANENT_CODES = {21211, 21408, 21606, 21608, 21610, 21612, 21614, 21617, 21623, 21635, 21602, 21619, 20003, 63016}
+PERMANENT_CODES = {21211, 21408, 21606, 21608, 21610, 21612, 21614, 21617, 21623, 21635, 21602, 21619, 63016}
 
 
 def _first(payload: Payload, name: str) -> str:
@@ -87,6 +87,22 @@ def payload_is_utf8(raw: bytes) -> bool:
             except UnicodeDecodeError:
                 return False
     return True
+
+
+def _send_error(status: int | None, code: int | str | None, text: str) -> Exception:
+    """A refused create call: transient (429, 5xx) or permanent (the request itself is wrong)."""
+    status = int(status or 0)
+    try:
+        code = int(code or status or 0)
+    except (TypeError, ValueError):
+        code = status
+    # 401/20003 is our credentials, not the message: keep the reply queued (with backoff) so
+    # that fixing TWILIO_AUTH_TOKEN sends it, instead of failing every queued reply at once.
+    if status in (401, 429) or code in (20003, 20429) or status >= 500:
+        return TransientSendError(f"Twilio answered {status} ({code}): {text}")
+    if code in PERMANENT_CODES or 400 <= status < 500:
+        return PermanentSendError(str(code), text)
+    return TransientSendError(f"Twilio answered {status} ({code}): {text}")
 
 
 class TwilioGateway(Gateway):
@@ -159,13 +175,21 @@ class TwilioGateway(Gateway):
             url = _first(payload, f"MediaUrl{index}")
             if not url:
                 raise MalformedPayload(f"MediaUrl{index} missing while NumMedia={num_media}")
-            attachments.append(
-                InboundAttachment(url=url, content_type=_first(payload, f"MediaContentType{index}"))
-            )
+            attachments.append(InboundAttachment(url=url, content_type=_first(payload, f"MediaContentType{index}")))
         meta = {
             k: _first(payload, k)
-            for k in ("ProfileName", "WaId", "FromCity", "FromState", "FromCountry", "NumSegments",
-                      "OriginalRepliedMessageSid", "Latitude", "Longitude", "ButtonText")
+            for k in (
+                "ProfileName",
+                "WaId",
+                "FromCity",
+                "FromState",
+                "FromCountry",
+                "NumSegments",
+                "OriginalRepliedMessageSid",
+                "Latitude",
+                "Longitude",
+                "ButtonText",
+            )
             if _first(payload, k)
         }
         return [
@@ -224,12 +248,10 @@ class TwilioGateway(Gateway):
         try:
             created = self.client().messages.create(**kwargs)
         except TwilioRestException as exc:
-            code = int(exc.code or exc.status or 0)
-            if exc.status == 429 or code == 20429 or exc.status >= 500:
-                raise TransientSendError(f"Twilio answered {exc.status} ({code}): {exc.msg}") from exc
-            if code in PERMANENT_CODES or 400 <= exc.status < 500:
-                raise PermanentSendError(str(code), str(exc.msg)) from exc
-            raise TransientSendError(f"Twilio answered {exc.status} ({code})") from exc
+            raise _send_error(exc.status, exc.code, str(exc.msg)) from exc
+        except TwilioServiceException as exc:
+            # RFC 9457 problem details (twilio >= 9.9): same status/code, classified the same way.
+            raise _send_error(exc.status, exc.code, exc.detail or exc.title) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientSendError(f"Twilio unreachable: {exc}") from exc
         except TwilioException as exc:
@@ -248,39 +270,48 @@ class TwilioGateway(Gateway):
         """Download an inbound media file with Basic auth, from Twilio's hosts only.
 
         Redirects are followed by hand so that each hop is checked against the allowed hosts
-        and the credentials are sent to the API host only.
+        and the credentials are sent to the API host only (never to a CDN or S3 host, where
+        media URLs are pre-signed).
         """
         allowed = self.media_hosts()
-        auth_host = urlsplit(url).hostname
+        auth_host = (urlsplit(settings.TWILIO_API_BASE_URL).hostname or "").lower()
         for _ in range(5):
             parts = urlsplit(url)
-            if parts.scheme not in ("https", "http") or (parts.hostname or "").lower() not in allowed:
+            host = (parts.hostname or "").lower()
+            if parts.scheme not in ("https", "http") or host not in allowed:
                 raise PermanentSendError("media_host", f"media URL host {parts.hostname!r} is not a Twilio host")
-            auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) if parts.hostname == auth_host else None
+            auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) if host == auth_host else None
             try:
                 response = requests.get(url, auth=auth, stream=True, allow_redirects=False, timeout=15)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise TransientSendError(f"media fetch failed: {exc}") from exc
-            if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                url = requests.compat.urljoin(url, response.headers["Location"])
-                response.close()
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                raise TransientSendError(f"media fetch answered {response.status_code}")
-            if response.status_code != 200:
-                raise PermanentSendError("media_http", f"media fetch answered {response.status_code}")
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if content_type not in settings.TWILIO_MEDIA_TYPES:
-                raise PermanentSendError("media_type", f"media type {content_type!r} is not accepted")
-            limit = settings.TWILIO_MEDIA_MAX_BYTES
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > limit:
-                raise PermanentSendError("media_size", f"media is {declared} bytes, over the {limit} limit")
-            chunks, size = [], 0
+            with response:  # a refused download must not leave its connection open
+                if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    url = requests.compat.urljoin(url, response.headers["Location"])
+                    continue
+                return self._read_media(response)
+        raise PermanentSendError("media_redirects", "too many redirects fetching media")
+
+    @staticmethod
+    def _read_media(response: requests.Response) -> tuple[bytes, str]:
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientSendError(f"media fetch answered {response.status_code}")
+        if response.status_code != 200:
+            raise PermanentSendError("media_http", f"media fetch answered {response.status_code}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in settings.TWILIO_MEDIA_TYPES:
+            raise PermanentSendError("media_type", f"media type {content_type!r} is not accepted")
+        limit = settings.TWILIO_MEDIA_MAX_BYTES
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > limit:
+            raise PermanentSendError("media_size", f"media is {declared} bytes, over the {limit} limit")
+        chunks, size = [], 0
+        try:
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > limit:
                     raise PermanentSendError("media_size", f"media is over the {limit} byte limit")
                 chunks.append(chunk)
-            return b"".join(chunks), content_type
-        raise PermanentSendError("media_redirects", "too many redirects fetching media")
+        except requests.RequestException as exc:
+            raise TransientSendError(f"media download broke off: {exc}") from exc
+        return b"".join(chunks), content_type

@@ -23,9 +23,22 @@ def _twiml() -> HttpResponse:
 def _forbidden(request: HttpRequest) -> HttpResponse:
     log.warning(
         "Twilio webhook %s refused: bad or missing signature (from %s)",
-        request.path, request.META.get("REMOTE_ADDR"),
+        request.path,
+        request.META.get("REMOTE_ADDR"),
     )
     return HttpResponseForbidden("invalid signature", content_type="text/plain")
+
+
+def _storable(payload: dict[str, list[str]]) -> tuple[dict[str, list[str]], bool]:
+    """PostgreSQL text and jsonb cannot hold NUL (GSM-7 '@' is 0x00 and sometimes arrives so).
+
+    NULs become U+FFFD in what is stored and parsed; the raw body keeps the exact bytes.
+    Returns (payload, whether anything was replaced).
+    """
+    if not any("\x00" in k or any("\x00" in v for v in vs) for k, vs in payload.items()):
+        return payload, False
+    clean = {k.replace("\x00", "\ufffd"): [v.replace("\x00", "\ufffd") for v in vs] for k, vs in payload.items()}
+    return clean, True
 
 
 @csrf_exempt
@@ -35,13 +48,20 @@ def inbound_message(request: HttpRequest) -> HttpResponse:
     gateway = TwilioGateway()
     if not gateway.verify(request):
         return _forbidden(request)
-    payload = dict(request.POST.lists())
+    payload, had_nul = _storable(dict(request.POST.lists()))
     source, provider_id = gateway.journal_key(payload, raw)
     flag = "" if payload_is_utf8(raw) else "the form body is not UTF-8"
+    if had_nul and not flag:
+        flag = "the form body contains NUL characters"
     sender = (payload.get("From") or [""])[0]
     inbound_accept(
-        source=source, provider_message_id=provider_id, channel="sms", sender=sender,
-        payload=payload, raw=raw, flag_reason=flag,
+        source=source,
+        provider_message_id=provider_id,
+        channel="sms",
+        sender=sender,
+        payload=payload,
+        raw=raw,
+        flag_reason=flag,
     )
     return _twiml()
 
@@ -52,7 +72,7 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     gateway = TwilioGateway()
     if not gateway.verify(request):
         return _forbidden(request)
-    payload = dict(request.POST.lists())
+    payload, _ = _storable(dict(request.POST.lists()))
     try:
         statuses = gateway.parse_status(payload)
     except MalformedPayload as exc:

@@ -22,7 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         inboxes = []
         for ref in opts["inbox"]:
-            inbox = Inbox.objects.filter(pk=int(ref)).first() if ref.isdigit() else Inbox.objects.filter(name=ref).first()
+            inbox = (
+                Inbox.objects.filter(pk=int(ref)).first() if ref.isdigit() else Inbox.objects.filter(name=ref).first()
+            )
             if inbox is None:
                 raise CommandError(f"no inbox {ref!r}")
             inboxes.append(inbox)
@@ -31,8 +33,14 @@ class Command(BaseCommand):
         teams = [Team.objects.get_or_create(name=name)[0] for name in opts["team"]]
         password = opts["password"] or secrets.token_urlsafe(12)
         agent, token = agent_create(
-            username=opts["username"], password=password, email=opts["email"], display_name=opts["name"],
-            is_admin=opts["admin"], inboxes=inboxes, teams=teams, max_conversations=opts["capacity"],
+            username=opts["username"],
+            password=password,
+            email=opts["email"],
+            display_name=opts["name"],
+            is_admin=opts["admin"],
+            inboxes=inboxes,
+            teams=teams,
+            max_conversations=opts["capacity"],
         )
         if not opts["password"]:
             self.stdout.write(f"password: {password}")

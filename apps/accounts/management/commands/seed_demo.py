@@ -22,8 +22,12 @@ class Command(BaseCommand):
         self.stdout.write(f"SMS inbox: {inbox.name} on {inbox.address}")
         for username, password, name, admin in DEMO_AGENTS:
             agent, token = agent_create(
-                username=username, password=password, display_name=name, is_admin=admin,
-                inboxes=[inbox], teams=[team],
+                username=username,
+                password=password,
+                display_name=name,
+                is_admin=admin,
+                inboxes=[inbox],
+                teams=[team],
             )
             role = "admin + agent" if admin else "agent"
             self.stdout.write(f"  {role:13} {username} / {password}   API token {token}")

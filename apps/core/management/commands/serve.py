@@ -12,15 +12,19 @@ log = logging.getLogger(__name__)
 
 
 def periodic_loop(interval: float) -> None:
-    """What Celery beat does in production: sweep the bus, expire presence, wake snoozes."""
+    """What Celery beat does in production: sweep the bus, expire presence, wake snoozes, prune."""
     from apps.assignment.services import presence_expire
-    from apps.bus.tasks import sweep
+    from apps.bus.tasks import events_prune, sweep
 
+    last_prune = 0.0
     while True:
         time.sleep(interval)
         try:
             sweep()
             presence_expire()
+            if time.monotonic() - last_prune > 3600:
+                events_prune()
+                last_prune = time.monotonic()
         except Exception:  # noqa: BLE001
             log.exception("periodic work failed")
         finally:
@@ -42,6 +46,11 @@ class Command(BaseCommand):
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
             self.stdout.write("tasks run in-process (no REDIS_URL); periodic work every 5 s")
         uvicorn.run(
-            "supportdesk.asgi:application", host=opts["host"], port=opts["port"], workers=opts["workers"],
-            log_level="warning", lifespan="off", ws_max_size=1 << 20,
+            "supportdesk.asgi:application",
+            host=opts["host"],
+            port=opts["port"],
+            workers=opts["workers"],
+            log_level="warning",
+            lifespan="off",
+            ws_max_size=1 << 20,
         )

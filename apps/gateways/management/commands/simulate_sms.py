@@ -32,11 +32,17 @@ class Command(BaseCommand):
         prefix = "whatsapp:" if opts["whatsapp"] else ""
         sid = opts["sid"] or "SM" + uuid.uuid4().hex
         params = {
-            "MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid,
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
             "AccountSid": settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
-            "From": prefix + opts["sender"], "To": prefix + to, "Body": opts["body"],
-            "NumMedia": str(len(opts["media_url"])), "NumSegments": "1",
-            "SmsStatus": "received", "ApiVersion": "2010-04-01",
+            "From": prefix + opts["sender"],
+            "To": prefix + to,
+            "Body": opts["body"],
+            "NumMedia": str(len(opts["media_url"])),
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
         }
         for index, url in enumerate(opts["media_url"]):
             params[f"MediaUrl{index}"] = url
@@ -44,7 +50,9 @@ class Command(BaseCommand):
         base = (opts["url"] or settings.PUBLIC_BASE_URL).rstrip("/")
         path = "/webhooks/twilio/messages"
         # Twilio signs the URL it was configured with: PUBLIC_BASE_URL, whatever host we post to.
-        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(settings.PUBLIC_BASE_URL + path, params)
+        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+            settings.PUBLIC_BASE_URL + path, params
+        )
         try:
             response = requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
         except requests.RequestException as exc:

@@ -1,0 +1,28 @@
+"""Transaction-scoped named locks, for rows that do not exist yet.
+
+A row lock cannot serialise two transactions that are both about to *create* something (two
+first messages from one number over SMS and WhatsApp; a status callback racing the send that
+records the provider id). On PostgreSQL a transaction-scoped advisory lock on a name does: the
+second waits until the first commits, then sees its rows. SQLite serialises writers already.
+
+Keys use the two-int form (namespace, hashtext(name)), a key space apart from the one-bigint
+event-order lock in apps.bus.events. Take these locks before any row lock, in one order:
+identity, then provider message.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+NAMESPACE_IDENTITY = 0x5D5E0101
+NAMESPACE_PROVIDER_MESSAGE = 0x5D5E0102
+
+
+def xact_lock(namespace: int, name: str) -> None:
+    """Hold a lock on `name` until the current transaction ends (PostgreSQL only)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a transaction-scoped lock needs a transaction")
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [namespace, name])

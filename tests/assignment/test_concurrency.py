@@ -1,0 +1,113 @@
+"""Concurrent claims on PostgreSQL: capacity holds and nothing is assigned twice."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.assignment.services import assignment_drain, conversation_auto_assign, presence_set
+from apps.conversations.models import Conversation
+from tests.factories import AgentFactory, ContactFactory, ConversationFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(not settings.HAS_POSTGRES, reason="row locks need PostgreSQL (not reachable; see banner)"),
+]
+
+
+def run_at_once(fn, args_list) -> list:
+    """Run fn(*args) in one thread per args, started together; re-raise any thread's error."""
+    barrier = threading.Barrier(len(args_list))
+    results: list = [None] * len(args_list)
+    errors: list[BaseException] = []
+
+    def work(i: int, args) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i, a)) for i, a in enumerate(args_list)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def waiting_conversations(inbox, n: int) -> list[Conversation]:
+    now = timezone.now()
+    return [
+        ConversationFactory(inbox=inbox, contact=ContactFactory(), team=inbox.team, waiting_since=now) for _ in range(n)
+    ]
+
+
+def claim(conversation_id: int) -> int | None:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().select_related("inbox").get(pk=conversation_id)
+        agent = conversation_auto_assign(conversation=conversation)
+        return agent.pk if agent else None
+
+
+@pytest.mark.parametrize("capacity", [1, 3])
+def test_concurrent_claims_never_exceed_capacity(agent, sms_inbox, capacity):
+    agent.max_conversations = capacity
+    agent.save(update_fields=["max_conversations"])
+    presence_set(agent_id=agent.pk, status="online")
+    conversations = waiting_conversations(sms_inbox, 8)
+
+    results = run_at_once(claim, [(c.pk,) for c in conversations])
+
+    assigned = Conversation.objects.filter(assignee=agent).count()
+    assert assigned == capacity
+    assert sorted(r for r in results if r is not None) == [agent.pk] * capacity
+    assert Conversation.objects.filter(assignee__isnull=True).count() == 8 - capacity
+
+
+def test_concurrent_claims_share_out_between_agents_within_capacity(agent, other_agent, sms_inbox):
+    for a in (agent, other_agent):
+        a.max_conversations = 2
+        a.save(update_fields=["max_conversations"])
+        presence_set(agent_id=a.pk, status="online")
+    conversations = waiting_conversations(sms_inbox, 6)
+
+    run_at_once(claim, [(c.pk,) for c in conversations])
+
+    assert Conversation.objects.filter(assignee=agent).count() == 2
+    assert Conversation.objects.filter(assignee=other_agent).count() == 2
+    assert Conversation.objects.filter(assignee__isnull=True).count() == 2
+
+
+def test_concurrent_drains_assign_each_conversation_once(agent, other_agent, sms_inbox):
+    extra = AgentFactory(username="cy")
+    sms_inbox.members.add(extra)
+    sms_inbox.team.members.add(extra)
+    conversations = waiting_conversations(sms_inbox, 9)
+    for a in (agent, other_agent, extra):
+        a.max_conversations = 3
+        a.save(update_fields=["max_conversations"])
+        # Online without the drain that presence_set would start: the drains below race instead.
+        from apps.assignment.models import AgentPresence
+
+        AgentPresence.objects.update_or_create(
+            agent=a, defaults={"status": "online", "chosen_status": "online", "last_seen_at": timezone.now()}
+        )
+
+    counts = run_at_once(assignment_drain, [()] * 4)
+
+    assert sum(counts) == 9  # each conversation counted by exactly one drain
+    per_agent = sorted(
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).values_list("assignee_id", flat=True)
+    )
+    assert sorted(per_agent) == sorted([agent.pk] * 3 + [other_agent.pk] * 3 + [extra.pk] * 3)

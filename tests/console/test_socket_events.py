@@ -1,0 +1,166 @@
+"""Live events, replay and catch-up on the console socket (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from apps.bus.events import events_visible_since
+from apps.bus.models import Event
+from apps.conversations.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMER = "+14155552671"
+
+
+async def connect(open_socket, token: str, since: int | None = None):
+    query = f"token={token}" + (f"&since={since}" if since is not None else "")
+    connected, code, socket = await open_socket(query)
+    assert connected, code
+    hello = await socket.frame()
+    assert hello["type"] == "hello"
+    return socket, hello
+
+
+async def connect_online(open_socket, agent, token_for):
+    """Connect an agent who was offline: the first frame after hello is their own presence."""
+    socket, hello = await connect(open_socket, await token_for(agent))
+    presence = await socket.frame()
+    assert presence["type"] == "presence.updated"
+    assert presence["data"]["agent"] == agent.pk
+    assert presence["data"]["status"] == "online"
+    assert presence["id"] > hello["last_event_id"]
+    return socket, hello, presence
+
+
+@sync_to_async
+def go_online(agent) -> None:
+    from apps.assignment.services import presence_set
+
+    presence_set(agent_id=agent.pk, status="online")
+
+
+@sync_to_async
+def visible_ids_after(agent, since: int) -> list[int]:
+    inbox_ids = list(agent.inboxes.values_list("id", flat=True))
+    return list(events_visible_since(agent_id=agent.pk, inbox_ids=inbox_ids, since=since).values_list("id", flat=True))
+
+
+async def test_signed_sms_reaches_the_online_agent_live_and_is_assigned_to_them(open_socket, agent, token_for, sms):
+    socket, hello, presence = await connect_online(open_socket, agent, token_for)
+
+    await sms(Body="My router is down", From=CUSTOMER)
+
+    created, message = await socket.events(2)
+    conversation = await sync_to_async(Conversation.objects.get)()
+    stored = await sync_to_async(Message.objects.get)()
+    assert created["type"] == "conversation.created"
+    assert created["conversation"] == conversation.pk
+    assert created["data"]["assignee"] == agent.pk
+    assert message["type"] == "message.created"
+    assert message["conversation"] == conversation.pk
+    assert message["data"]["id"] == stored.pk
+    assert message["data"]["body"] == "My router is down"
+    assert message["data"]["direction"] == "in"
+    assert hello["last_event_id"] < presence["id"] < created["id"] < message["id"]
+    assert conversation.assignee_id == agent.pk
+    # Heartbeat catch-up runs every 0.5 s in tests: it must not deliver anything a second time.
+    assert await socket.frames_for(1.5) == []
+
+
+async def test_reconnect_with_since_and_resume_replay_exactly_the_missed_events(open_socket, agent, token_for, sms):
+    token = await token_for(agent)
+    socket, _, _ = await connect_online(open_socket, agent, token_for)
+    await sms(Body="first", From=CUSTOMER)
+    _, first = await socket.events(2)
+    last_seen = first["id"]
+    await socket.close()
+
+    await sms(Body="second", From=CUSTOMER)
+    await sms(Body="third", From=CUSTOMER)
+    missed = await visible_ids_after(agent, last_seen)
+    assert len(missed) == 2
+
+    socket, hello = await connect(open_socket, token, since=last_seen)
+    replayed = await socket.events(2)
+    assert [f["id"] for f in replayed] == missed
+    assert [f["type"] for f in replayed] == ["message.created", "message.created"]
+    assert [f["data"]["body"] for f in replayed] == ["second", "third"]
+    assert hello["last_event_id"] == missed[-1]
+    assert await socket.frames_for(1.2) == []
+
+    await socket.send({"action": "resume", "since": last_seen})
+    again = await socket.events(2)
+    assert again == replayed
+    assert await socket.frames_for(1.2) == []
+
+
+async def test_event_dropped_by_the_channel_layer_arrives_with_the_heartbeat(
+    open_socket, agent, token_for, sms, monkeypatch
+):
+    socket, _, presence = await connect_online(open_socket, agent, token_for)
+    # The doorbell never rings: the events are only in the log.
+    monkeypatch.setattr("apps.bus.events.publish", lambda frames: None)
+    await sms(Body="nobody rang", From=CUSTOMER)
+    expected = await visible_ids_after(agent, presence["id"])
+    assert len(expected) == 2
+
+    caught_up = await socket.events(2, timeout=3.0)
+    assert [f["id"] for f in caught_up] == expected
+    assert [f["type"] for f in caught_up] == ["conversation.created", "message.created"]
+    assert caught_up[1]["data"]["body"] == "nobody rang"
+    beat = await socket.frame(skip=())
+    assert beat == {"type": "heartbeat", "last_event_id": expected[-1]}
+    assert await socket.frames_for(1.2) == []
+
+
+async def test_since_older_than_the_retained_log_asks_for_a_resync(open_socket, agent, token_for, sms):
+    token = await token_for(agent)
+    await go_online(agent)  # connecting then changes no presence
+    await sms(Body="one", From=CUSTOMER)
+    await sms(Body="two", From=CUSTOMER)
+    ids = await sync_to_async(lambda: list(Event.objects.order_by("id").values_list("id", flat=True)))()
+    assert len(ids) >= 3
+    # Pruning removed the oldest events: a client that last saw one before them cannot replay.
+    await sync_to_async(lambda: Event.objects.filter(id__lte=ids[1]).delete())()
+
+    socket, hello = await connect(open_socket, token, since=ids[0] - 1)
+    frame = await socket.frame()
+    assert frame == {"type": "resync.required", "last_event_id": hello["last_event_id"]}
+
+    await socket.send({"action": "resume", "since": ids[0]})
+    assert await socket.frame() == {"type": "resync.required", "last_event_id": hello["last_event_id"]}
+
+    # The boundary: the client saw the last pruned id, so nothing it misses is gone.
+    await socket.send({"action": "resume", "since": ids[1]})
+    replayed = await socket.events(len(ids) - 2)
+    assert [f["id"] for f in replayed] == ids[2:]
+
+
+async def test_since_beyond_the_newest_event_asks_for_a_resync(open_socket, agent, token_for, sms):
+    token = await token_for(agent)
+    await go_online(agent)  # connecting then changes no presence
+    await sms(Body="one", From=CUSTOMER)
+    newest = await sync_to_async(lambda: Event.objects.order_by("-id").values_list("id", flat=True).first())()
+
+    socket, hello = await connect(open_socket, token, since=newest + 1000)
+    assert await socket.frame() == {"type": "resync.required", "last_event_id": newest}
+    assert hello["last_event_id"] == newest
+
+    # Up to date: nothing to replay and no resync.
+    socket2, _ = await connect(open_socket, token, since=newest)
+    assert await socket2.frames_for(1.2) == []
+
+
+async def test_gap_larger_than_the_replay_limit_asks_for_a_resync(open_socket, agent, token_for, sms, settings):
+    token = await token_for(agent)
+    await go_online(agent)  # connecting then changes no presence
+    await sms(Body="one", From=CUSTOMER)
+    start = await sync_to_async(lambda: Event.objects.order_by("-id").values_list("id", flat=True).first())()
+    for body in ("two", "three", "four"):
+        await sms(Body=body, From=CUSTOMER)
+    settings.EVENT_REPLAY_LIMIT = 2
+
+    socket, hello = await connect(open_socket, token, since=start)
+    assert await socket.frame() == {"type": "resync.required", "last_event_id": hello["last_event_id"]}

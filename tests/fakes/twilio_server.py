@@ -1,0 +1,360 @@
+"""A local Twilio-compatible HTTP server: the Messages API subset supportdesk uses, and media.
+
+It speaks the wire protocol of https://api.twilio.com (protocols.md §2.1-2.2), so the real
+twilio SDK talks to it through `settings.TWILIO_API_BASE_URL`; nothing in the SDK is patched.
+
+- `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: form-encoded, HTTP Basic auth
+  (AccountSid:AuthToken). Answers 201 with a Twilio-shaped message (sid "SM" + 32 hex, status
+  "queued", or "accepted" with a Messaging Service), or the next scripted response.
+- `GET /2010-04-01/Accounts/{AccountSid}/Messages/{MM…}/Media/{ME…}`: Basic auth required;
+  serves bytes registered with `add_media`, or redirects to `/cdn/…` (a stand-in for
+  mms.twiliocdn.com: no auth needed, reachable under another host name).
+- Every request is recorded (`requests`), with its form fields and Basic credentials.
+
+Use it as a context manager or with start()/stop(); `reset()` clears state between tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API_VERSION = "2010-04-01"
+MESSAGES_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+MEDIA_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<media>[^/]+)$")
+CDN_RE = re.compile(r"^/cdn/(?P<token>[^/]+)$")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    host: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+    auth: tuple[str, str] | None
+    body: bytes
+
+    def field(self, name: str) -> str | None:
+        values = self.form.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class ScriptedResponse:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MediaItem:
+    content: bytes
+    content_type: str
+    send_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    redirect: bool = False  # True: the API URL redirects to an unauthenticated CDN URL
+
+
+def twilio_error(status: int, code: int, message: str) -> ScriptedResponse:
+    """The legacy Twilio error body (protocols.md §2.2)."""
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return ScriptedResponse(status=status, body=json.dumps(body).encode())
+
+
+def problem_details(status: int, code: int, title: str, detail: str = "") -> ScriptedResponse:
+    """An RFC 9457 error body, which twilio >= 9.9 raises as TwilioServiceException."""
+    body = {
+        "type": f"https://www.twilio.com/docs/errors/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail or title,
+    }
+    return ScriptedResponse(status=status, body=json.dumps(body).encode(), content_type="application/problem+json")
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str, auth_token: str, host: str = "127.0.0.1") -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.host = host
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> FakeTwilio:
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the fake Twilio server is not running"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests: list[RecordedRequest] = []
+            self._script: deque[ScriptedResponse] = deque()
+            self.messages: dict[str, dict[str, Any]] = {}
+            self._media: dict[str, MediaItem] = {}
+            self._cdn: dict[str, MediaItem] = {}
+
+    # --- scripting -------------------------------------------------------------------
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Answer the next Messages.json POSTs (that pass auth) with these, in order."""
+        with self._lock:
+            self._script.extend(responses)
+
+    def script_error(self, status: int, code: int, message: str = "scripted error") -> None:
+        self.script(twilio_error(status, code, message))
+
+    def add_media(
+        self,
+        content: bytes,
+        content_type: str,
+        *,
+        send_length: bool = True,
+        redirect: bool = False,
+        account_sid: str | None = None,
+    ) -> str:
+        """Register a media file; returns its MediaUrl as Twilio would post it."""
+        message_sid = "MM" + uuid.uuid4().hex
+        media_sid = "ME" + uuid.uuid4().hex
+        path = f"/{API_VERSION}/Accounts/{account_sid or self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+        with self._lock:
+            self._media[path] = MediaItem(content, content_type, send_length, redirect)
+        return self.base_url + path
+
+    def add_cdn_media(self, content: bytes, content_type: str) -> str:
+        """Register a pre-signed media file on the CDN stand-in (host "localhost", no auth)."""
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._cdn[token] = MediaItem(content, content_type)
+        return f"http://localhost:{self.port}/cdn/{token}"
+
+    # --- what happened ---------------------------------------------------------------
+    def message_posts(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.method == "POST" and MESSAGES_RE.match(r.path)]
+
+    def gets(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.method == "GET"]
+
+    def status_callback_params(self, sid: str, status: str, error_code: str = "") -> dict[str, str]:
+        """The form fields of a status callback Twilio would post for one of our messages."""
+        message = self.messages[sid]
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "From": message["from"] or "",
+            "To": message["to"],
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return params
+
+    # --- request handling (called from the server threads) ---------------------------
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _next_scripted(self) -> ScriptedResponse | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def _authorized(self, request: RecordedRequest, account: str) -> bool:
+        return request.auth == (self.account_sid, self.auth_token) and account == self.account_sid
+
+    def _create_message(self, request: RecordedRequest, account: str) -> ScriptedResponse:
+        if not self._authorized(request, account):
+            return twilio_error(401, 20003, "Authenticate")
+        scripted = self._next_scripted()
+        if scripted is not None:
+            return scripted
+        to = request.field("To")
+        sender = request.field("From")
+        service = request.field("MessagingServiceSid")
+        media = request.form.get("MediaUrl", [])
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not sender and not service:
+            return twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
+        if not request.field("Body") and not media and not request.field("ContentSid"):
+            return twilio_error(400, 21602, "Message body is required.")
+        if len(media) > 10:
+            return twilio_error(400, 21623, "Number of media files exceeds allowed limit.")
+        sid = "SM" + uuid.uuid4().hex
+        now = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")  # RFC 2822, GMT
+        message = {
+            "account_sid": account,
+            "api_version": API_VERSION,
+            "body": request.field("Body") or "",
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": sender,
+            "messaging_service_sid": service,
+            "num_media": str(len(media)),
+            "num_segments": "0" if service else "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if service else "queued",
+            "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{account}/Messages/{sid}/Media.json"},
+            "to": to,
+            "uri": f"/{API_VERSION}/Accounts/{account}/Messages/{sid}.json",
+        }
+        with self._lock:
+            self.messages[sid] = message
+        return ScriptedResponse(status=201, body=json.dumps(message).encode())
+
+    def _media_for(self, request: RecordedRequest, account: str) -> tuple[ScriptedResponse | None, MediaItem | None]:
+        if not self._authorized(request, account):
+            return twilio_error(401, 20003, "Authenticate"), None
+        with self._lock:
+            item = self._media.get(request.path)
+        if item is None:
+            return twilio_error(404, 20404, "The requested resource was not found"), None
+        if item.redirect:
+            token = uuid.uuid4().hex
+            with self._lock:
+                self._cdn[token] = item
+            # Another host name for the same server: the redirect leaves the API host.
+            location = f"http://localhost:{self.port}/cdn/{token}"
+            return ScriptedResponse(
+                status=307, body=b"", content_type="text/plain", headers={"Location": location}
+            ), None
+        return None, item
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_fake: FakeTwilio
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+    def _read(self) -> RecordedRequest:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        auth = None
+        header = self.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+                auth = (user, password)
+            except (binascii.Error, UnicodeDecodeError):
+                auth = None
+        form: dict[str, list[str]] = {}
+        if body and self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        request = RecordedRequest(
+            method=self.command,
+            path=urlsplit(self.path).path,
+            host=self.headers.get("Host", ""),
+            headers={k: v for k, v in self.headers.items()},
+            form=form,
+            auth=auth,
+            body=body,
+        )
+        self.server_fake._record(request)
+        return request
+
+    def _send(self, response: ScriptedResponse) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _send_media(self, item: MediaItem) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", item.content_type)
+        if item.send_length:
+            self.send_header("Content-Length", str(len(item.content)))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(item.content)
+
+    def do_POST(self) -> None:  # noqa: N802
+        request = self._read()
+        match = MESSAGES_RE.match(request.path)
+        if match is None:
+            self._send(twilio_error(404, 20404, "The requested resource was not found"))
+            return
+        self._send(self.server_fake._create_message(request, match["account"]))
+
+    def do_GET(self) -> None:  # noqa: N802
+        request = self._read()
+        fake = self.server_fake
+        if match := MEDIA_RE.match(request.path):
+            error, item = fake._media_for(request, match["account"])
+            if error is not None:
+                self._send(error)
+            else:
+                assert item is not None
+                self._send_media(item)
+            return
+        if match := CDN_RE.match(request.path):
+            with fake._lock:
+                item = fake._cdn.get(match["token"])
+            if item is None:
+                self._send(ScriptedResponse(404, b"not found", "text/plain"))
+            else:
+                self._send_media(item)
+            return
+        self._send(twilio_error(404, 20404, "The requested resource was not found"))

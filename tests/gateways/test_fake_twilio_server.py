@@ -1,0 +1,76 @@
+"""The local Twilio server speaks the Messages API as Twilio does (protocols.md §2.1-2.2)."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from tests.fakes.twilio_server import FakeTwilio
+
+ACCOUNT = "AC" + "3" * 32
+
+
+def _post(server: FakeTwilio, data: dict[str, str], auth=(ACCOUNT, "token"), account: str = ACCOUNT):
+    return requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{account}/Messages.json", data=data, auth=auth, timeout=5
+    )
+
+
+def test_create_answers_201_with_a_twilio_shaped_message():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        response = _post(server, {"To": "+14155552671", "From": "+15005550006", "Body": "hi"})
+        assert response.status_code == 201
+        body = response.json()
+        assert re.fullmatch(r"SM[0-9a-f]{32}", body["sid"])
+        assert body["status"] == "queued"
+        assert (body["to"], body["from"], body["body"]) == ("+14155552671", "+15005550006", "hi")
+        assert (body["num_segments"], body["num_media"], body["direction"]) == ("1", "0", "outbound-api")
+        assert body["uri"] == f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{body['sid']}.json"
+        assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000", body["date_created"])
+        [recorded] = server.message_posts()
+        assert recorded.auth == (ACCOUNT, "token")
+        assert recorded.form == {"To": ["+14155552671"], "From": ["+15005550006"], "Body": ["hi"]}
+
+
+def test_wrong_credentials_answer_401_with_code_20003():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        for auth in [(ACCOUNT, "wrong"), None]:
+            response = _post(server, {"To": "+1", "From": "+1", "Body": "x"}, auth=auth)
+            assert response.status_code == 401
+            assert response.json()["code"] == 20003
+        response = _post(
+            server, {"To": "+1", "From": "+1", "Body": "x"}, auth=("AC" + "4" * 32, "token"), account="AC" + "4" * 32
+        )
+        assert response.status_code == 401
+        assert server.messages == {}
+
+
+def test_missing_body_and_media_answers_21602():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        response = _post(server, {"To": "+14155552671", "From": "+15005550006"})
+        assert response.status_code == 400
+        assert response.json()["code"] == 21602
+
+
+def test_scripted_responses_come_in_order_then_the_default():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        server.script_error(429, 20429, "Too Many Requests")
+        server.script_error(400, 21610, "unsubscribed")
+        data = {"To": "+14155552671", "From": "+15005550006", "Body": "hi"}
+        codes = [
+            (r.status_code, r.json()["code"] if r.status_code != 201 else None)
+            for r in (_post(server, data) for _ in range(3))
+        ]
+        assert codes == [(429, 20429), (400, 21610), (201, None)]
+        assert len(server.message_posts()) == 3
+
+
+def test_media_needs_basic_auth():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        url = server.add_media(b"jpeg-bytes", "image/jpeg")
+        assert requests.get(url, timeout=5).status_code == 401
+        response = requests.get(url, auth=(ACCOUNT, "token"), timeout=5)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.content == b"jpeg-bytes"
