@@ -165,7 +165,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+# A broker outage must not hold a webhook answer (Twilio gives up after 15 s and does not
+# retry): publishing gives up quickly, the journal entry is durable and the sweeper re-queues it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {
     "bus-sweep": {"task": "apps.bus.tasks.sweep", "schedule": 15.0},
     "presence-expire": {"task": "apps.assignment.tasks.presence_expire", "schedule": 15.0},

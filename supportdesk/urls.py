@@ -1,7 +1,5 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 
 from apps.core import views as core_views
 
@@ -14,6 +12,3 @@ urlpatterns = [
     path("console/", include("apps.console.urls")),
     path("", core_views.home),
 ]
-
-if settings.DEBUG:
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]

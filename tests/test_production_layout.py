@@ -154,3 +154,33 @@ def _token_for(agent) -> str:
     from rest_framework.authtoken.models import Token
 
     return Token.objects.get_or_create(user=agent)[0].key
+
+
+def test_webhook_is_answered_fast_and_kept_when_the_broker_is_down(production_env, sms_inbox):
+    env, port = production_env
+    env = dict(env, CELERY_BROKER_URL=f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
+    base = f"http://127.0.0.1:{port}"
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _get_ok(base + "/healthz"), 30, "the web process")
+        from twilio.request_validator import RequestValidator
+
+        params = twilio_params(Body="Broker down?")
+        path = "/webhooks/twilio/messages"
+        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(base + path, params)
+        started = time.monotonic()
+        response = requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200
+        assert elapsed < 8, f"the webhook took {elapsed:.1f} s with the broker down"
+        entry = InboundEntry.objects.get(provider_message_id=params["MessageSid"])
+        assert entry.state == InboundEntry.State.PENDING  # durable; the sweeper queues it when the broker is back
+    finally:
+        _stop(web)

@@ -30,7 +30,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
         fields = ["id", "filename", "content_type", "size", "url", "error"]
 
     def get_url(self, obj: Attachment) -> str | None:
-        return obj.file.url if obj.file else None
+        return f"/api/v1/attachments/{obj.pk}" if obj.file else None
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -89,7 +89,11 @@ class ConversationUpdateSerializer(serializers.Serializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
-    client_id = serializers.CharField(max_length=64, required=False)
+    client_id = serializers.CharField(
+        max_length=64,
+        help_text="Your id for this send (e.g. a UUID). Repeating a request with the same client_id "
+        "returns the first message instead of sending twice, so a retry on a flaky link is safe.",
+    )
     identity = serializers.IntegerField(required=False, help_text="Send on this identity of the contact.")
     kind = serializers.ChoiceField(choices=["message", "note"], default="message")
 

@@ -14,5 +14,6 @@ urlpatterns = [
     path("teams", views.TeamListView.as_view()),
     path("inboxes", views.InboxListView.as_view()),
     path("events", views.EventListView.as_view()),
+    path("attachments/<int:pk>", views.AttachmentDownloadView.as_view(), name="attachment-download"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

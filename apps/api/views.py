@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, cast
 
 from django.conf import settings
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -304,3 +305,28 @@ class EventListView(BaseAPIView):
                 "resync_required": replay.gone,
             }
         )
+
+
+class AttachmentDownloadView(BaseAPIView):
+    """An attachment's bytes, for agents of the conversation's inbox only.
+
+    Files are never served from a public media URL: their paths are guessable.
+    """
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        from apps.conversations.models import Attachment
+
+        attachment = get_object_or_404(
+            Attachment.objects.filter(message__conversation__inbox__members=request.user).exclude(file=""), pk=pk
+        )
+        response = FileResponse(
+            attachment.file.open("rb"),
+            content_type=attachment.content_type or "application/octet-stream",
+            as_attachment=not attachment.content_type.startswith("image/"),
+            filename=attachment.filename or f"attachment-{attachment.pk}",
+        )
+        # Never let a browser sniff an uploaded file into HTML or script.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response

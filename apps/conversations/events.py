@@ -51,7 +51,7 @@ def attachment_data(attachment: Attachment) -> dict[str, Any]:
         "content_type": attachment.content_type,
         "size": attachment.size,
         "filename": attachment.filename,
-        "url": attachment.file.url if attachment.file else None,
+        "url": f"/api/v1/attachments/{attachment.pk}" if attachment.file else None,
         "error": attachment.error,
     }
 

@@ -35,14 +35,17 @@ def test_reply_with_the_same_client_id_twice_is_sent_once(api, agent, conversati
     assert Message.objects.get(pk=message.pk).status == "delivered"
 
 
-def test_reply_without_client_id_is_not_deduplicated(api, conversation):
-    assert api.post(url(conversation), {"body": "one"}, format="json").status_code == 201
-    assert api.post(url(conversation), {"body": "one"}, format="json").status_code == 201
-    assert Message.objects.filter(direction="out").count() == 2
+def test_reply_without_client_id_is_refused_so_a_retry_cannot_double_it(api, conversation):
+    response = api.post(url(conversation), {"body": "one"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert "client_id" in response.json()["error"]["fields"]
+    assert not Message.objects.filter(direction="out").exists()
+    assert OutboxEntry.objects.count() == 0
 
 
 def test_note_is_stored_and_not_sent(api, conversation):
-    response = api.post(url(conversation), {"body": "VIP customer", "kind": "note"}, format="json")
+    response = api.post(url(conversation), {"body": "VIP customer", "kind": "note", "client_id": "n-1"}, format="json")
     assert response.status_code == 201
     assert response.json()["kind"] == "note"
     assert OutboxEntry.objects.count() == 0
@@ -51,11 +54,12 @@ def test_note_is_stored_and_not_sent(api, conversation):
 @pytest.mark.parametrize(
     ("payload", "code", "field"),
     [
-        ({"body": ""}, "invalid", "body"),
-        ({}, "invalid", "body"),
-        ({"body": "x" * 10_001}, "invalid", "body"),
+        ({"body": "", "client_id": "c"}, "invalid", "body"),
+        ({"client_id": "c"}, "invalid", "body"),
+        ({"body": "x" * 10_001, "client_id": "c"}, "invalid", "body"),
         ({"body": "hi", "client_id": "x" * 65}, "invalid", "client_id"),
-        ({"body": "hi", "kind": "activity"}, "invalid", "kind"),
+        ({"body": "hi"}, "invalid", "client_id"),
+        ({"body": "hi", "client_id": "c", "kind": "activity"}, "invalid", "kind"),
     ],
 )
 def test_invalid_reply_gets_400_with_a_code(api, conversation, payload, code, field):
@@ -68,7 +72,7 @@ def test_invalid_reply_gets_400_with_a_code(api, conversation, payload, code, fi
 
 
 def test_blank_reply_gets_400_empty_message(api, conversation):
-    response = api.post(url(conversation), {"body": "   \n"}, format="json")
+    response = api.post(url(conversation), {"body": "   \n", "client_id": "c"}, format="json")
     assert response.status_code == 400
     assert response.json() == {"error": {"code": "empty_message", "message": "the message is empty"}}
 
