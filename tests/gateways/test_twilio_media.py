@@ -32,7 +32,7 @@ def test_media_is_fetched_with_basic_auth_into_storage(receive_sms, twilio_serve
     assert message.meta["attachments"] == 1
     event = Event.objects.filter(type=EventType.MESSAGE_UPDATED, data__id=message.pk).latest("id")
     [data] = event.data["attachments"]
-    assert data["url"] == attachment.file.url
+    assert data["url"] == f"/api/v1/attachments/{attachment.pk}"  # never a public media path
     assert (data["size"], data["error"]) == (len(JPEG), "")
 
 
