@@ -1,0 +1,5 @@
+from django.urls import path
+
+from bench.baseline import baseline_inbound
+
+urlpatterns = [path("bench/baseline", baseline_inbound)]
