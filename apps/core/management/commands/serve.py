@@ -53,4 +53,6 @@ class Command(BaseCommand):
             log_level="warning",
             lifespan="off",
             ws_max_size=1 << 20,
+            # Open console sockets must not hold a deploy (or `docker stop`) hostage.
+            timeout_graceful_shutdown=10,
         )
