@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "apps.conversations.models.Conversation.Status",
         "MessageStatusEnum": "apps.conversations.models.Message.Status",
+        "MessageKindEnum": "apps.conversations.models.Message.Kind",
+        "IdentityKindEnum": "apps.contacts.models.Identity.Kind",
     },
 }
 

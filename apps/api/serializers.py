@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Agent, Inbox, Team
-from apps.contacts.models import Contact, Identity
-from apps.conversations.models import Attachment, Conversation, Message
+from apps.contacts.models import Contact, ContactMerge, Identity
+from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
 
 
 class IdentitySerializer(serializers.ModelSerializer):
@@ -19,7 +20,7 @@ class ContactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Contact
-        fields = ["id", "name", "notes", "identities", "created_at"]
+        fields = ["id", "name", "notes", "identities", "merged_into", "created_at"]
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -58,8 +59,35 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
 
 
+class ItemIdentitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Identity
+        fields = ["id", "kind", "address", "display", "verified", "opted_out"]
+
+
+class ItemContactSerializer(serializers.ModelSerializer):
+    identities = ItemIdentitySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "identities"]
+
+
+class LastMessageSerializer(serializers.Serializer):
+    body = serializers.CharField(help_text="Cut to 200 characters.")
+    direction = serializers.CharField()
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
-    contact = ContactSerializer(read_only=True)
+    """A conversation as the console lists it (rows from selectors.conversation_items)."""
+
+    contact = ItemContactSerializer(read_only=True)
+    labels = serializers.SerializerMethodField()
+    unread = serializers.SerializerMethodField()
+    last_message = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
@@ -71,12 +99,26 @@ class ConversationSerializer(serializers.ModelSerializer):
             "assignee",
             "team",
             "priority",
+            "labels",
             "last_activity_at",
             "waiting_since",
             "snoozed_until",
             "last_seq",
+            "unread",
+            "last_message",
             "created_at",
         ]
+
+    def get_labels(self, obj: Conversation) -> list[str]:
+        return sorted(label.name for label in obj.labels.all())
+
+    def get_unread(self, obj: Conversation) -> int:
+        """The customer's messages after this agent's read marker."""
+        return int(getattr(obj, "unread", 0) or 0)
+
+    @extend_schema_field(LastMessageSerializer(allow_null=True))
+    def get_last_message(self, obj: Conversation) -> dict | None:
+        return obj.last_message
 
 
 class ConversationUpdateSerializer(serializers.Serializer):
@@ -85,6 +127,85 @@ class ConversationUpdateSerializer(serializers.Serializer):
     team = serializers.IntegerField(required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=Conversation.Priority.choices, required=False)
     snoozed_until = serializers.DateTimeField(required=False, allow_null=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=50, allow_blank=True),
+        required=False,
+        max_length=50,
+        help_text="The full new set of label names; unknown names are created.",
+    )
+
+
+class ReadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(required=False, min_value=0, help_text="Read up to here (default: all).")
+
+
+class NameSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class MeInboxSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Inbox
+        fields = ["id", "name", "channel"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+    presence = serializers.SerializerMethodField()
+    inboxes = MeInboxSerializer(many=True, read_only=True)
+    teams = NameSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Agent
+        fields = ["id", "username", "name", "presence", "inboxes", "teams"]
+
+    def get_presence(self, obj: Agent) -> str:
+        presence = getattr(obj, "presence", None)
+        return presence.status if presence else "offline"
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color"]
+
+
+class CannedResponseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CannedResponse
+        fields = ["id", "shortcut", "title", "text", "created_by", "updated_at"]
+        read_only_fields = ["id", "created_by", "updated_at"]
+
+
+class CannedResponseUpdateSerializer(serializers.Serializer):
+    shortcut = serializers.CharField(max_length=51, required=False)
+    title = serializers.CharField(max_length=120, required=False)
+    text = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, required=False, trim_whitespace=False)
+
+
+class ContactUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=10_000, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class ContactMergeRequestSerializer(serializers.Serializer):
+    other = serializers.IntegerField(help_text="The contact merged INTO this one (it is the one that goes).")
+
+
+class ContactMergeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContactMerge
+        fields = [
+            "id",
+            "survivor",
+            "merged",
+            "identity_ids",
+            "conversation_ids",
+            "merged_by",
+            "created_at",
+            "undone_at",
+        ]
 
 
 class MessageCreateSerializer(serializers.Serializer):

@@ -4,10 +4,18 @@ from drf_spectacular.views import SpectacularAPIView
 from apps.api import views
 
 urlpatterns = [
+    path("me", views.MeView.as_view()),
     path("conversations", views.ConversationListView.as_view()),
     path("conversations/<int:pk>", views.ConversationDetailView.as_view()),
     path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),
+    path("conversations/<int:pk>/read", views.ConversationReadView.as_view()),
     path("contacts/<int:pk>", views.ContactDetailView.as_view()),
+    path("contacts/<int:pk>/conversations", views.ContactConversationsView.as_view()),
+    path("contacts/<int:pk>/merge", views.ContactMergeView.as_view()),
+    path("contact-merges/<int:pk>/undo", views.ContactUnmergeView.as_view()),
+    path("labels", views.LabelListView.as_view()),
+    path("canned-responses", views.CannedResponseListView.as_view()),
+    path("canned-responses/<int:pk>", views.CannedResponseDetailView.as_view()),
     path("contacts/<int:pk>/timeline", views.ContactTimelineView.as_view()),
     path("agents", views.AgentListView.as_view()),
     path("agents/me/presence", views.PresenceView.as_view()),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, cast
 
 from django.conf import settings
@@ -20,19 +19,34 @@ from apps.api import selectors
 from apps.api.errors import error_response
 from apps.api.serializers import (
     AgentSerializer,
+    CannedResponseSerializer,
+    CannedResponseUpdateSerializer,
+    ContactMergeRequestSerializer,
     ContactSerializer,
+    ContactUpdateSerializer,
     ConversationSerializer,
     ConversationUpdateSerializer,
     EventPageSerializer,
     InboxSerializer,
+    LabelSerializer,
+    MeSerializer,
     MessageCreateSerializer,
     MessageSerializer,
     PresenceSerializer,
+    ReadSerializer,
     TeamSerializer,
 )
 from apps.assignment.services import presence_set
+from apps.contacts.services import contact_merge, contact_unmerge, contact_update
 from apps.conversations.models import Message
-from apps.conversations.services import conversation_update, message_send
+from apps.conversations.services import (
+    canned_response_create,
+    canned_response_delete,
+    canned_response_update,
+    conversation_mark_read,
+    conversation_update,
+    message_send,
+)
 
 API_MAX_BODY = 256 * 1024
 
@@ -52,24 +66,6 @@ def _int_param(request: Request, name: str) -> int | None:
         from apps.core.errors import InvalidInput
 
         raise InvalidInput(f"`{name}` must be a whole number", code=f"invalid_{name}") from None
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _cursor(at: dt.datetime, pk: int) -> str:
-    """A keyset cursor that is safe in a URL as it is: microseconds since the epoch, and the id."""
-    return f"{(at - _EPOCH) // dt.timedelta(microseconds=1)}_{pk}"
-
-
-def _cursor_parse(cursor: str) -> tuple[dt.datetime, int] | None:
-    at_text, _, pk_text = cursor.rpartition("_")
-    if not at_text.isdigit() or not pk_text.isdigit():
-        return None
-    try:
-        return _EPOCH + dt.timedelta(microseconds=int(at_text)), int(pk_text)
-    except OverflowError:
-        return None
 
 
 def _page(
@@ -98,10 +94,36 @@ class BaseAPIView(APIView):
         super().initial(request, *args, **kwargs)
 
 
+def _item(request: Request, pk: int) -> Response:
+    conversation = selectors.conversation_item(agent=_agent(request), conversation_id=pk)
+    if conversation is None:
+        return error_response("not_found", "not found", 404)
+    return Response(ConversationSerializer(conversation).data)
+
+
+class MeView(BaseAPIView):
+    @extend_schema(responses=MeSerializer, operation_id="me")
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(selectors.agent_me(agent=_agent(request))).data)
+
+
 class ConversationListView(BaseAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str),
+            OpenApiParameter(
+                "view", str, description="all (default: the agent's inboxes), mine, unassigned, team:<id>"
+            ),
+            OpenApiParameter("status", str, enum=["open", "pending", "snoozed", "resolved"]),
+            OpenApiParameter(
+                "channel", str, description="an identity kind (phone, whatsapp, email, widget, telegram, xmpp) or sms"
+            ),
+            OpenApiParameter(
+                "sort",
+                str,
+                enum=["recent", "waiting"],
+                description="recent (default): newest activity first; waiting: longest waiting first, then the "
+                "conversations nobody waits on by newest activity",
+            ),
             OpenApiParameter("inbox", int),
             OpenApiParameter("assignee", str, description="me, none or an agent id"),
             OpenApiParameter("before", str, description="cursor from the previous page's `next`"),
@@ -117,32 +139,26 @@ class ConversationListView(BaseAPIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        before = None
-        cursor = request.query_params.get("before")
-        if cursor:
-            before = _cursor_parse(cursor)
-            if before is None:
-                return error_response("invalid_cursor", "`before` is not a cursor this API gave", 400)
         limit = min(max(_int_param(request, "limit") or 50, 1), 200)
-        rows = selectors.conversation_list(
+        params = request.query_params
+        rows, next_cursor = selectors.conversation_list(
             agent=_agent(request),
-            status=request.query_params.get("status"),
+            view=params.get("view") or "all",
+            status=params.get("status"),
+            channel=params.get("channel"),
             inbox_id=_int_param(request, "inbox"),
-            assignee=request.query_params.get("assignee"),
-            before=before,
+            assignee=params.get("assignee"),
+            sort=params.get("sort") or "recent",
+            before=params.get("before") or None,
             limit=limit,
         )
-        next_cursor = _cursor(rows[-1].last_activity_at, rows[-1].pk) if len(rows) == limit else None
         return Response({"results": ConversationSerializer(rows, many=True).data, "next": next_cursor})
 
 
 class ConversationDetailView(BaseAPIView):
     @extend_schema(responses=ConversationSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        conversation = get_object_or_404(
-            selectors.conversations_visible(agent=_agent(request)).select_related("contact"), pk=pk
-        )
-        return Response(ConversationSerializer(conversation).data)
+        return _item(request, pk)
 
     @extend_schema(request=ConversationUpdateSerializer, responses=ConversationSerializer)
     def patch(self, request: Request, pk: int) -> Response:
@@ -154,16 +170,33 @@ class ConversationDetailView(BaseAPIView):
         for field, key in (("assignee", "assignee_id"), ("team", "team_id")):
             if field in data:
                 kwargs[key] = data[field]
-        conversation = conversation_update(
+        conversation_update(
             conversation_id=pk,
             by=_agent(request),
             status=data.get("status"),
             priority=data.get("priority"),
             snoozed_until=data.get("snoozed_until"),
+            labels=data.get("labels"),
             **kwargs,
         )
-        conversation.refresh_from_db()
-        return Response(ConversationSerializer(conversation).data)
+        return _item(request, pk)
+
+
+class ConversationReadView(BaseAPIView):
+    @extend_schema(
+        request=ReadSerializer,
+        responses=inline_serializer("ReadMark", {"seq": serializers.IntegerField()}),
+        description="Mark the conversation read up to `seq` (default: everything). Never moves backwards; "
+        "answers the agent's read position.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        form = ReadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        seq = conversation_mark_read(
+            agent_id=_agent(request).pk, conversation_id=pk, seq=form.validated_data.get("seq")
+        )
+        return Response({"seq": seq})
 
 
 class ConversationMessagesView(BaseAPIView):
@@ -205,13 +238,120 @@ class ConversationMessagesView(BaseAPIView):
         return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
 
 
+def _contact(request: Request, pk: int) -> Response:
+    contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities"), pk=pk)
+    return Response(ContactSerializer(contact).data)
+
+
 class ContactDetailView(BaseAPIView):
     @extend_schema(responses=ContactSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        contact = get_object_or_404(
-            selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities"), pk=pk
+        return _contact(request, pk)
+
+    @extend_schema(request=ContactUpdateSerializer, responses=ContactSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
+        form = ContactUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        contact_update(contact_id=pk, name=form.validated_data.get("name"), notes=form.validated_data.get("notes"))
+        return _contact(request, pk)
+
+
+class ContactConversationsView(BaseAPIView):
+    @extend_schema(
+        operation_id="contact_conversations", responses=_page("ContactConversationPage", ConversationSerializer)
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
+        rows = selectors.contact_conversations(agent=_agent(request), contact_id=contact.pk)
+        return Response({"results": ConversationSerializer(rows, many=True).data})
+
+
+class ContactMergeView(BaseAPIView):
+    @extend_schema(
+        request=ContactMergeRequestSerializer,
+        responses=inline_serializer(
+            "ContactMergeResult", {"merge": serializers.IntegerField(), "contact": ContactSerializer()}
+        ),
+        description="Merge `other` INTO this contact. Both need a verified identity (409 unverified_identity). "
+        "Undo with POST /api/v1/contact-merges/<merge>/undo.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        form = ContactMergeRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        visible = selectors.contacts_visible(agent=_agent(request))
+        get_object_or_404(visible, pk=pk)
+        get_object_or_404(visible, pk=form.validated_data["other"])
+        merge = contact_merge(survivor_id=pk, merged_id=form.validated_data["other"], by=_agent(request))
+        contact = _contact(request, pk).data
+        return Response({"merge": merge.pk, "contact": contact})
+
+
+class ContactUnmergeView(BaseAPIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "ContactUnmergeResult",
+            {"merge": serializers.IntegerField(), "survivor": ContactSerializer(), "merged": ContactSerializer()},
+        ),
+        description="Undo a merge: the identities and conversations it moved go back (409 already_undone).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        merge = selectors.contact_merge_visible(agent=_agent(request), merge_id=pk)
+        if merge is None:
+            return error_response("not_found", "not found", 404)
+        merge = contact_unmerge(merge_id=merge.pk, by=_agent(request))
+        return Response(
+            {
+                "merge": merge.pk,
+                "survivor": _contact(request, merge.survivor_id).data,
+                "merged": _contact(request, merge.merged_id).data,
+            }
         )
-        return Response(ContactSerializer(contact).data)
+
+
+class LabelListView(BaseAPIView):
+    @extend_schema(operation_id="labels_list", responses=_page("LabelPage", LabelSerializer))
+    def get(self, request: Request) -> Response:
+        return Response({"results": LabelSerializer(selectors.label_list(), many=True).data})
+
+
+class CannedResponseListView(BaseAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="matches the shortcut (prefix or part) or the title")],
+        operation_id="canned_responses_list",
+        responses=_page("CannedResponsePage", CannedResponseSerializer),
+    )
+    def get(self, request: Request) -> Response:
+        rows = selectors.canned_response_list(q=request.query_params.get("q"))
+        return Response({"results": CannedResponseSerializer(rows, many=True).data})
+
+    @extend_schema(request=CannedResponseSerializer, responses={201: CannedResponseSerializer})
+    def post(self, request: Request) -> Response:
+        form = CannedResponseUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        canned = canned_response_create(
+            by=_agent(request),
+            shortcut=data.get("shortcut", ""),
+            title=data.get("title", ""),
+            text=data.get("text", ""),
+        )
+        return Response(CannedResponseSerializer(canned).data, status=http.HTTP_201_CREATED)
+
+
+class CannedResponseDetailView(BaseAPIView):
+    @extend_schema(request=CannedResponseUpdateSerializer, responses=CannedResponseSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        form = CannedResponseUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        canned = canned_response_update(canned_id=pk, **form.validated_data)
+        return Response(CannedResponseSerializer(canned).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        canned_response_delete(canned_id=pk)
+        return Response(status=http.HTTP_204_NO_CONTENT)
 
 
 class ContactTimelineView(BaseAPIView):

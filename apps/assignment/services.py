@@ -46,7 +46,8 @@ def presence_data(presence: AgentPresence) -> dict:
 def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -> Agent | None:
     """Give a waiting conversation to the online agent with capacity whose turn it is.
 
-    The caller holds the conversation row lock. Returns the agent, or None when nobody is
+    With `emit`, the change and the assignee's notification are published here; without, the
+    caller publishes both. The caller holds the conversation row lock. Returns the agent, or None when nobody is
     available (the conversation then waits in the queue).
     """
     if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
@@ -88,9 +89,10 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
         presence.last_assigned_at = now
         presence.save(update_fields=["last_assigned_at"])
         if emit:
-            from apps.conversations.events import emit_conversation
+            from apps.conversations.events import emit_conversation, notify_assigned
 
             emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
+            notify_assigned(conversation=conversation)
         return presence.agent
     return None
 

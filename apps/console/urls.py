@@ -5,6 +5,6 @@ from apps.console import views
 
 urlpatterns = [
     path("", views.console, name="console"),
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
 ]

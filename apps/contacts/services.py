@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.contacts.models import Contact, Identity
+from apps.bus.events import EventType, events_append
+from apps.contacts.models import Contact, ContactMerge, Identity
+from apps.contacts.selectors import contact_inbox_ids
+from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.core.locks import NAMESPACE_IDENTITY, xact_lock
 
 # Phone-number identities that are the same person when the number matches.
@@ -68,3 +73,143 @@ def identity_set_opt_out(*, identity: Identity, opted_out: bool) -> bool:
     identity.opted_out = opted_out
     identity.opted_out_at = now if opted_out else None
     return changed > 0
+
+
+# --- editing, merging --------------------------------------------------------------------
+
+CONTACT_NAME_MAX = 200
+CONTACT_NOTES_MAX = 10_000
+
+
+def contact_data(contact: Contact) -> dict[str, Any]:
+    return {"id": contact.pk, "name": contact.name, "notes": contact.notes, "merged_into": contact.merged_into_id}
+
+
+def emit_contact_updated(contact: Contact, changes: list[str]) -> None:
+    """contact.updated to every inbox where the contact has conversations (inside the transaction)."""
+    data = dict(contact_data(contact), changes=changes)
+    events_append(
+        [dict(type=EventType.CONTACT_UPDATED, data=data, inbox_id=i) for i in contact_inbox_ids(contact_id=contact.pk)]
+    )
+
+
+@transaction.atomic
+def contact_update(*, contact_id: int, name: str | None = None, notes: str | None = None) -> Contact:
+    """Edit a contact's name or notes; the consoles that show the contact are told."""
+    contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
+    if contact is None:
+        raise NotFound("no such contact")
+    changes: list[str] = []
+    if name is not None:
+        name = " ".join(name.split())
+        if len(name) > CONTACT_NAME_MAX:
+            raise InvalidInput(f"a name is at most {CONTACT_NAME_MAX} characters", code="invalid_name")
+        if name != contact.name:
+            contact.name = name
+            changes.append("name")
+    if notes is not None:
+        if len(notes) > CONTACT_NOTES_MAX:
+            raise InvalidInput(f"notes are at most {CONTACT_NOTES_MAX} characters", code="invalid_notes")
+        if notes != contact.notes:
+            contact.notes = notes
+            changes.append("notes")
+    if changes:
+        contact.save(update_fields=changes)
+        emit_contact_updated(contact, changes)
+    return contact
+
+
+def _emit_conversations_moved(conversation_ids: list[int]) -> None:
+    from apps.conversations.events import conversation_data
+    from apps.conversations.models import Conversation
+
+    conversations = Conversation.objects.filter(pk__in=conversation_ids).order_by("id")
+    events_append(
+        [
+            dict(
+                type=EventType.CONVERSATION_UPDATED,
+                data=dict(conversation_data(c), changes=["contact"]),
+                conversation_id=c.pk,
+                inbox_id=c.inbox_id,
+            )
+            for c in conversations
+        ]
+    )
+
+
+def _lock_contacts(*ids: int) -> dict[int, Contact]:
+    # Always in id order, so that two merges of the same pair cannot deadlock.
+    return {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("id")}
+
+
+@transaction.atomic
+def contact_merge(*, survivor_id: int, merged_id: int, by: Any = None) -> ContactMerge:
+    """Move `merged`'s identities and conversations to `survivor`, recorded so it can be undone.
+
+    Only people proven to be who they are get merged: both contacts need a verified identity
+    (an address a channel vouched for, never one a visitor typed).
+    """
+    from apps.conversations.models import Conversation
+
+    if survivor_id == merged_id:
+        raise InvalidInput("a contact cannot be merged into itself", code="invalid_merge")
+    contacts = _lock_contacts(survivor_id, merged_id)
+    survivor, merged = contacts.get(survivor_id), contacts.get(merged_id)
+    if survivor is None or merged is None:
+        raise NotFound("no such contact")
+    if survivor.merged_into_id or merged.merged_into_id:
+        raise Conflict("one of these contacts has already been merged into another", code="already_merged")
+    verified = set(
+        Identity.objects.filter(contact_id__in=[survivor_id, merged_id], verified=True).values_list(
+            "contact_id", flat=True
+        )
+    )
+    if verified != {survivor_id, merged_id}:
+        raise Conflict("both contacts need at least one verified identity to be merged", code="unverified_identity")
+    identity_ids = sorted(Identity.objects.filter(contact_id=merged_id).values_list("id", flat=True))
+    conversation_ids = sorted(Conversation.objects.filter(contact_id=merged_id).values_list("id", flat=True))
+    Identity.objects.filter(pk__in=identity_ids).update(contact_id=survivor_id)
+    Conversation.objects.filter(pk__in=conversation_ids).update(contact_id=survivor_id)
+    merged.merged_into = survivor
+    merged.save(update_fields=["merged_into"])
+    merge = ContactMerge.objects.create(
+        survivor=survivor,
+        merged=merged,
+        identity_ids=identity_ids,
+        conversation_ids=conversation_ids,
+        merged_by=by,
+    )
+    # The merged contact's agents learn where it went before its conversations move on.
+    events_append(
+        [
+            dict(type=EventType.CONTACT_UPDATED, data=dict(contact_data(merged), changes=["merged_into"]), inbox_id=i)
+            for i in sorted({*contact_inbox_ids(contact_id=survivor_id)})
+        ]
+    )
+    emit_contact_updated(survivor, ["identities", "conversations"])
+    _emit_conversations_moved(conversation_ids)
+    return merge
+
+
+@transaction.atomic
+def contact_unmerge(*, merge_id: int, by: Any = None) -> ContactMerge:
+    """Undo a merge: exactly the identities and conversations it moved go back."""
+    from apps.conversations.models import Conversation
+
+    merge = ContactMerge.objects.select_for_update().filter(pk=merge_id).first()
+    if merge is None:
+        raise NotFound("no such merge")
+    if merge.undone_at is not None:
+        raise Conflict("this merge has already been undone", code="already_undone")
+    contacts = _lock_contacts(merge.survivor_id, merge.merged_id)
+    survivor, merged = contacts[merge.survivor_id], contacts[merge.merged_id]
+    Identity.objects.filter(pk__in=merge.identity_ids, contact_id=survivor.pk).update(contact_id=merged.pk)
+    Conversation.objects.filter(pk__in=merge.conversation_ids, contact_id=survivor.pk).update(contact_id=merged.pk)
+    merged.merged_into = None
+    merged.save(update_fields=["merged_into"])
+    merge.undone_at = timezone.now()
+    merge.save(update_fields=["undone_at"])
+    emit_contact_updated(survivor, ["identities", "conversations"])
+    emit_contact_updated(merged, ["merged_into", "identities", "conversations"])
+    _emit_conversations_moved(list(merge.conversation_ids))
+    return merge

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.bus.events import EventType, event_append
+from apps.bus.events import EventType, event_append, events_append
 from apps.conversations.models import Attachment, Conversation, Message
+
+PREVIEW_CHARS = 200
+EXCERPT_CHARS = 140
+
+
+class NotificationKind:
+    MENTION = "mention"
+    ASSIGNED = "assigned"
+
 
 STATUS_WORDS = {
     "21211": "The number is not a valid phone number.",
@@ -79,11 +88,75 @@ def message_data(message: Message) -> dict[str, Any]:
     }
 
 
-def emit_conversation(conversation: Conversation, type: str, changes: list[str] | None = None) -> None:
+def message_preview(message: Message) -> dict[str, Any] | None:
+    """What a conversation list shows of its newest message; activities are not shown there."""
+    if message.kind == Message.Kind.ACTIVITY:
+        return None
+    return {
+        "body": message.body[:PREVIEW_CHARS],
+        "direction": message.direction,
+        "kind": message.kind,
+        "channel": message.channel,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def emit_conversation(
+    conversation: Conversation, type: str, changes: list[str] | None = None, labels: list[str] | None = None
+) -> None:
     data = conversation_data(conversation)
     if changes is not None:
         data["changes"] = changes
+    if labels is not None:  # only when they changed: reading them costs a query on every emit
+        data["labels"] = labels
     event_append(type=type, data=data, conversation_id=conversation.pk, inbox_id=conversation.inbox_id)
+
+
+def emit_notifications(
+    *,
+    conversation: Conversation,
+    agent_ids: list[int],
+    kind: str,
+    by: Any = None,
+    message: Message | None = None,
+    excerpt: str = "",
+) -> None:
+    """Tell these agents (only them) that something needs their attention."""
+    if not agent_ids:
+        return
+    data = {
+        "kind": kind,
+        "conversation": conversation.pk,
+        "message": message.pk if message else None,
+        "by": {"id": by.pk, "name": by.name} if by is not None else None,
+        "excerpt": excerpt[:EXCERPT_CHARS],
+    }
+    events_append(
+        [
+            dict(
+                type=EventType.NOTIFICATION_CREATED,
+                data=data,
+                conversation_id=conversation.pk,
+                inbox_id=conversation.inbox_id,
+                agent_id=agent_id,
+            )
+            for agent_id in agent_ids
+        ]
+    )
+
+
+def notify_assigned(*, conversation: Conversation, by: Any = None) -> None:
+    """The conversation was given to its assignee by someone else (or by auto-assignment)."""
+    if conversation.assignee_id is None or (by is not None and by.pk == conversation.assignee_id):
+        return
+    preview = conversation.last_message or {}
+    emit_notifications(
+        conversation=conversation,
+        agent_ids=[conversation.assignee_id],
+        kind=NotificationKind.ASSIGNED,
+        by=by,
+        excerpt=preview.get("body", ""),
+    )
 
 
 def emit_message(message: Message, type: str = EventType.MESSAGE_CREATED) -> None:

@@ -8,6 +8,20 @@ from apps.accounts.models import Inbox, Team
 from apps.contacts.models import Contact, Identity
 
 
+class Label(models.Model):
+    """A tag agents put on conversations ("vip", "billing"); created the first time it is used."""
+
+    name = models.CharField(max_length=50, unique=True)
+    color = models.CharField(max_length=7, default="#6b7280", help_text="CSS hex colour, e.g. #1f6feb.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -49,12 +63,31 @@ class Conversation(models.Model):
         null=True, blank=True, help_text="When the customer started waiting for an answer."
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
+    last_message = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Preview of the newest message or note (body cut short, direction, kind, channel, "
+        "created_at), kept by the services so that lists need no per-row query.",
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["inbox", "status", "last_activity_at"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["contact", "inbox", "status"]),
+            # Keyset pagination of the console list: "recent" walks (last_activity_at, id)
+            # backwards; "waiting" walks (waiting_since, id) forwards, then the rest by activity.
+            models.Index(fields=["last_activity_at", "id"], name="conv_recent_idx"),
+            models.Index(fields=["status", "last_activity_at", "id"], name="conv_status_recent_idx"),
+            models.Index(
+                fields=["waiting_since", "id"], name="conv_waiting_idx", condition=Q(waiting_since__isnull=False)
+            ),
+            models.Index(
+                fields=["status", "waiting_since", "id"],
+                name="conv_status_waiting_idx",
+                condition=Q(waiting_since__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -148,3 +181,22 @@ class ReadMarker(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "conversation"], name="read_marker_unique")]
+
+
+class CannedResponse(models.Model):
+    """A saved reply an agent inserts with `/shortcut`."""
+
+    shortcut = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=120)
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

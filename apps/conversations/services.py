@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Agent, Inbox
@@ -15,9 +17,17 @@ from apps.bus.events import EventType
 from apps.bus.models import OutboxEntry, StatusReceipt
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve, identity_set_opt_out
-from apps.conversations.events import emit_conversation, emit_message, error_in_words
-from apps.conversations.models import Attachment, Conversation, Message
-from apps.core.errors import InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
+from apps.conversations.events import (
+    NotificationKind,
+    emit_conversation,
+    emit_message,
+    emit_notifications,
+    error_in_words,
+    message_preview,
+    notify_assigned,
+)
+from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
+from apps.core.errors import Conflict, InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
 from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundMessage
 
@@ -141,13 +151,23 @@ def message_receive(
 
     conversation.last_activity_at = now
     conversation.last_identity = identity
+    conversation.last_message = message_preview(message)
     if conversation.waiting_since is None:
         conversation.waiting_since = now
     conversation.save(
-        update_fields=["status", "snoozed_until", "last_seq", "last_activity_at", "last_identity", "waiting_since"]
+        update_fields=[
+            "status",
+            "snoozed_until",
+            "last_seq",
+            "last_activity_at",
+            "last_identity",
+            "waiting_since",
+            "last_message",
+        ]
     )
 
-    if conversation.assignee_id is None and conversation_auto_assign(conversation=conversation, emit=False):
+    auto_assigned = conversation.assignee_id is None and conversation_auto_assign(conversation=conversation, emit=False)
+    if auto_assigned:
         changes.append("assignee")
     # Events last: they take the event-order lock, held until commit.
     if created:
@@ -157,6 +177,8 @@ def message_receive(
     emit_message(message)
     for activity in extra:
         emit_message(activity)
+    if auto_assigned:  # after the message, so that the notification can point at it
+        notify_assigned(conversation=conversation)
     if inbound.attachments:
         from apps.bus.tasks import fetch_attachment
 
@@ -257,7 +279,8 @@ def _message_send(
         created_at=now,
     )
     changes: list[str] = []
-    fields = ["last_seq"]
+    conversation.last_message = message_preview(message)
+    fields = ["last_seq", "last_message"]
     if kind == Message.Kind.MESSAGE:
         OutboxEntry.objects.create(message=message, next_attempt_at=now)
         conversation.waiting_since = None
@@ -271,11 +294,43 @@ def _message_send(
     if changes:
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes)
     emit_message(message)
+    if kind == Message.Kind.NOTE:
+        mentioned = _mentioned_agent_ids(conversation, body, author=agent)
+        emit_notifications(
+            conversation=conversation,
+            agent_ids=mentioned,
+            kind=NotificationKind.MENTION,
+            by=agent,
+            message=message,
+            excerpt=body,
+        )
     if kind == Message.Kind.MESSAGE:
         from apps.bus.tasks import deliver_message
 
         transaction.on_commit(lambda: deliver_message.delay(message.pk))
     return message, True
+
+
+# `@username` (Django usernames may hold letters, digits and @ . + - _), not inside an email address.
+MENTION_RE = re.compile(r"(?<![\w.@+-])@([\w.@+-]+)")
+MAX_MENTIONS = 20
+
+
+def _mentioned_agent_ids(conversation: Conversation, body: str, *, author: Agent) -> list[int]:
+    """Active agents of the conversation's inbox named with @username in the text (not the author)."""
+    names = {m.group(1).rstrip(".").lower() for m in MENTION_RE.finditer(body)} - {""}
+    if not names:
+        return []
+    match = Q()
+    for name in sorted(names)[:MAX_MENTIONS]:
+        match |= Q(username__iexact=name)
+    return list(
+        Agent.objects.filter(match, is_active=True, inboxes=conversation.inbox_id)
+        .exclude(pk=author.pk)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .distinct()
+    )
 
 
 def _advance(message: Message, status: str, error_code: str = "", error_text: str = "") -> bool:
@@ -378,8 +433,12 @@ def conversation_update(
     team_id: int | None | str = "unchanged",
     priority: int | None = None,
     snoozed_until: dt.datetime | None = None,
+    labels: list[str] | None = None,
 ) -> Conversation:
-    """Change status, assignee, team or priority; each change is an entry in the timeline."""
+    """Change status, assignee, team, priority or labels; each change is an entry in the timeline.
+
+    `labels` is the full new set of label names (labels not seen before are created).
+    """
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("assignee", "team")
@@ -404,6 +463,8 @@ def conversation_update(
             conversation.snoozed_until = None
             verb = {"resolved": "resolved", "open": "reopened", "pending": "marked this pending"}[status]
             notes.append(f"{who} {verb} this" if verb != "resolved" else f"{who} resolved this")
+            if status == Conversation.Status.RESOLVED:
+                conversation.waiting_since = None  # nobody is waiting on a resolved conversation
         conversation.status = status
         changes.append("status")
     if assignee_id != "unchanged" and assignee_id != conversation.assignee_id:
@@ -435,18 +496,56 @@ def conversation_update(
         conversation.priority = priority
         changes.append("priority")
         notes.append(f"{who} set priority to {Conversation.Priority(priority).label}")
+    new_labels: list[str] | None = None
+    if labels is not None:
+        wanted = _label_names(labels)
+        current = sorted(conversation.labels.values_list("name", flat=True))
+        if wanted != current:
+            added = [n for n in wanted if n not in current]
+            removed = [n for n in current if n not in wanted]
+            Label.objects.bulk_create([Label(name=n, color=_label_color(n)) for n in added], ignore_conflicts=True)
+            conversation.labels.set(Label.objects.filter(name__in=wanted))
+            if added:
+                notes.append(f"{who} added label{'s' if len(added) > 1 else ''} {', '.join(added)}")
+            if removed:
+                notes.append(f"{who} removed label{'s' if len(removed) > 1 else ''} {', '.join(removed)}")
+            changes.append("labels")
+            new_labels = wanted
     if not changes:
         return conversation
     activities = [_activity(conversation, text, now=now, meta={"by": by.pk if by else None}) for text in notes]
     conversation.save()
-    emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes)
+    emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes, labels=new_labels)
     for activity in activities:
         emit_message(activity)
+    if "assignee" in changes:
+        notify_assigned(conversation=conversation, by=by)
     if "status" in changes and conversation.status == Conversation.Status.RESOLVED:
         from apps.assignment.services import _after_commit_drain
 
         _after_commit_drain()  # capacity was freed
     return conversation
+
+
+LABEL_MAX_CHARS = 50
+LABEL_COLORS = ["#1f6feb", "#8250df", "#bf3989", "#cf222e", "#bc4c00", "#9a6700", "#1a7f37", "#0969da"]
+
+
+def _label_names(labels: list[str]) -> list[str]:
+    """Label names as stored: trimmed, single-spaced, lower-cased, unique, sorted."""
+    names = set()
+    for raw in labels:
+        if not isinstance(raw, str):
+            raise InvalidInput("labels must be a list of names", code="invalid_labels")
+        name = " ".join(raw.split()).lower()
+        if not name or len(name) > LABEL_MAX_CHARS:
+            raise InvalidInput(f"a label name must be 1 to {LABEL_MAX_CHARS} characters", code="invalid_labels")
+        names.add(name)
+    return sorted(names)
+
+
+def _label_color(name: str) -> str:
+    return LABEL_COLORS[sum(name.encode()) % len(LABEL_COLORS)]
 
 
 def conversations_wake_snoozed() -> int:
@@ -475,3 +574,57 @@ def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | No
             marker.last_read_seq = target
             marker.save(update_fields=["last_read_seq", "updated_at"])
     return max(target, marker.last_read_seq)
+
+
+# --- canned responses --------------------------------------------------------------------
+
+CANNED_SHORTCUT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+
+
+def _canned_validate(*, shortcut: str, title: str, text: str) -> tuple[str, str, str]:
+    shortcut = shortcut.strip().lstrip("/").lower()
+    if not CANNED_SHORTCUT_RE.match(shortcut):
+        raise InvalidInput(
+            "a shortcut is 1 to 50 lower-case letters, digits, - or _, starting with a letter or digit",
+            code="invalid_shortcut",
+        )
+    title = title.strip()
+    if not title or len(title) > 120:
+        raise InvalidInput("a title is 1 to 120 characters", code="invalid_title")
+    if not text.strip() or len(text) > settings.MESSAGE_MAX_CHARS:
+        raise InvalidInput(f"the text must be 1 to {settings.MESSAGE_MAX_CHARS} characters", code="invalid_text")
+    return shortcut, title, text
+
+
+def _canned_save(canned: CannedResponse) -> CannedResponse:
+    try:
+        with transaction.atomic():
+            canned.save()
+    except IntegrityError:
+        raise Conflict(f"the shortcut /{canned.shortcut} is already used", code="shortcut_taken") from None
+    return canned
+
+
+def canned_response_create(*, by: Agent, shortcut: str, title: str, text: str) -> CannedResponse:
+    shortcut, title, text = _canned_validate(shortcut=shortcut, title=title, text=text)
+    return _canned_save(CannedResponse(shortcut=shortcut, title=title, text=text, created_by=by))
+
+
+def canned_response_update(
+    *, canned_id: int, shortcut: str | None = None, title: str | None = None, text: str | None = None
+) -> CannedResponse:
+    canned = CannedResponse.objects.filter(pk=canned_id).first()
+    if canned is None:
+        raise NotFound("no such canned response")
+    canned.shortcut, canned.title, canned.text = _canned_validate(
+        shortcut=canned.shortcut if shortcut is None else shortcut,
+        title=canned.title if title is None else title,
+        text=canned.text if text is None else text,
+    )
+    return _canned_save(canned)
+
+
+def canned_response_delete(*, canned_id: int) -> None:
+    deleted, _ = CannedResponse.objects.filter(pk=canned_id).delete()
+    if not deleted:
+        raise NotFound("no such canned response")

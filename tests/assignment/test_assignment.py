@@ -100,8 +100,12 @@ def test_waiting_conversations_are_assigned_when_an_agent_comes_online(agent, cu
     presence_set(agent_id=agent.pk, status="online")
 
     assert assignees(conversations) == [agent.pk] * 3
-    events = list(Event.objects.filter(id__gt=before).order_by("id").values_list("type", "conversation_id"))
-    assert events == [("presence.updated", None)] + [("conversation.updated", c.pk) for c in conversations]
+    events = list(Event.objects.filter(id__gt=before).order_by("id").values_list("type", "conversation_id", "agent_id"))
+    assert events == [("presence.updated", None, None)] + [
+        event
+        for c in conversations
+        for event in [("conversation.updated", c.pk, None), ("notification.created", c.pk, agent.pk)]
+    ]
 
 
 def test_a_connected_console_brings_an_expired_agent_back_and_drains(agent, customer_writes):

@@ -23,7 +23,12 @@ async def live(open_socket, agent, token_for, sms):
     await go_online(agent)
     socket, _ = await connect(open_socket, await token_for(agent))
     await sms(Body="hello?", From=CUSTOMER)
-    await socket.events(2)
+    # conversation.created, message.created, and Ana's notification that it was assigned to her
+    assert [e["type"] for e in await socket.events(3)] == [
+        "conversation.created",
+        "message.created",
+        "notification.created",
+    ]
     conversation = await sync_to_async(Conversation.objects.get)()
     return socket, conversation
 

@@ -52,9 +52,18 @@ async def test_signed_sms_reaches_the_online_agent_live_and_is_assigned_to_them(
 
     await sms(Body="My router is down", From=CUSTOMER)
 
-    created, message = await socket.events(2)
+    created, message, notification = await socket.events(3)
     conversation = await sync_to_async(Conversation.objects.get)()
     stored = await sync_to_async(Message.objects.get)()
+    assert notification["type"] == "notification.created"
+    assert notification["conversation"] == conversation.pk
+    assert notification["data"] == {
+        "kind": "assigned",
+        "conversation": conversation.pk,
+        "message": None,
+        "by": None,
+        "excerpt": "My router is down",
+    }
     assert created["type"] == "conversation.created"
     assert created["conversation"] == conversation.pk
     assert created["data"]["assignee"] == agent.pk
@@ -63,7 +72,7 @@ async def test_signed_sms_reaches_the_online_agent_live_and_is_assigned_to_them(
     assert message["data"]["id"] == stored.pk
     assert message["data"]["body"] == "My router is down"
     assert message["data"]["direction"] == "in"
-    assert hello["last_event_id"] < presence["id"] < created["id"] < message["id"]
+    assert hello["last_event_id"] < presence["id"] < created["id"] < message["id"] < notification["id"]
     assert conversation.assignee_id == agent.pk
     # Heartbeat catch-up runs every 0.5 s in tests: it must not deliver anything a second time.
     assert await socket.frames_for(1.5) == []
@@ -73,7 +82,7 @@ async def test_reconnect_with_since_and_resume_replay_exactly_the_missed_events(
     token = await token_for(agent)
     socket, _, _ = await connect_online(open_socket, agent, token_for)
     await sms(Body="first", From=CUSTOMER)
-    _, first = await socket.events(2)
+    _, _, first = await socket.events(3)  # created, message, assigned notification
     last_seen = first["id"]
     await socket.close()
 
@@ -104,11 +113,11 @@ async def test_event_dropped_by_the_channel_layer_arrives_with_the_heartbeat(
     monkeypatch.setattr("apps.bus.events.publish", lambda frames: None)
     await sms(Body="nobody rang", From=CUSTOMER)
     expected = await visible_ids_after(agent, presence["id"])
-    assert len(expected) == 2
+    assert len(expected) == 3
 
-    caught_up = await socket.events(2, timeout=3.0)
+    caught_up = await socket.events(3, timeout=3.0)
     assert [f["id"] for f in caught_up] == expected
-    assert [f["type"] for f in caught_up] == ["conversation.created", "message.created"]
+    assert [f["type"] for f in caught_up] == ["conversation.created", "message.created", "notification.created"]
     assert caught_up[1]["data"]["body"] == "nobody rang"
     beat = await socket.frame(skip=())
     assert beat == {"type": "heartbeat", "last_event_id": expected[-1]}

@@ -36,29 +36,29 @@ async def test_events_of_another_inbox_reach_only_its_members(
     carl_socket, _ = await connect(open_socket, await token_for(carl))
 
     await sms(Body="for inbox B", From="+14155550101", To=INBOX_B)
-    b_events = await carl_socket.events(2)
+    b_events = await carl_socket.events(3)
     b_conversation = await sync_to_async(Conversation.objects.get)(inbox=inbox_b)
-    assert [f["type"] for f in b_events] == ["conversation.created", "message.created"]
+    assert [f["type"] for f in b_events] == ["conversation.created", "message.created", "notification.created"]
     assert {f["conversation"] for f in b_events} == {b_conversation.pk}
     assert b_events[0]["data"]["assignee"] == carl.pk
 
     await sms(Body="for inbox A", From="+14155550102")
-    a_events = await ana.events(2)
+    a_events = await ana.events(3)  # with her own "assigned" notification, which carl never gets
     a_conversation = await sync_to_async(Conversation.objects.get)(inbox=sms_inbox)
-    assert [f["type"] for f in a_events] == ["conversation.created", "message.created"]
+    assert [f["type"] for f in a_events] == ["conversation.created", "message.created", "notification.created"]
     assert {f["conversation"] for f in a_events} == {a_conversation.pk}
     assert await ana.frames_for(1.2) == []  # nothing of inbox B, live or caught up
     assert await carl_socket.frames_for(0.2) == []  # and carl nothing of inbox A
 
     # Replay from before both: still only inbox A.
     await ana.send({"action": "resume", "since": ana_hello["last_event_id"]})
-    replayed = await ana.events(2)
+    replayed = await ana.events(3)
     assert replayed == a_events
     assert await ana.frames_for(1.0) == []
 
     # Reconnecting with ?since= too.
     again, _ = await connect(open_socket, await token_for(agent), since=ana_hello["last_event_id"])
-    assert await again.events(2) == a_events
+    assert await again.events(3) == a_events
     assert await again.frames_for(1.0) == []
 
 

@@ -1,0 +1,193 @@
+"""The contact panel: edit, other conversations, merge (verified identities only) and undo."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from apps.bus.models import Event
+from apps.contacts.models import Contact, ContactMerge, Identity
+from apps.conversations.models import Conversation
+from tests.conftest import twilio_params
+from tests.factories import ContactFactory, ConversationFactory, IdentityFactory, InboxFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def newest_event_id() -> int:
+    return Event.objects.order_by("-id").values_list("id", flat=True)[0]
+
+
+@pytest.fixture
+def two_customers(post_twilio, agent):
+    """Two customers who texted ana's inbox (verified phone identities), two messages each."""
+    for sender, body in [
+        ("+14155550001", "a1"),
+        ("+14155550002", "b1"),
+        ("+14155550001", "a2"),
+        ("+14155550002", "b2"),
+    ]:
+        assert post_twilio(**twilio_params(From=sender, Body=body)).status_code == 200
+    first = Identity.objects.get(address="+14155550001").contact
+    second = Identity.objects.get(address="+14155550002").contact
+    return first, second
+
+
+def timeline(api, contact_id: int) -> list[tuple]:
+    body = api.get(f"/api/v1/contacts/{contact_id}/timeline").json()
+    return [(m["id"], m["conversation"], m["body"]) for m in body.get("results", [])]
+
+
+def test_editing_name_and_notes_tells_the_inboxes_that_show_the_contact(api, agent, two_customers, sms_inbox):
+    first, _ = two_customers
+    other_inbox = InboxFactory()
+    ConversationFactory(inbox=other_inbox, contact=first)
+    start = newest_event_id()
+
+    response = api.patch(
+        f"/api/v1/contacts/{first.pk}", {"name": "Maria  Lopez", "notes": "Prefers SMS"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["name"], response.json()["notes"]) == ("Maria Lopez", "Prefers SMS")
+    first.refresh_from_db()
+    assert (first.name, first.notes) == ("Maria Lopez", "Prefers SMS")
+    events = list(Event.objects.filter(id__gt=start).order_by("id"))
+    assert [(e.type, e.inbox_id, e.agent_id) for e in events] == [
+        ("contact.updated", sms_inbox.pk, None),
+        ("contact.updated", other_inbox.pk, None),
+    ]
+    assert events[0].data == {
+        "id": first.pk,
+        "name": "Maria Lopez",
+        "notes": "Prefers SMS",
+        "merged_into": None,
+        "changes": ["name", "notes"],
+    }
+    # Nothing changed: no event.
+    start = newest_event_id()
+    api.patch(f"/api/v1/contacts/{first.pk}", {"name": "Maria Lopez"}, format="json")
+    assert Event.objects.filter(id__gt=start).count() == 0
+
+
+def test_contacts_of_other_inboxes_cannot_be_edited(api, agent):
+    stranger = ConversationFactory(inbox=InboxFactory()).contact
+    response = api.patch(f"/api/v1/contacts/{stranger.pk}", {"name": "X"}, format="json")
+    assert response.status_code == 404
+    assert Contact.objects.get(pk=stranger.pk).name != "X"
+
+
+def test_contact_conversations_lists_items_newest_first(api, agent, two_customers, sms_inbox):
+    first, _ = two_customers
+    conversation = Conversation.objects.get(contact=first)
+    conversation.status = "resolved"
+    conversation.save()
+    newer = ConversationFactory(inbox=sms_inbox, contact=first, last_activity_at=timezone.now())
+    ConversationFactory(inbox=InboxFactory(), contact=first)  # not ana's inbox: not listed
+
+    body = api.get(f"/api/v1/contacts/{first.pk}/conversations").json()
+
+    assert [c["id"] for c in body["results"]] == [newer.pk, conversation.pk]
+    assert body["results"][1]["last_message"]["body"] == "a2"
+    assert body["results"][0]["contact"]["id"] == first.pk
+
+
+def test_merge_then_undo_restores_both_timelines(api, agent, two_customers, sms_inbox):
+    first, second = two_customers
+    before_first, before_second = timeline(api, first.pk), timeline(api, second.pk)
+    assert [b for _, _, b in before_first] == ["a1", "a2"]
+    assert [b for _, _, b in before_second] == ["b1", "b2"]
+    second_identities = list(Identity.objects.filter(contact=second).values_list("id", flat=True))
+    second_conversations = list(Conversation.objects.filter(contact=second).values_list("id", flat=True))
+    start = newest_event_id()
+
+    response = api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": second.pk}, format="json")
+
+    assert response.status_code == 200
+    merge = ContactMerge.objects.get()
+    assert response.json()["merge"] == merge.pk
+    contact = response.json()["contact"]
+    assert contact["id"] == first.pk
+    assert sorted(i["address"] for i in contact["identities"]) == ["+14155550001", "+14155550002"]
+    assert (merge.survivor_id, merge.merged_id, merge.merged_by_id) == (first.pk, second.pk, agent.pk)
+    assert (merge.identity_ids, merge.conversation_ids) == (second_identities, second_conversations)
+    second.refresh_from_db()
+    assert second.merged_into_id == first.pk
+    assert sorted(b for _, _, b in timeline(api, first.pk)) == ["a1", "a2", "b1", "b2"]
+    assert api.get(f"/api/v1/contacts/{second.pk}").status_code == 404  # nothing of it left to see
+    events = list(Event.objects.filter(id__gt=start).order_by("id"))
+    assert [(e.type, e.data.get("id"), e.data.get("changes")) for e in events] == [
+        ("contact.updated", second.pk, ["merged_into"]),
+        ("contact.updated", first.pk, ["identities", "conversations"]),
+        ("conversation.updated", second_conversations[0], ["contact"]),
+    ]
+    assert events[2].data["contact"] == first.pk
+    # A new message from the merged number now lands with the survivor.
+    assert Identity.objects.get(address="+14155550002").contact_id == first.pk
+
+    start = newest_event_id()
+    response = api.post(f"/api/v1/contact-merges/{merge.pk}/undo", format="json")
+
+    assert response.status_code == 200
+    assert response.json()["merge"] == merge.pk
+    assert [i["address"] for i in response.json()["merged"]["identities"]] == ["+14155550002"]
+    assert [i["address"] for i in response.json()["survivor"]["identities"]] == ["+14155550001"]
+    assert timeline(api, first.pk) == before_first
+    assert timeline(api, second.pk) == before_second
+    second.refresh_from_db()
+    merge.refresh_from_db()
+    assert second.merged_into_id is None
+    assert merge.undone_at is not None
+    assert list(Identity.objects.filter(contact=second).values_list("id", flat=True)) == second_identities
+    assert list(Conversation.objects.filter(contact=second).values_list("id", flat=True)) == second_conversations
+    events = list(Event.objects.filter(id__gt=start).order_by("id"))
+    assert [(e.type, e.data.get("id")) for e in events] == [
+        ("contact.updated", first.pk),
+        ("contact.updated", second.pk),
+        ("conversation.updated", second_conversations[0]),
+    ]
+    assert events[2].data["contact"] == second.pk
+
+    again = api.post(f"/api/v1/contact-merges/{merge.pk}/undo", format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "already_undone")
+    assert timeline(api, second.pk) == before_second
+
+
+def test_merge_needs_a_verified_identity_on_both_sides(api, agent, two_customers, sms_inbox):
+    first, _ = two_customers
+    claimed = ContactFactory()
+    IdentityFactory(contact=claimed, kind="email", address="typed@example.com", verified=False)
+    ConversationFactory(inbox=sms_inbox, contact=claimed)
+    start = newest_event_id()
+
+    for survivor, other in ((first, claimed), (claimed, first)):
+        response = api.post(f"/api/v1/contacts/{survivor.pk}/merge", {"other": other.pk}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (409, "unverified_identity")
+
+    assert not ContactMerge.objects.exists()
+    assert Identity.objects.get(address="typed@example.com").contact_id == claimed.pk
+    assert Contact.objects.get(pk=claimed.pk).merged_into_id is None
+    assert Event.objects.filter(id__gt=start).count() == 0
+
+
+def test_merge_of_a_contact_the_agent_cannot_see_is_404(api, agent, two_customers):
+    first, _ = two_customers
+    stranger = ConversationFactory(inbox=InboxFactory()).contact
+    IdentityFactory(contact=stranger)
+    response = api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": stranger.pk}, format="json")
+    assert response.status_code == 404
+    assert not ContactMerge.objects.exists()
+
+
+def test_merge_into_itself_and_twice(api, agent, two_customers):
+    first, second = two_customers
+    response = api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": first.pk}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_merge")
+    assert api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": second.pk}, format="json").status_code == 200
+    # The merged contact has nothing left to see or merge.
+    assert api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": second.pk}, format="json").status_code == 404
+    assert ContactMerge.objects.count() == 1
+
+
+def test_undo_of_an_unknown_or_invisible_merge_is_404(api, agent):
+    assert api.post("/api/v1/contact-merges/999/undo", format="json").status_code == 404
