@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.models import Inbox
-from apps.bus.models import Event, InboundEntry, OutboxEntry
+from apps.bus.models import Event, InboundEntry, OutboxEntry, StatusReceipt
 from apps.conversations.models import Message
 from apps.gateways.base import (
     InboundMessage,
@@ -263,6 +263,7 @@ def bus_sweep() -> dict[str, int]:
         "inbound": len(inbound_ids),
         "outbox": len(outbox_ids),
         "attachments": attachments_sweep(now=now, stale=stale),
+        "statuses": status_receipts_sweep(stale=stale),
     }
 
 
@@ -293,3 +294,22 @@ def events_prune() -> int:
         return 0
     deleted, _ = Event.objects.filter(created_at__lt=cutoff, id__lt=newest).delete()
     return deleted
+
+
+def status_receipts_sweep(*, stale: dt.datetime) -> int:
+    """Apply delivery statuses whose first application failed after they were recorded."""
+    from apps.conversations.models import Message
+    from apps.conversations.services import status_receipts_apply
+
+    provider_ids = list(
+        StatusReceipt.objects.filter(
+            applied=False,
+            received_at__lt=stale,
+            provider_message_id__in=Message.objects.filter(provider_id__isnull=False).values("provider_id"),
+        )
+        .values_list("provider_message_id", flat=True)
+        .distinct()[:500]
+    )
+    for provider_id in provider_ids:
+        status_receipts_apply(provider_message_id=provider_id)
+    return len(provider_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -30,6 +31,8 @@ from apps.conversations.models import Attachment, CannedResponse, Conversation, 
 from apps.core.errors import Conflict, InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
 from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundMessage
+
+log = logging.getLogger(__name__)
 
 # Forward-only delivery status: a callback may only move a message up this ladder.
 STATUS_RANK = {
@@ -384,20 +387,19 @@ def message_send_failed(*, message_id: int, code: str, text: str) -> Message:
     return message
 
 
-@transaction.atomic
 def message_status_apply(*, source: str, status: DeliveryStatus, payload: dict[str, Any] | None = None) -> bool:
-    """Apply a delivery-status callback. Out-of-order and repeated callbacks are safe.
+    """Record a delivery-status callback, then apply it. Out-of-order and repeated callbacks are safe.
 
-    Every callback is kept (one row per status). A callback for a message whose send has not
-    been recorded yet waits in that log and is applied by `message_mark_sent`.
-    Returns True when the message's visible status changed.
+    The receipt is committed on its own first (one row per status): it is the journal, so an
+    error while applying loses nothing — the sweeper applies what is left. A callback for a
+    message whose send has not been recorded yet waits there and is applied by
+    `message_mark_sent`. Returns True when the message's visible status changed.
     """
     record = dict(payload or {})
     record["_error_message"] = status.error_message
-    xact_lock(NAMESPACE_PROVIDER_MESSAGE, status.provider_message_id)  # see message_mark_sent
     try:
         with transaction.atomic():
-            receipt = StatusReceipt.objects.create(
+            StatusReceipt.objects.create(
                 source=source,
                 provider_message_id=status.provider_message_id,
                 status=status.status,
@@ -406,18 +408,35 @@ def message_status_apply(*, source: str, status: DeliveryStatus, payload: dict[s
             )
     except IntegrityError:
         return False  # the same status for the same message again
-    message = Message.objects.select_for_update().filter(provider_id=status.provider_message_id).first()
+    try:
+        return status_receipts_apply(provider_message_id=status.provider_message_id)
+    except Exception:  # noqa: BLE001 - the receipt is kept; the sweeper applies it
+        log.exception(
+            "applying status %s of %s failed; left for the sweeper", status.status, status.provider_message_id
+        )
+        return False
+
+
+@transaction.atomic
+def status_receipts_apply(*, provider_message_id: str) -> bool:
+    """Apply every receipt not applied yet to the message with this provider id, in order."""
+    xact_lock(NAMESPACE_PROVIDER_MESSAGE, provider_message_id)  # see message_mark_sent
+    message = Message.objects.select_for_update().filter(provider_id=provider_message_id).first()
     if message is None:
         return False
-    receipt.applied = True
-    receipt.save(update_fields=["applied"])
-    if not _advance(message, status.status, status.error_code, status.error_message):
-        return False
-    message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
-    if status.status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
-        _opt_out_from_error(message, status.error_code)
-    emit_message(message, EventType.MESSAGE_UPDATED)
-    return True
+    changed = False
+    receipts = StatusReceipt.objects.select_for_update().filter(provider_message_id=provider_message_id, applied=False)
+    for receipt in receipts.order_by("id"):
+        if _advance(message, receipt.status, receipt.error_code, receipt.payload.get("_error_message", "")):
+            changed = True
+            if receipt.status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+                _opt_out_from_error(message, receipt.error_code)
+        receipt.applied = True
+        receipt.save(update_fields=["applied"])
+    if changed:
+        message.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+        emit_message(message, EventType.MESSAGE_UPDATED)
+    return changed
 
 
 # --- conversation changes ----------------------------------------------------------------

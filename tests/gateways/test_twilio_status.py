@@ -216,3 +216,34 @@ def test_callback_committing_while_the_send_is_recorded_is_not_lost(receive_sms,
     message.refresh_from_db()
     assert message.status == Message.Status.DELIVERED
     assert StatusReceipt.objects.get().applied is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_that_fails_to_apply_is_kept_and_applied_by_the_sweeper(sent_reply, callback, monkeypatch):
+    """Twilio does not retry a status callback: it must be durable before anything can fail."""
+    import datetime as dt
+
+    from django.db import OperationalError
+    from django.utils import timezone
+
+    from apps.bus.tasks import sweep
+    from apps.conversations import services
+
+    real_advance = services._advance
+
+    def broken(*args, **kwargs):
+        raise OperationalError("the database went away while applying")
+
+    monkeypatch.setattr(services, "_advance", broken)
+    callback(sent_reply, "delivered")  # still answered 200 (asserted by the fixture)
+    receipt = StatusReceipt.objects.get(provider_message_id=sent_reply.provider_id, status="delivered")
+    assert receipt.applied is False
+    assert sent_reply.status == Message.Status.QUEUED
+
+    monkeypatch.setattr(services, "_advance", real_advance)
+    StatusReceipt.objects.filter(pk=receipt.pk).update(received_at=timezone.now() - dt.timedelta(minutes=5))
+    assert sweep()["statuses"] == 1
+    sent_reply.refresh_from_db()
+    assert sent_reply.status == Message.Status.DELIVERED
+    assert StatusReceipt.objects.get(pk=receipt.pk).applied is True
+    assert _updates(sent_reply)[-1] == "delivered"
