@@ -6,7 +6,10 @@ from apps.accounts.models import Agent, Inbox, Team
 
 @admin.register(Agent)
 class AgentAdmin(UserAdmin):
-    fieldsets = UserAdmin.fieldsets + (("Support", {"fields": ("display_name", "role", "max_conversations")}),)
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        ("Support", {"fields": ("display_name", "role", "max_conversations")}),
+    )
     list_display = ("username", "display_name", "email", "role", "max_conversations", "is_active")
 
 

@@ -458,7 +458,7 @@ class AttachmentDownloadView(BaseAPIView):
         from apps.conversations.models import Attachment
 
         attachment = get_object_or_404(
-            Attachment.objects.filter(message__conversation__inbox__members=request.user).exclude(file=""), pk=pk
+            Attachment.objects.filter(message__conversation__inbox__members=_agent(request)).exclude(file=""), pk=pk
         )
         response = FileResponse(
             attachment.file.open("rb"),
