@@ -1,0 +1,59 @@
+// REST calls with the console's session: the CSRF token comes from the page (or its cookie).
+
+export class ApiError extends Error {
+  constructor(status, code, message, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+function csrfToken() {
+  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+export async function api(path, { method = "GET", body, query } = {}) {
+  let url = "/api/v1/" + path;
+  if (query) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== null && value !== undefined && value !== "") params.set(key, value);
+    }
+    const text = params.toString();
+    if (text) url += (url.includes("?") ? "&" : "?") + text;
+  }
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(url, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) {
+    location.href = "/console/login/?next=/console/";
+    throw new ApiError(401, "not_authenticated", "signed out");
+  }
+  let data = null;
+  if (response.status !== 204) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    if (response.status === 403 && error.code === "not_authenticated") {
+      // The session ended (signed out elsewhere, expired): back to the sign-in page.
+      location.href = "/console/login/?next=/console/";
+    }
+    throw new ApiError(response.status, error.code || `http_${response.status}`, error.message || response.statusText, data);
+  }
+  return data;
+}

@@ -1,0 +1,268 @@
+"""Browser-test support: a real server process on the test database, and headless Chromium.
+
+Used by tests/browser (through conftest.py) and by bench/console_*.py. The server is
+`manage.py serve` (uvicorn), started like tests/test_two_processes.py: on the pytest test
+database and this run's channel-layer prefix, with Celery tasks eager (in the server process),
+and Twilio pointed at the local Twilio-compatible server when one is given.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+PASSWORD = "pw-agent-123"  # tests/factories.py AgentFactory
+
+
+def browser_unavailable_reason() -> str | None:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package `playwright` is not installed (requirements-dev.txt)"
+    if not (getattr(settings, "HAS_POSTGRES", False) and getattr(settings, "HAS_REDIS", False)):
+        return "the console's server process needs PostgreSQL and Redis; one is not reachable (see the banner)"
+    return None
+
+
+def require_browser() -> None:
+    """Skip (or, with REQUIRE_SERVICES=1, fail) when the browser tests cannot run here."""
+    reason = browser_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    user = db["USER"] or "postgres"
+    auth = f"{user}:{db['PASSWORD']}" if db["PASSWORD"] else user
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def sign(self, path: str, params: dict[str, str]) -> str:
+        return RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(self.url + path, params)
+
+    def post_twilio(self, path: str, params: dict[str, str]) -> requests.Response:
+        """POST a correctly signed Twilio webhook (inbound message or status callback)."""
+        response = requests.post(
+            self.url + path, data=params, headers={"X-Twilio-Signature": self.sign(path, params)}, timeout=15
+        )
+        assert response.status_code == 200, (response.status_code, response.text)
+        return response
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def start_live_server(log_dir: Path, *, twilio: Any | None = None, heartbeat: float = 5.0) -> LiveServer:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "supportdesk.settings",
+            "DATABASE_URL": database_url(),
+            "DATABASE_POOL": "0",
+            "REDIS_URL": settings.REDIS_URL,
+            "CHANNEL_LAYER_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            "TASKS_EAGER": "1",
+            "PUBLIC_BASE_URL": url,
+            "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
+            "SECRET_KEY": "browser-test-" + uuid.uuid4().hex,
+            "DEBUG": "1",
+            "LOG_LEVEL": "WARNING",
+            "CONSOLE_HEARTBEAT_SECONDS": str(heartbeat),
+        }
+    )
+    if twilio is not None:
+        env["TWILIO_ACCOUNT_SID"] = twilio.account_sid
+        env["TWILIO_API_BASE_URL"] = twilio.base_url
+    else:
+        env.pop("TWILIO_ACCOUNT_SID", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    log_path = log_dir / f"server-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(url=url, process=process, log_path=log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {server.log()}")
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    stop_live_server(server)
+    raise AssertionError(f"the server did not answer /healthz within 30 s: {server.log()}")
+
+
+def stop_live_server(server: LiveServer) -> None:
+    process = server.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@dataclass
+class Console:
+    """One agent's console in its own browser context."""
+
+    context: Any
+    page: Any
+    dialogs: list[str]
+    errors: list[str]
+
+
+def set_server_password(username: str) -> None:
+    """Give the agent a password the server process can check.
+
+    The test settings hash with MD5 (fast), which the server's settings do not accept; a PBKDF2
+    hash with few iterations is accepted (and upgraded on sign-in).
+    """
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from apps.accounts.models import Agent
+
+    encoded = PBKDF2PasswordHasher().encode(PASSWORD, "browsertests", iterations=1000)
+    assert Agent.objects.filter(username=username).update(password=encoded) == 1
+
+
+def open_console(browser: Any, server: LiveServer, username: str, *, viewport: dict | None = None) -> Console:
+    set_server_password(username)
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    dialogs: list[str] = []
+    errors: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log: list[str] = []
+    page.on("console", lambda message: log.append(f"{message.type}: {message.text}"))
+    page.goto(server.url + "/console/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/console/")
+    try:
+        page.wait_for_selector("#conn[data-state=live]")
+    except Exception as exc:
+        raise AssertionError(
+            f"the console did not go live: {exc}\nbrowser console: {log}\npage errors: {errors}\n"
+            f"url: {page.url}\npage: {page.content()[:1500]}\n"
+            f"server log: {server.log()[-4000:]}"
+        ) from None
+    return Console(context=context, page=page, dialogs=dialogs, errors=errors)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chromium(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
+    """Headless Chromium for one test module.
+
+    Module-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop running in
+    this thread while it is started, which the asyncio tests elsewhere in the suite must not
+    inherit. While it runs, Django's "no ORM in an event loop" guard would refuse the tests'
+    own (synchronous) ORM calls and the database teardown, hence DJANGO_ALLOW_ASYNC_UNSAFE for
+    this module only; the server process does not inherit it.
+    """
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def console_server(tmp_path: Path, twilio_server: Any) -> Iterator[LiveServer]:
+    """The server process, sending through the local Twilio-compatible server."""
+    require_browser()
+    server = start_live_server(tmp_path, twilio=twilio_server)
+    try:
+        yield server
+    finally:
+        stop_live_server(server)

@@ -1,0 +1,442 @@
+"""The agent console as agents use it: real Chromium, a real server process, PostgreSQL, Redis,
+and the local Twilio-compatible server (tests/fakes/twilio_server.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+
+from apps.conversations.models import Message
+from tests.browser.support import open_console, screenshot
+from tests.conftest import twilio_params
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+WEBHOOK = "/webhooks/twilio/messages"
+STATUS = "/webhooks/twilio/status"
+
+
+@pytest.fixture
+def manual_inbox(sms_inbox):
+    """No auto-assignment: the agents assign by hand in these tests."""
+    sms_inbox.auto_assign = False
+    sms_inbox.save(update_fields=["auto_assign"])
+    return sms_inbox
+
+
+def unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:6]}"
+
+
+def conversation_item(page, text: str):
+    return page.locator("#conv-list li", has_text=text)
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_agents_see_arrival_assignment_reply_and_delivery_live(
+    chromium, console_server, twilio_server, manual_inbox, agent, other_agent
+):
+    ana = open_console(chromium, console_server, "ana")
+    ben = open_console(chromium, console_server, "ben")
+    try:
+        body = unique("My router is down")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+
+        # Both see it arrive, without a reload.
+        for console in (ana, ben):
+            conversation_item(console.page, body).wait_for()
+            conversation_item(console.page, body).click()
+            console.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+
+        # Ana takes it; Ben sees the assignment (list, header and timeline entry).
+        ana.page.click("#assign-me")
+        ben.page.locator(f"#c-assignee option[value='{agent.pk}']").wait_for(state="attached")
+        ben.page.wait_for_function(f"document.getElementById('c-assignee').value === '{agent.pk}'", timeout=10_000)
+        conversation_item(ben.page, body).locator(".assignee", has_text="Ana").wait_for()
+        ben.page.locator("#timeline li.activity", has_text="Ana").wait_for()
+
+        # Presence: Ben sees Ana online, then away.
+        ben.page.locator(f"#colleagues li[data-agent='{agent.pk}'][data-status=online]").wait_for(state="attached")
+        ana.page.select_option("#presence", "away")
+        ben.page.locator(f"#colleagues li[data-agent='{agent.pk}'][data-status=away]").wait_for(state="attached")
+
+        # Ana replies with Enter; Ben sees her typing; exactly one send reaches the provider.
+        reply = unique("Have you tried turning it off and on again?")
+        ana.page.click("#composer-text")
+        ana.page.keyboard.type(reply)
+        ben.page.locator("#typing", has_text="Ana is typing").wait_for()
+        ana.page.keyboard.press("Enter")
+        sent = ana.page.locator("#timeline li.msg.out:not(.pending)", has_text=reply)
+        sent.wait_for()
+        ben.page.locator("#timeline li.msg.out", has_text=reply).wait_for()
+        wait_for(lambda: len(twilio_server.message_posts()) >= 1, what="the send to Twilio")
+        time.sleep(0.5)  # anything doubled would have arrived by now
+        posts = twilio_server.message_posts()
+        assert len(posts) == 1
+        assert posts[0].field("Body") == reply
+        assert posts[0].field("To") == "+14155552671"
+
+        # A delivered callback turns the tick in both consoles.
+        (sid,) = list(twilio_server.messages)
+        console_server.post_twilio(STATUS, twilio_server.status_callback_params(sid, "delivered"))
+        for console in (ana, ben):
+            console.page.locator("#timeline li.msg.out", has_text=reply).locator(
+                ".tick[data-status=delivered]"
+            ).wait_for()
+        screenshot(ana.page, "conversation-delivered")
+        assert ana.dialogs == [] and ben.dialogs == []
+        assert ana.errors == [] and ben.errors == []
+    finally:
+        ana.context.close()
+        ben.context.close()
+
+
+def test_messages_that_arrive_while_the_socket_is_down_are_shown_once_in_order(
+    chromium, console_server, manual_inbox, agent
+):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        first = unique("first")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=first))
+        conversation_item(ana.page, first).click()
+        ana.page.locator("#timeline li.msg.in", has_text=first).wait_for()
+
+        ana.context.set_offline(True)
+        ana.page.wait_for_selector("#conn:not([data-state=live])")
+        second, third = unique("second"), unique("third")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=second))
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=third))
+        time.sleep(0.5)
+        assert ana.page.locator("#timeline li.msg.in", has_text=second).count() == 0
+        ana.context.set_offline(False)
+
+        ana.page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
+        ana.page.locator("#timeline li.msg.in", has_text=third).wait_for()
+        time.sleep(1.0)  # a duplicate (replay + live) would show up by now
+        texts = ana.page.locator("#timeline li.msg.in .body").all_inner_texts()
+        assert [t for t in texts if t in (first, second, third)] == [first, second, third]
+        ids = ana.page.locator("#timeline li[data-message-id]").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.messageId)"
+        )
+        assert len(ids) == len(set(ids))
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
+def test_customer_markup_and_javascript_links_render_as_text(chromium, console_server, manual_inbox, agent):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = (
+            'Look <img src=x onerror=alert(1)> and <a href="javascript:alert(2)">click</a> '
+            "javascript:alert(3) but https://example.com/help?a=1&b=2 is fine"
+        )
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, "Look <img").click()
+        message = ana.page.locator("#timeline li.msg.in").last
+        message.wait_for()
+        text = message.locator(".body")
+        assert text.inner_text() == body
+        assert text.locator("img").count() == 0
+        links = text.locator("a")
+        assert links.count() == 1
+        assert links.first.get_attribute("href") == "https://example.com/help?a=1&b=2"
+        assert links.first.get_attribute("rel") == "noopener noreferrer"
+        assert links.first.get_attribute("target") == "_blank"
+        assert ana.page.locator("img[src=x]").count() == 0
+        assert ana.page.locator("a[href^='javascript:']").count() == 0
+        time.sleep(1.0)  # an onerror handler would have fired by now
+        assert ana.dialogs == []
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
+def test_notes_never_reach_the_provider_and_mentions_notify(
+    chromium, console_server, twilio_server, manual_inbox, agent, other_agent
+):
+    ana = open_console(chromium, console_server, "ana")
+    ben = open_console(chromium, console_server, "ben")
+    try:
+        body = unique("Can I get a refund?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+
+        ana.page.check("#note-toggle")
+        note = unique("Internal: refund approved, @ben please follow up")
+        ana.page.fill("#composer-text", note)
+        ana.page.keyboard.press("Enter")
+        ana.page.locator("#timeline li.msg.note:not(.pending)", has_text=note).wait_for()
+        time.sleep(1.0)
+        assert twilio_server.message_posts() == []
+        stored = Message.objects.get(body=note)
+        assert stored.kind == Message.Kind.NOTE
+        # Ben was mentioned: his console tells him (sound and browser notification need a
+        # gesture and a permission; the visible toast does not).
+        ben.page.locator("#toast", has_text="Ana mentioned you").wait_for()
+        # Ana gives the conversation to Ben: he is told too.
+        ana.page.select_option("#c-assignee", str(other_agent.pk))
+        ben.page.locator("#toast", has_text="Ana assigned you a conversation").wait_for()
+        ben.page.locator(f"#conv-list li[data-id='{stored.conversation_id}'] .assignee", has_text="Ben").wait_for()
+        assert ana.errors == [] and ben.errors == []
+    finally:
+        ana.context.close()
+        ben.context.close()
+
+
+def test_snoozed_conversation_wakes_up_live(chromium, console_server, manual_inbox, agent):
+    from apps.conversations.models import Conversation
+
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("Call me back tomorrow")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+        ana.page.fill("#snooze-at", "2099-01-01T09:00")
+        ana.page.click("#snooze-btn")
+        ana.page.locator("#conv-status", has_text="snoozed until").wait_for()
+        # Gone from the Open list, live.
+        conversation_item(ana.page, body).wait_for(state="detached")
+        conversation = Conversation.objects.get(status=Conversation.Status.SNOOZED)
+        assert conversation.snoozed_until.year == 2099
+        # Its time comes: the server's periodic work wakes it, and the console shows it open.
+        Conversation.objects.filter(pk=conversation.pk).update(
+            snoozed_until=conversation.snoozed_until.replace(year=2000)
+        )
+        ana.page.locator("#conv-status", has_text="open").wait_for(timeout=20_000)
+        conversation_item(ana.page, body).wait_for()
+        ana.page.locator("#timeline li.activity", has_text="reopened").wait_for()
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
+def test_merge_then_undo_restores_both_timelines(chromium, console_server, manual_inbox, agent):
+    from apps.contacts.models import Identity
+
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        first, second = unique("I wrote from my work phone"), unique("and this is my personal phone")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=first, From="+14155550201"))
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=second, From="+14155550202"))
+        other = Identity.objects.get(address="+14155550202").contact_id
+        conversation_item(ana.page, first).click()
+        timeline = ana.page.locator("#timeline")
+        timeline.locator("li.msg.in", has_text=first).wait_for()
+        assert timeline.locator("li.msg.in", has_text=second).count() == 0
+
+        ana.page.fill("#merge-other", str(other))
+        ana.page.click("#merge-btn")
+        ana.page.locator("#merge-result", has_text="Confirm merge").wait_for()
+        ana.page.click("#merge-btn")
+        ana.page.locator("#merge-undo").wait_for()
+        timeline.locator("li.msg.in", has_text=second).wait_for()
+        ana.page.locator("#identities li", has_text="+14155550202").wait_for()
+        screenshot(ana.page, "contact-merged")
+
+        ana.page.click("#merge-undo")
+        ana.page.locator("#merge-result", has_text="Merge undone").wait_for()
+        timeline.locator("li.msg.in", has_text=second).wait_for(state="detached")
+        timeline.locator("li.msg.in", has_text=first).wait_for()
+        assert ana.page.locator("#identities li", has_text="+14155550202").count() == 0
+        assert Identity.objects.get(address="+14155550202").contact_id == other
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
+def test_screenshots_of_the_main_views(chromium, console_server, manual_inbox, agent, other_agent):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        senders = ["+14155550101", "+14155550102", "+14155550103"]
+        texts = [
+            "Hi, my package never arrived. Order #5521.",
+            "Can you change my delivery address? See https://example.com/orders/77",
+            "Thanks for the quick help yesterday!",
+        ]
+        for sender, text in zip(senders, texts, strict=True):
+            console_server.post_twilio(WEBHOOK, twilio_params(Body=text, From=sender))
+        for text in texts:
+            conversation_item(ana.page, text[:20]).wait_for()
+        screenshot(ana.page, "list")
+
+        conversation_item(ana.page, texts[0][:20]).click()
+        ana.page.locator("#timeline li.msg.in", has_text=texts[0]).wait_for()
+        ana.page.fill("#composer-text", "Sorry about that! Let me check with the carrier.")
+        ana.page.keyboard.press("Enter")
+        ana.page.locator("#timeline li.msg.out:not(.pending)").wait_for()
+        ana.page.locator("#contact:not([hidden]) #identities li").first.wait_for()
+        screenshot(ana.page, "conversation")
+        ana.page.fill("#contact-name", "Dana Whitfield")
+        ana.page.click("#contact-name-form button[type=submit]")
+        ana.page.locator("#conv-title", has_text="Dana Whitfield").wait_for()
+        conversation_item(ana.page, "Dana Whitfield").wait_for()
+        ana.page.fill("#contact-notes", "Prefers SMS. VIP since 2021.")
+        ana.page.click("#contact-notes-form button[type=submit]")
+        ana.page.locator("#toast", has_text="Saved").wait_for()
+        ana.page.locator("#timeline li.msg.in .who", has_text="Dana Whitfield").wait_for()
+        screenshot(ana.page, "contact-panel")
+
+        # Labels and priority show in the header and the list.
+        ana.page.fill("#label-input", "billing")
+        ana.page.press("#label-input", "Enter")
+        ana.page.locator("#label-chips li", has_text="billing").wait_for()
+        conversation_item(ana.page, "Dana Whitfield").locator(".label-chip", has_text="billing").wait_for()
+        ana.page.select_option("#c-priority", "4")
+        conversation_item(ana.page, "Dana Whitfield").locator(".prio", has_text="urgent").wait_for()
+
+        # Keyboard: the help overlay lists the shortcuts; j/k move; e resolves.
+        ana.page.keyboard.press("Escape")  # leave the field: single-key shortcuts work again
+        ana.page.keyboard.press("?")
+        assert ana.page.locator("#help").is_visible()
+        screenshot(ana.page, "help")
+        ana.page.keyboard.press("Escape")
+        assert not ana.page.locator("#help").is_visible()
+        order = ana.page.locator("#conv-list li").evaluate_all("nodes => nodes.map(n => n.dataset.id)")
+        selected = ana.page.locator("#conv-list li[aria-selected=true]").get_attribute("data-id")
+        index = order.index(selected)
+        key, expected = ("k", order[index - 1]) if index == len(order) - 1 else ("j", order[index + 1])
+        ana.page.keyboard.press(key)
+        ana.page.locator(f"#conv-list li[aria-selected=true][data-id='{expected}']").wait_for()
+        ana.page.keyboard.press("e")
+        ana.page.locator("#conv-status", has_text="resolved").wait_for()
+
+        # Narrow laptop: the contact panel collapses into a drawer.
+        ana.page.set_viewport_size({"width": 900, "height": 700})
+        assert not ana.page.locator("#contact-pane").is_visible()
+        screenshot(ana.page, "narrow-conversation")
+        ana.page.click("#contact-toggle")
+        assert ana.page.locator("#contact-pane").is_visible()
+        screenshot(ana.page, "narrow-contact-drawer")
+        assert re.fullmatch(r"(\(\d+\) )?supportdesk", ana.page.title())
+        assert ana.errors == []
+
+        ana.page.click("form.logout button")
+        ana.page.wait_for_url(f"{console_server.url}/console/login/")
+        ana.page.goto(console_server.url + "/console/")
+        ana.page.wait_for_url(re.compile(r".*/console/login/\?next=/console/$"))
+    finally:
+        ana.context.close()
+
+
+def test_a_send_that_failed_offline_is_retried_once_with_the_same_client_id(
+    chromium, console_server, twilio_server, manual_inbox, agent
+):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("Is anyone there?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+
+        ana.context.set_offline(True)
+        ana.page.wait_for_selector("#conn:not([data-state=live])")
+        reply = unique("Yes, we are here")
+        ana.page.fill("#composer-text", reply)
+        ana.page.keyboard.press("Enter")
+        failed = ana.page.locator("#timeline li.pending.failed", has_text=reply)
+        failed.wait_for()
+        assert twilio_server.message_posts() == []
+
+        ana.context.set_offline(False)
+        failed.locator("button.retry").click()
+        ana.page.locator("#timeline li.msg.out:not(.pending)", has_text=reply).wait_for()
+        wait_for(lambda: twilio_server.message_posts(), what="the send to Twilio")
+        time.sleep(0.5)
+        assert [p.field("Body") for p in twilio_server.message_posts()] == [reply]
+        assert Message.objects.filter(body=reply).count() == 1
+        assert ana.page.locator("#timeline li", has_text=reply).count() == 1
+    finally:
+        ana.context.close()
+
+
+def test_a_provider_failure_is_shown_in_words(chromium, console_server, twilio_server, manual_inbox, agent):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("Please text me back")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+        twilio_server.script_error(400, 21211, "The 'To' number is not a valid phone number.")
+        reply = unique("Here is your answer")
+        ana.page.fill("#composer-text", reply)
+        ana.page.keyboard.press("Enter")
+        tick = ana.page.locator("#timeline li.msg.out", has_text=reply).locator(".tick[data-status=failed]")
+        tick.wait_for()
+        assert "not a valid phone number" in tick.inner_text()
+    finally:
+        ana.context.close()
+
+
+def test_canned_responses_are_managed_and_inserted_with_slash(chromium, console_server, manual_inbox, agent):
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("How do I reset my password?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+
+        ana.page.click("#canned-btn")
+        ana.page.fill("#canned-shortcut", "reset")
+        ana.page.fill("#canned-title-input", "Password reset")
+        ana.page.fill("#canned-text", "Go to https://example.com/reset and follow the steps.")
+        ana.page.click("#canned-form button[type=submit]")
+        ana.page.locator("#canned-list li", has_text="/reset").wait_for()
+        ana.page.click("#canned-close")
+
+        ana.page.click("#composer-text")
+        ana.page.keyboard.type("/res")
+        ana.page.locator("#canned-picker li", has_text="Password reset").wait_for()
+        ana.page.keyboard.press("Enter")
+        assert ana.page.input_value("#composer-text") == "Go to https://example.com/reset and follow the steps."
+        assert not ana.page.locator("#canned-picker").is_visible()
+        ana.page.keyboard.press("Shift+Enter")
+        ana.page.keyboard.type("Thanks!")
+        assert ana.page.input_value("#composer-text").endswith("steps.\nThanks!")
+        ana.page.keyboard.press("Enter")
+        ana.page.locator("#timeline li.msg.out:not(.pending)", has_text="Thanks!").wait_for()
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
+def test_load_more_pages_the_list_by_keyset_without_duplicates(chromium, console_server, manual_inbox, agent):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.factories import ContactFactory, ConversationFactory
+
+    now = timezone.now()
+    for i in range(60):
+        at = now - dt.timedelta(minutes=i)
+        ConversationFactory(
+            inbox=manual_inbox, contact=ContactFactory(name=f"Pager {i:02d}"), last_activity_at=at, waiting_since=at
+        )
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        items = ana.page.locator("#conv-list li")
+        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 50")
+        # Waiting longest first.
+        assert items.first.locator(".who").inner_text() == "Pager 59"
+        ana.page.click("#load-more")
+        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 60")
+        names = items.locator(".who").all_inner_texts()
+        assert names == [f"Pager {i:02d}" for i in range(59, -1, -1)]
+        assert ana.page.locator("#load-more").is_hidden()
+    finally:
+        ana.context.close()
