@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, prefetch_related_objects
@@ -179,6 +180,37 @@ def conversation_list(
 
 def contacts_visible(*, agent: Agent) -> QuerySet[Contact]:
     return Contact.objects.filter(conversations__inbox__members=agent).distinct()
+
+
+SEARCH_MIN_CHARS = 2
+SEARCH_LIMIT = 20
+_PHONE_LIKE = re.compile(r"[\d\s().+-]+")
+
+
+def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[Contact]:
+    """Contacts the agent can see whose name or an identity's address contains `q`.
+
+    A phone number typed with spaces, dashes, dots or brackets is matched by its digits
+    ("415 555-0202" finds +14155550202). Merged contacts are left out. Two queries whatever
+    the number of matches: the contacts, and their identities.
+    """
+    q = q.strip()
+    if len(q) < SEARCH_MIN_CHARS:
+        raise InvalidInput(f"`q` needs at least {SEARCH_MIN_CHARS} characters", code="invalid_q")
+    identity_text = Q(address__icontains=q) | Q(display__icontains=q)
+    if _PHONE_LIKE.fullmatch(q):
+        digits = re.sub(r"\D", "", q)
+        if len(digits) >= SEARCH_MIN_CHARS:
+            identity_text |= Q(address__contains=digits)
+    visible = Conversation.objects.filter(inbox__members=agent).values("contact_id")
+    rows = (
+        Contact.objects.filter(merged_into__isnull=True, pk__in=visible)
+        .filter(Q(name__icontains=q) | Q(pk__in=Identity.objects.filter(identity_text).values("contact_id")))
+        .order_by("name", "id")[:limit]
+    )
+    contacts = list(rows)
+    prefetch_related_objects(contacts, "identities")
+    return contacts
 
 
 def contact_conversations(*, agent: Agent, contact_id: int, limit: int = 100) -> list[Conversation]:

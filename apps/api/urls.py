@@ -9,6 +9,7 @@ urlpatterns = [
     path("conversations/<int:pk>", views.ConversationDetailView.as_view()),
     path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),
     path("conversations/<int:pk>/read", views.ConversationReadView.as_view()),
+    path("contacts", views.ContactSearchView.as_view()),
     path("contacts/<int:pk>", views.ContactDetailView.as_view()),
     path("contacts/<int:pk>/conversations", views.ContactConversationsView.as_view()),
     path("contacts/<int:pk>/merge", views.ContactMergeView.as_view()),

@@ -28,6 +28,7 @@ from apps.api.serializers import (
     ConversationUpdateSerializer,
     EventPageSerializer,
     InboxSerializer,
+    ItemContactSerializer,
     LabelSerializer,
     MeSerializer,
     MessageCreateSerializer,
@@ -241,6 +242,27 @@ class ConversationMessagesView(BaseAPIView):
 def _contact(request: Request, pk: int) -> Response:
     contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities"), pk=pk)
     return Response(ContactSerializer(contact).data)
+
+
+class ContactSearchView(BaseAPIView):
+    @extend_schema(
+        operation_id="contacts_search",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                required=True,
+                description="At least 2 characters: part of the name, or of an identity's address "
+                "(a phone number may be typed with spaces or dashes).",
+            )
+        ],
+        responses=_page("ContactSearchPage", ItemContactSerializer),
+        description="Contacts the agent can see (a conversation in one of their inboxes), merged ones left out; "
+        "at most 20, by name.",
+    )
+    def get(self, request: Request) -> Response:
+        rows = selectors.contact_search(agent=_agent(request), q=request.query_params.get("q", ""))
+        return Response({"results": ItemContactSerializer(rows, many=True).data})
 
 
 class ContactDetailView(BaseAPIView):

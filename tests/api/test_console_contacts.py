@@ -191,3 +191,73 @@ def test_merge_into_itself_and_twice(api, agent, two_customers):
 
 def test_undo_of_an_unknown_or_invisible_merge_is_404(api, agent):
     assert api.post("/api/v1/contact-merges/999/undo", format="json").status_code == 404
+
+
+# --- search: finding the other contact to merge --------------------------------------------
+
+
+def search(api, q: str) -> list[dict]:
+    response = api.get("/api/v1/contacts", {"q": q})
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_search_by_name_address_and_phone_typed_with_spaces(api, agent, two_customers, sms_inbox):
+    first, second = two_customers
+    Contact.objects.filter(pk=first.pk).update(name="Maria López")
+    Contact.objects.filter(pk=second.pk).update(name="Mario Rossi")
+    email = ContactFactory(name="Jo")
+    IdentityFactory(contact=email, kind="email", address="jo.smith@example.com", verified=False)
+    ConversationFactory(inbox=sms_inbox, contact=email)
+
+    assert [c["id"] for c in search(api, "mari")] == [first.pk, second.pk]  # by name, case-insensitive
+    assert [c["id"] for c in search(api, "MARIA")] == [first.pk]
+    assert [c["id"] for c in search(api, "SMITH@exam")] == [email.pk]
+    for typed in ("415 555 0002", "415-555-0002", "+1 (415) 555-0002", "5550002"):
+        assert [c["id"] for c in search(api, typed)] == [second.pk], typed
+    (row,) = search(api, "5550002")
+    assert row["name"] == "Mario Rossi"
+    assert [(i["kind"], i["address"], i["verified"]) for i in row["identities"]] == [("phone", "+14155550002", True)]
+    assert search(api, "nobody") == []
+
+
+def test_search_sees_only_the_agents_inboxes_and_no_merged_contacts(api, agent, two_customers, sms_inbox):
+    first, second = two_customers
+    stranger = ConversationFactory(inbox=InboxFactory(), contact=ContactFactory(name="Stranger Mari")).contact
+    IdentityFactory(contact=stranger, kind="phone", address="+14155550003")
+    assert stranger.pk not in [c["id"] for c in search(api, "mari")]
+    assert search(api, "555 0003") == []
+
+    assert api.post(f"/api/v1/contacts/{first.pk}/merge", {"other": second.pk}, format="json").status_code == 200
+    # The merged number now belongs to the survivor; the merged contact itself is not offered.
+    assert [c["id"] for c in search(api, "555 0002")] == [first.pk]
+    ConversationFactory(inbox=sms_inbox, contact=second)  # even if it still had a conversation
+    assert second.pk not in [c["id"] for c in search(api, "+1415555")]
+
+
+def test_search_needs_two_characters(api, agent, two_customers):
+    for q in ("", "a", " b "):
+        response = api.get("/api/v1/contacts", {"q": q})
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_q")
+    assert api.get("/api/v1/contacts").status_code == 400
+
+
+def test_search_is_at_most_20_in_a_constant_number_of_queries(api, agent, sms_inbox, django_assert_max_num_queries):
+    for i in range(3):
+        contact = ContactFactory(name=f"Bulk {i:02d}")
+        IdentityFactory(contact=contact, kind="phone", address=f"+1415555{i:04d}")
+        IdentityFactory(contact=contact, kind="email", address=f"bulk{i}@example.com")
+        ConversationFactory(inbox=sms_inbox, contact=contact)
+    api.get("/api/v1/contacts", {"q": "bulk"})  # warm: session, user
+    with django_assert_max_num_queries(6) as few:
+        assert len(search(api, "bulk")) == 3
+    for i in range(3, 30):
+        contact = ContactFactory(name=f"Bulk {i:02d}")
+        IdentityFactory(contact=contact, kind="phone", address=f"+1415555{i:04d}")
+        IdentityFactory(contact=contact, kind="email", address=f"bulk{i}@example.com")
+        ConversationFactory(inbox=sms_inbox, contact=contact)
+        ConversationFactory(inbox=sms_inbox, contact=contact)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        rows = search(api, "bulk")
+    assert [r["name"] for r in rows] == [f"Bulk {i:02d}" for i in range(20)]
+    assert all(len(r["identities"]) == 2 for r in rows)

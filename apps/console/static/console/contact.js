@@ -9,7 +9,7 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
   let token = 0;
   let lastMerge = null;
   let renderedId = null;
-  let armed = null; // the other contact's id once "Merge" was pressed: the next press confirms
+  let picked = null; // the contact chosen in the merge search, waiting for confirmation
 
   async function show(contactId) {
     const mine = ++token;
@@ -45,9 +45,7 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
     if (!list.children.length) list.append(el("li", { class: "empty" }, "No identities."));
     if (renderedId !== contact.id) {
       $("merge-result").textContent = "";
-      $("merge-other").value = "";
-      armed = null;
-      $("merge-btn").textContent = "Merge";
+      resetMerge();
     }
     renderedId = contact.id;
   }
@@ -93,30 +91,94 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
     save({ notes: $("contact-notes").value });
   });
 
-  // Merging is two steps (Merge, then Confirm) instead of a blocking confirm() dialog.
-  $("merge-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!contact) return;
-    const other = Number($("merge-other").value);
-    const result = $("merge-result");
-    if (!other || other === contact.id) {
-      result.textContent = "Enter the id of another contact.";
+  // Merging: search for the other contact (name, phone, email), pick one, confirm in place
+  // (no blocking confirm() dialog), then the merge can still be undone.
+  const SEARCH_DELAY = 250;
+  let searchTimer = null;
+  let searchToken = 0;
+
+  function resetMerge() {
+    clearTimeout(searchTimer);
+    searchToken++;
+    picked = null;
+    $("merge-search").value = "";
+    clear($("merge-matches"));
+    $("merge-confirm").hidden = true;
+  }
+
+  function identityLine(identity) {
+    return el("span", { class: "match-identity" },
+      el("span", { class: "channel-badge" }, channelName(identity.kind)), " ",
+      identity.display || identity.address, " ",
+      el("span", { class: identity.verified ? "badge-ok" : "badge-warn" }, identity.verified ? "verified" : "unverified"));
+  }
+
+  function contactLabel(found) {
+    return found.name || `Contact ${found.id}`;
+  }
+
+  async function search(text) {
+    const mine = ++searchToken;
+    const list = $("merge-matches");
+    if (text.length < 2) {
+      clear(list);
       return;
     }
-    if (armed !== other) {
-      armed = other;
-      $("merge-btn").textContent = "Confirm merge";
-      result.textContent = `Contact ${other} will be merged into ${contact.name || "this contact"} (verified identities only). Press Confirm merge.`;
-      return;
-    }
-    armed = null;
-    $("merge-btn").textContent = "Merge";
     try {
-      const answer = await api(`contacts/${contact.id}/merge`, { method: "POST", body: { other } });
+      const answer = await api("contacts", { query: { q: text } });
+      if (mine !== searchToken || !contact) return;
+      clear(list);
+      const rows = (answer.results || []).filter((found) => found.id !== contact.id);
+      for (const found of rows) {
+        list.append(
+          el("li", {},
+            el("button", { type: "button", class: "merge-pick", dataset: { contact: String(found.id) }, onclick: () => pick(found) },
+              el("span", { class: "match-name" }, contactLabel(found)),
+              el("span", { class: "match-ids" },
+                (found.identities || []).map((identity, i) => [i ? " · " : "", identityLine(identity)])))),
+        );
+      }
+      if (!rows.length) list.append(el("li", { class: "empty" }, "No other contact matches."));
+    } catch (error) {
+      if (mine === searchToken) clear(list).append(el("li", { class: "empty" }, `Search failed: ${error.message}`));
+    }
+  }
+
+  function pick(found) {
+    picked = found;
+    $("merge-question").textContent =
+      `Merge ${contactLabel(found)} into ${contact.name || "this contact"}? Undo is possible.`;
+    $("merge-confirm").hidden = false;
+    $("merge-result").textContent = "";
+    $("merge-confirm-btn").focus();
+  }
+
+  $("merge-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    picked = null;
+    $("merge-confirm").hidden = true;
+    const text = $("merge-search").value.trim();
+    searchTimer = setTimeout(() => search(text), SEARCH_DELAY);
+  });
+  $("merge-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(searchTimer);
+    search($("merge-search").value.trim());
+  });
+  $("merge-cancel").addEventListener("click", () => {
+    picked = null;
+    $("merge-confirm").hidden = true;
+  });
+  $("merge-confirm-btn").addEventListener("click", async () => {
+    if (!contact || !picked) return;
+    const other = picked;
+    const result = $("merge-result");
+    resetMerge();
+    try {
+      const answer = await api(`contacts/${contact.id}/merge`, { method: "POST", body: { other: other.id } });
       lastMerge = { id: answer.merge && (answer.merge.id ?? answer.merge), contact: contact.id };
-      $("merge-other").value = "";
       clear(result).append(
-        `Merged contact ${other}. `,
+        `Merged ${contactLabel(other)}. `,
         el("button", { type: "button", id: "merge-undo", onclick: () => undo(lastMerge.id) }, "Undo merge"),
       );
       if (answer.contact) contact = answer.contact;
