@@ -6,33 +6,30 @@ worker started afterwards processes it and sends the agent's reply.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
-from django.db import connection
 
 from apps.bus.models import InboundEntry
 from apps.conversations.models import Message
 from apps.gateways.models import LocalOutboxSend
 from tests.conftest import twilio_params
+from tests.servers import ROOT, free_port, server_env, start_server, stop_process, stop_server
 
-ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not (settings.HAS_POSTGRES and settings.HAS_REDIS),
+        reason="the production layout needs PostgreSQL and Redis (REQUIRE_SERVICES=1 makes this a failure)",
+    ),
+]
+INBOUND = "/webhooks/twilio/messages"
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -44,92 +41,33 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def test_webhook_is_durable_without_a_worker_and_processed_once_one_starts(tmp_path, sms_inbox, agent):
+    from rest_framework.authtoken.models import Token
 
-
-@pytest.fixture
-def production_env():
-    if not (settings.HAS_POSTGRES and settings.HAS_REDIS):
-        pytest.skip("the production layout needs PostgreSQL and Redis (REQUIRE_SERVICES=1 makes this a failure)")
-    db = connection.settings_dict
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        REDIS_URL="redis://127.0.0.1:6379/15",
-        CELERY_QUEUE=f"test-{uuid.uuid4().hex[:10]}",
-        TASKS_EAGER="0",
-        DATABASE_POOL="0",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        LOG_LEVEL="WARNING",
-    )
-    return env, port
-
-
-def test_webhook_is_durable_without_a_worker_and_processed_once_one_starts(production_env, sms_inbox, agent):
-    env, port = production_env
-    base = f"http://127.0.0.1:{port}"
-    web = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    web = start_server(tmp_path, TASKS_EAGER="0", CELERY_QUEUE=queue)
     worker = None
     try:
-        _wait_for(lambda: _get_ok(base + "/healthz"), 30, "the web process")
         params = twilio_params(Body="Is anyone there?")
-        path = "/webhooks/twilio/messages"
-        # The URL Twilio signs is PUBLIC_BASE_URL of the server, not the test's.
-        from twilio.request_validator import RequestValidator
-
-        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(base + path, params)
-        response = requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
-        assert response.status_code == 200
+        web.post_twilio(INBOUND, params)
         entry = InboundEntry.objects.get(provider_message_id=params["MessageSid"])
         assert entry.state == InboundEntry.State.PENDING  # acknowledged and durable, not yet processed
         assert not Message.objects.exists()
 
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "supportdesk",
-                "worker",
-                "-Q",
-                env["CELERY_QUEUE"],
-                "-P",
-                "solo",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+            [sys.executable, "-m", "celery", "-A", "supportdesk", "worker", "-Q", queue, "-P", "solo",
+             "--without-gossip", "--without-mingle", "-l", "WARNING"],
+            cwd=ROOT, env=server_env(web.url, TASKS_EAGER="0", CELERY_QUEUE=queue),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         _wait_for(lambda: InboundEntry.objects.get(pk=entry.pk).state == InboundEntry.State.DONE, 60, "processing")
         message = Message.objects.get()
         assert message.body == "Is anyone there?"
 
         # The agent's reply goes through the worker too (local sink: no Twilio credentials).
-        token = _token_for(agent)
+        token = Token.objects.get_or_create(user=agent)[0].key
         reply = requests.post(
-            f"{base}/api/v1/conversations/{message.conversation_id}/messages",
+            f"{web.url}/api/v1/conversations/{message.conversation_id}/messages",
             json={"body": "Yes, how can I help?", "client_id": "r1"},
             headers={"Authorization": f"Token {token}"},
             timeout=10,
@@ -139,48 +77,20 @@ def test_webhook_is_durable_without_a_worker_and_processed_once_one_starts(produ
         assert LocalOutboxSend.objects.filter(body="Yes, how can I help?").count() == 1
     finally:
         if worker:
-            _stop(worker)
-        _stop(web)
+            stop_process(worker)
+        stop_server(web)
 
 
-def _get_ok(url: str) -> bool:
+def test_webhook_is_answered_fast_and_kept_when_the_broker_is_down(tmp_path, sms_inbox):
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    web = start_server(tmp_path, TASKS_EAGER="0", CELERY_BROKER_URL=dead_broker)
     try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _token_for(agent) -> str:
-    from rest_framework.authtoken.models import Token
-
-    return Token.objects.get_or_create(user=agent)[0].key
-
-
-def test_webhook_is_answered_fast_and_kept_when_the_broker_is_down(production_env, sms_inbox):
-    env, port = production_env
-    env = dict(env, CELERY_BROKER_URL=f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
-    base = f"http://127.0.0.1:{port}"
-    web = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for(lambda: _get_ok(base + "/healthz"), 30, "the web process")
-        from twilio.request_validator import RequestValidator
-
         params = twilio_params(Body="Broker down?")
-        path = "/webhooks/twilio/messages"
-        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(base + path, params)
         started = time.monotonic()
-        response = requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
+        web.post_twilio(INBOUND, params)
         elapsed = time.monotonic() - started
-        assert response.status_code == 200
         assert elapsed < 8, f"the webhook took {elapsed:.1f} s with the broker down"
         entry = InboundEntry.objects.get(provider_message_id=params["MessageSid"])
         assert entry.state == InboundEntry.State.PENDING  # durable; the sweeper queues it when the broker is back
     finally:
-        _stop(web)
+        stop_server(web)

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from django.conf import settings
-from django.db import connection
-from twilio.request_validator import RequestValidator
+
+from tests.servers import LiveServer, free_port, start_server, stop_server  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -63,102 +57,11 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    user = db["USER"] or "postgres"
-    auth = f"{user}:{db['PASSWORD']}" if db["PASSWORD"] else user
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def sign(self, path: str, params: dict[str, str]) -> str:
-        return RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(self.url + path, params)
-
-    def post_twilio(self, path: str, params: dict[str, str]) -> requests.Response:
-        """POST a correctly signed Twilio webhook (inbound message or status callback)."""
-        response = requests.post(
-            self.url + path, data=params, headers={"X-Twilio-Signature": self.sign(path, params)}, timeout=15
-        )
-        assert response.status_code == 200, (response.status_code, response.text)
-        return response
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-
 def start_live_server(log_dir: Path, *, twilio: Any | None = None, heartbeat: float = 5.0) -> LiveServer:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "supportdesk.settings",
-            "DATABASE_URL": database_url(),
-            "DATABASE_POOL": "0",
-            "REDIS_URL": settings.REDIS_URL,
-            "CHANNEL_LAYER_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-            "TASKS_EAGER": "1",
-            "PUBLIC_BASE_URL": url,
-            "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
-            "SECRET_KEY": "browser-test-" + uuid.uuid4().hex,
-            "DEBUG": "1",
-            "LOG_LEVEL": "WARNING",
-            "CONSOLE_HEARTBEAT_SECONDS": str(heartbeat),
-        }
-    )
-    if twilio is not None:
-        env["TWILIO_ACCOUNT_SID"] = twilio.account_sid
-        env["TWILIO_API_BASE_URL"] = twilio.base_url
-    else:
-        env.pop("TWILIO_ACCOUNT_SID", None)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = log_dir / f"server-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(url=url, process=process, log_path=log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {server.log()}")
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    stop_live_server(server)
-    raise AssertionError(f"the server did not answer /healthz within 30 s: {server.log()}")
+    return start_server(log_dir, twilio=twilio, heartbeat=heartbeat)
 
 
-def stop_live_server(server: LiveServer) -> None:
-    process = server.process
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+stop_live_server = stop_server
 
 
 def launch_chromium(playwright: Any) -> Any:
