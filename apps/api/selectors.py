@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, prefetch_related_objects
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, prefetch_related_objects
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Agent, Inbox
@@ -19,13 +19,9 @@ def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
     return Conversation.objects.filter(inbox__members=agent)
 
 
-def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
-    """Visible conversations as the console shows them, with `unread` for this agent.
-
-    `unread` counts the customer's messages after the agent's read marker: one correlated
-    subquery per row over the (conversation, seq) unique index — no per-row round trip.
-    Call `conversation_items_prefetch` on the rows for identities and labels.
-    """
+def _unread_subquery(agent: Agent) -> Subquery:
+    """The customer's messages after the agent's read marker, for the outer conversation row:
+    one correlated subquery over the (conversation, seq) unique index — no per-row round trip."""
     last_read = ReadMarker.objects.filter(agent_id=agent.pk, conversation_id=OuterRef(OuterRef("pk"))).values(
         "last_read_seq"
     )[:1]
@@ -41,11 +37,32 @@ def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
         .annotate(n=Count("id"))
         .values("n")
     )
+    return Subquery(unread, output_field=IntegerField())
+
+
+def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
+    """Visible conversations as the console shows them, with `unread` for this agent.
+
+    Call `conversation_items_prefetch` on the rows for identities and labels.
+    """
     return (
         conversations_visible(agent=agent)
         .select_related("contact")
-        .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
+        .annotate(unread=Coalesce(_unread_subquery(agent), Value(0)))
     )
+
+
+def unread_totals(*, agent: Agent) -> dict[str, int]:
+    """What waits for this agent: unread customer messages in open (not resolved) conversations
+    assigned to them or to nobody, and in how many conversations. One query."""
+    totals = (
+        conversations_visible(agent=agent)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .filter(Q(assignee=agent) | Q(assignee__isnull=True))
+        .annotate(unread=Coalesce(_unread_subquery(agent), Value(0)))
+        .aggregate(messages=Sum("unread"), conversations=Count("pk", filter=Q(unread__gt=0)))
+    )
+    return {"messages": totals["messages"] or 0, "conversations": totals["conversations"] or 0}
 
 
 def conversation_items_prefetch(rows: list[Conversation]) -> list[Conversation]:

@@ -263,3 +263,8 @@ class EventPageSerializer(serializers.Serializer):
 
 class PresenceSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["online", "away", "offline"])
+
+
+class UnreadSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    conversations = serializers.IntegerField()

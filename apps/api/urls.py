@@ -5,6 +5,7 @@ from apps.api import views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
+    path("unread", views.UnreadView.as_view()),
     path("conversations", views.ConversationListView.as_view()),
     path("conversations/<int:pk>", views.ConversationDetailView.as_view()),
     path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),

@@ -36,6 +36,7 @@ from apps.api.serializers import (
     PresenceSerializer,
     ReadSerializer,
     TeamSerializer,
+    UnreadSerializer,
 )
 from apps.assignment.services import presence_set
 from apps.contacts.services import contact_merge, contact_unmerge, contact_update
@@ -106,6 +107,14 @@ class MeView(BaseAPIView):
     @extend_schema(responses=MeSerializer, operation_id="me")
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(selectors.agent_me(agent=_agent(request))).data)
+
+
+class UnreadView(BaseAPIView):
+    @extend_schema(responses=UnreadSerializer, operation_id="unread_totals")
+    def get(self, request: Request) -> Response:
+        """Unread customer messages in the agent's open conversations (assigned to them or to
+        nobody), and in how many conversations: the console's tab title."""
+        return Response(UnreadSerializer(selectors.unread_totals(agent=_agent(request))).data)
 
 
 class ConversationListView(BaseAPIView):

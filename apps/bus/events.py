@@ -44,6 +44,8 @@ class EventType:
     CONTACT_UPDATED = "contact.updated"
     # To one agent only (Event.agent_id): a mention in a note, a conversation assigned to them.
     NOTIFICATION_CREATED = "notification.created"
+    # To one agent only: they read a conversation (their other tabs clear its unread badge).
+    CONVERSATION_READ = "conversation.read"
 
 
 # Channels group names, defined once.

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Agent, Inbox
 from apps.assignment.services import conversation_auto_assign
-from apps.bus.events import EventType
+from apps.bus.events import EventType, event_append
 from apps.bus.models import OutboxEntry, StatusReceipt
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve, identity_set_opt_out
@@ -592,6 +592,12 @@ def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | No
         if target > marker.last_read_seq:
             marker.last_read_seq = target
             marker.save(update_fields=["last_read_seq", "updated_at"])
+            event_append(
+                type=EventType.CONVERSATION_READ,
+                conversation_id=conversation_id,
+                agent_id=agent_id,
+                data={"conversation": conversation_id, "seq": target},
+            )
     return max(target, marker.last_read_seq)
 
 

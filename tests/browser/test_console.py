@@ -547,3 +547,34 @@ def test_load_more_pages_the_list_by_keyset_without_duplicates(chromium, console
         assert ana.page.locator("#load-more").is_hidden()
     finally:
         ana.context.close()
+
+
+def test_tab_title_counts_unread_from_the_server_and_reading_clears_it_in_every_tab(
+    chromium, console_server, manual_inbox, agent
+):
+    console = open_console(chromium, console_server, "ana")
+    first = console.page
+    second = console.context.new_page()  # the same agent's session, in another tab
+    errors: list[str] = []
+    second.on("pageerror", lambda exc: errors.append(str(exc)))
+    second.goto(console_server.url + "/console/")
+    second.wait_for_selector("#conn[data-state=live]")
+    try:
+        one, two = unique("First customer"), unique("Second customer")
+        console_server.post_twilio(WEBHOOK, twilio_params(From="+14155550111", Body=one))
+        console_server.post_twilio(WEBHOOK, twilio_params(From="+14155550112", Body=two))
+        for page in (first, second):
+            conversation_item(page, two).locator(".badge").wait_for()
+            page.wait_for_function("document.title === '(2) supportdesk'")
+
+        conversation_item(first, one).click()
+        first.locator("#timeline li.msg.in", has_text=one).wait_for()
+
+        # The other tab hears it was read: the badge goes, and the title follows the server.
+        conversation_item(second, one).locator(".badge").wait_for(state="detached")
+        for page in (first, second):
+            page.wait_for_function("document.title === '(1) supportdesk'")
+        assert conversation_item(second, two).locator(".badge").inner_text() == "1"
+        assert console.errors == [] and errors == []
+    finally:
+        console.context.close()

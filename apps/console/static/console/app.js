@@ -42,6 +42,8 @@ const state = {
   typingOn: false,
   canned: [],
   cannedIndex: 0,
+  unreadTotal: null, // from the server: unread customer messages in my and unassigned open conversations
+  unreadTimer: null,
 };
 
 const socket = new ConsoleSocket({
@@ -291,9 +293,36 @@ function renderList() {
 }
 
 function updateTitle() {
-  let unread = 0;
-  for (const conv of state.convs.values()) if (conv.unread && matchesAnyMine(conv)) unread += conv.unread;
+  let unread = state.unreadTotal;
+  if (unread === null) {
+    // Until the server has answered: what the loaded conversations say.
+    unread = 0;
+    for (const conv of state.convs.values()) if (conv.unread && matchesAnyMine(conv)) unread += conv.unread;
+  }
   document.title = unread ? `(${unread}) supportdesk` : "supportdesk";
+}
+
+// The title counts every open conversation of mine or nobody's, loaded or not: ask the server,
+// at most once a second, after anything that can change it.
+function refreshUnread() {
+  if (state.unreadTimer) return;
+  state.unreadTimer = setTimeout(async () => {
+    state.unreadTimer = null;
+    try {
+      state.unreadTotal = (await api("unread")).messages;
+      updateTitle();
+    } catch {
+      /* keep the last figure; the next event asks again */
+    }
+  }, 300);
+}
+
+function onConversationRead(event) {
+  const conv = state.convs.get(event.conversation);
+  if (conv && conv.unread) {
+    conv.unread = 0;
+    renderList();
+  }
 }
 
 function matchesAnyMine(conv) {
@@ -304,7 +333,13 @@ function matchesAnyMine(conv) {
 
 function handleEvent(event) {
   const data = event.data || {};
+  if (["conversation.created", "conversation.updated", "conversation.read", "message.created"].includes(event.type)) {
+    refreshUnread();
+  }
   switch (event.type) {
+    case "conversation.read":
+      onConversationRead(event);
+      break;
     case "conversation.created":
     case "conversation.updated":
       onConversationEvent(event);
@@ -639,6 +674,7 @@ function markRead(id, seq) {
     conv.unread = 0;
     renderList();
   }
+  refreshUnread();
 }
 
 // ---------------------------------------------------------------- composer
@@ -1153,6 +1189,7 @@ async function boot() {
   renderViews();
   if (!known.includes(state.view)) setView("all");
   await Promise.all([loadAgents(), loadTeamsAndLabels(), list]);
+  refreshUnread();
   const last = Number(localStorage.getItem("sd.selected"));
   if (last && state.order.includes(last)) selectConv(last);
 }
