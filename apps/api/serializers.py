@@ -9,6 +9,18 @@ from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
 
 
+@extend_schema_field({"type": "string", "enum": ["online", "away", "offline"]})
+class PresenceStatusField(serializers.Field):
+    """An agent's presence status; "offline" for an agent who never connected."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, agent: Agent) -> str:
+        presence = getattr(agent, "presence", None)
+        return presence.status if presence else "offline"
+
+
 class IdentitySerializer(serializers.ModelSerializer):
     class Meta:
         model = Identity
@@ -152,17 +164,13 @@ class MeInboxSerializer(serializers.ModelSerializer):
 
 class MeSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
-    presence = serializers.SerializerMethodField()
+    presence = PresenceStatusField()
     inboxes = MeInboxSerializer(many=True, read_only=True)
     teams = NameSerializer(many=True, read_only=True)
 
     class Meta:
         model = Agent
         fields = ["id", "username", "name", "presence", "inboxes", "teams"]
-
-    def get_presence(self, obj: Agent) -> str:
-        presence = getattr(obj, "presence", None)
-        return presence.status if presence else "offline"
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -221,15 +229,11 @@ class MessageCreateSerializer(serializers.Serializer):
 
 class AgentSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
-    presence = serializers.SerializerMethodField()
+    presence = PresenceStatusField()
 
     class Meta:
         model = Agent
         fields = ["id", "username", "name", "email", "role", "max_conversations", "presence"]
-
-    def get_presence(self, obj: Agent) -> str:
-        presence = getattr(obj, "presence", None)
-        return presence.status if presence else "offline"
 
 
 class TeamSerializer(serializers.ModelSerializer):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.assignment.services import assignment_drain, conversation_auto_assign, presence_set
 from apps.conversations.models import Conversation
+from tests.concurrency import run_at_once
 from tests.factories import AgentFactory, ContactFactory, ConversationFactory
 
 pytestmark = [
@@ -18,32 +17,6 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not settings.HAS_POSTGRES, reason="row locks need PostgreSQL (not reachable; see banner)"),
 ]
-
-
-def run_at_once(fn, args_list) -> list:
-    """Run fn(*args) in one thread per args, started together; re-raise any thread's error."""
-    barrier = threading.Barrier(len(args_list))
-    results: list = [None] * len(args_list)
-    errors: list[BaseException] = []
-
-    def work(i: int, args) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i, a)) for i, a in enumerate(args_list)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def waiting_conversations(inbox, n: int) -> list[Conversation]:

@@ -7,11 +7,12 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve
 from apps.conversations.models import Conversation, Message
+from tests.concurrency import run_together
 
 
 @pytest.mark.django_db(transaction=True)
@@ -81,37 +82,21 @@ def test_first_sms_and_first_whatsapp_at_once_make_one_contact():
     """A WhatsApp identity created while the SMS identity's transaction is still open must wait for it."""
     created = threading.Event()
     release = threading.Event()
-    errors: list[BaseException] = []
 
     def sms_side() -> None:
-        try:
-            with transaction.atomic():
-                identity_resolve(kind="phone", address="+14155552671", verified=True)
-                created.set()
-                release.wait(timeout=10)
-                time.sleep(0.3)  # still uncommitted while the WhatsApp side runs
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            identity_resolve(kind="phone", address="+14155552671", verified=True)
+            created.set()
+            release.wait(timeout=10)
+            time.sleep(0.3)  # still uncommitted while the WhatsApp side runs
 
     def whatsapp_side() -> None:
-        try:
-            created.wait(timeout=10)
-            release.set()
-            with transaction.atomic():
-                identity_resolve(kind="whatsapp", address="+14155552671", verified=True, name="Jane")
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+        created.wait(timeout=10)
+        release.set()
+        with transaction.atomic():
+            identity_resolve(kind="whatsapp", address="+14155552671", verified=True, name="Jane")
 
-    threads = [threading.Thread(target=sms_side), threading.Thread(target=whatsapp_side)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    run_together(sms_side, whatsapp_side)
     assert Identity.objects.count() == 2
     assert Contact.objects.count() == 1
     assert Contact.objects.get().name == "Jane"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.bus.events import EventType
 from apps.bus.models import Event, StatusReceipt
@@ -15,6 +15,7 @@ from apps.contacts.models import Identity
 from apps.conversations.models import Message
 from apps.conversations.services import message_mark_sent, message_send, message_status_apply
 from apps.gateways.base import DeliveryStatus
+from tests.concurrency import run_together
 
 STATUS = "/webhooks/twilio/status"
 
@@ -185,34 +186,18 @@ def test_callback_committing_while_the_send_is_recorded_is_not_lost(receive_sms,
         created_at=inbound.created_at,
     )
     written = threading.Event()
-    errors: list[BaseException] = []
 
     def callback_side() -> None:
-        try:
-            with transaction.atomic():
-                message_status_apply(source="twilio:AC1", status=DeliveryStatus(sid, "delivered"))
-                written.set()
-                time.sleep(0.3)  # still uncommitted while the send is recorded
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            message_status_apply(source="twilio:AC1", status=DeliveryStatus(sid, "delivered"))
+            written.set()
+            time.sleep(0.3)  # still uncommitted while the send is recorded
 
     def send_side() -> None:
-        try:
-            written.wait(timeout=10)
-            message_mark_sent(message_id=message.pk, provider_id=sid, status="queued")
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
+        written.wait(timeout=10)
+        message_mark_sent(message_id=message.pk, provider_id=sid, status="queued")
 
-    threads = [threading.Thread(target=callback_side), threading.Thread(target=send_side)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    run_together(callback_side, send_side)
     message.refresh_from_db()
     assert message.status == Message.Status.DELIVERED
     assert StatusReceipt.objects.get().applied is True
