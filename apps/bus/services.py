@@ -107,7 +107,7 @@ def _process_one(entry: InboundEntry, gateway) -> str:  # type: ignore[no-untype
 
     now = timezone.now()
     try:
-        inbound_messages = gateway.parse_inbound(entry.payload)
+        inbound_messages = gateway.parse_inbound(entry.payload, raw=bytes(entry.raw or b""))
     except MalformedPayload as exc:
         entry.state = InboundEntry.State.FLAGGED
         entry.flag_reason = str(exc)[:500]
@@ -117,7 +117,11 @@ def _process_one(entry: InboundEntry, gateway) -> str:  # type: ignore[no-untype
         return entry.state
     message = None
     for inbound in inbound_messages:
-        inbox = inbox_for_inbound(entry.channel, inbound)
+        inbox = (
+            Inbox.objects.filter(pk=inbound.inbox_id).first()
+            if inbound.inbox_id is not None
+            else inbox_for_inbound(entry.channel, inbound)
+        )
         if inbox is None:
             entry.state = InboundEntry.State.FLAGGED
             entry.flag_reason = f"no {entry.channel} inbox has the address {inbound.recipient!r}"

@@ -1,18 +1,52 @@
-"""Copying inbound media from the provider into our own storage."""
+"""Inbound files into our own storage: bytes that came with a message, or media fetched later
+from the provider."""
 
 from __future__ import annotations
 
 import mimetypes
 import os
+import re
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from apps.bus.events import EventType
 from apps.conversations.events import emit_message
-from apps.conversations.models import Attachment
-from apps.gateways.base import PermanentSendError
+from apps.conversations.models import Attachment, Message
+from apps.gateways.base import InboundAttachment, PermanentSendError
 from apps.gateways.twilio.gateway import TwilioGateway
+
+_UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
+
+
+def safe_filename(name: str, content_type: str = "") -> str:
+    """A file name fit for storage: no directories, no control or shell characters, bounded."""
+    base = os.path.basename((name or "").replace("\\", "/")).strip().strip(".")
+    base = _UNSAFE_NAME.sub("_", base)[:120].strip() or "file"
+    if "." not in base:
+        base += mimetypes.guess_extension(content_type or "") or ".bin"
+    return base
+
+
+def attachment_store(*, message: Message, item: InboundAttachment) -> Attachment:
+    """Store a file that came with a message (its bytes in `item.data`).
+
+    The gateway that parsed it has already applied its channel's size and type limits; a file
+    it refused (`item.error`) is recorded with the reason, so the agent sees what was not kept.
+    """
+    content_type = (item.content_type or "application/octet-stream").lower()[:127]
+    filename = safe_filename(item.filename, content_type)
+    if item.error or item.data is None:
+        return Attachment.objects.create(
+            message=message,
+            filename=filename,
+            content_type=content_type,
+            error=(item.error or "The file was not received.")[:300],
+        )
+    attachment = Attachment(message=message, filename=filename, content_type=content_type, size=len(item.data))
+    attachment.file.save(filename, ContentFile(item.data), save=False)
+    attachment.save()
+    return attachment
 
 
 def attachment_fetch(*, attachment_id: int) -> str:

@@ -31,6 +31,7 @@ from apps.conversations.models import Attachment, CannedResponse, Conversation, 
 from apps.core.errors import Conflict, InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
 from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundMessage
+from apps.gateways.registry import sendable_kinds
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ STATUS_RANK = {
     Message.Status.FAILED: 4,
     Message.Status.READ: 5,
 }
-# Identity kinds a reply can go out on today.
-SENDABLE_KINDS = {Identity.Kind.PHONE, Identity.Kind.WHATSAPP}
 
 
 def _activity(
@@ -137,10 +136,20 @@ def message_receive(
         meta=meta,
         created_at=now,
     )
+    to_fetch: list[int] = []
     if inbound.attachments:
-        Attachment.objects.bulk_create(
-            [Attachment(message=message, source_url=a.url, content_type=a.content_type) for a in inbound.attachments]
-        )
+        from apps.conversations.media import attachment_store
+
+        # Bytes that came with the message are stored now; provider URLs are fetched after commit.
+        for item in inbound.attachments:
+            if item.data is not None or item.error or not item.url:
+                attachment_store(message=message, item=item)
+        remote = [a for a in inbound.attachments if a.data is None and a.url and not a.error]
+        if remote:
+            Attachment.objects.bulk_create(
+                [Attachment(message=message, source_url=a.url, content_type=a.content_type) for a in remote]
+            )
+            to_fetch = list(message.attachments.filter(file="").exclude(source_url="").values_list("id", flat=True))
     extra: list[Message] = []
     if inbound.opt_out in ("stop", "start") and identity_set_opt_out(
         identity=identity, opted_out=inbound.opt_out == "stop"
@@ -182,11 +191,10 @@ def message_receive(
         emit_message(activity)
     if auto_assigned:  # after the message, so that the notification can point at it
         notify_assigned(conversation=conversation)
-    if inbound.attachments:
+    if to_fetch:
         from apps.bus.tasks import fetch_attachment
 
-        ids = list(message.attachments.values_list("id", flat=True))
-        transaction.on_commit(lambda: [fetch_attachment.delay(i) for i in ids])
+        transaction.on_commit(lambda: [fetch_attachment.delay(i) for i in to_fetch])
     return message, True
 
 
@@ -202,11 +210,11 @@ def _reply_identity(conversation: Conversation, identity_id: int | None) -> Iden
         identity = conversation.last_identity
         if identity is None or identity.contact_id != conversation.contact_id:
             identity = (
-                Identity.objects.filter(contact_id=conversation.contact_id, kind__in=SENDABLE_KINDS)
+                Identity.objects.filter(contact_id=conversation.contact_id, kind__in=sendable_kinds())
                 .order_by("-created_at")
                 .first()
             )
-    if identity is None or identity.kind not in SENDABLE_KINDS:
+    if identity is None or identity.kind not in sendable_kinds():
         raise NoReplyChannel("the contact has no address a reply can be sent to")
     if identity.opted_out:
         raise RecipientOptedOut(

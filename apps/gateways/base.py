@@ -2,7 +2,7 @@
 
 A gateway translates and does I/O; it holds no business rules. Four operations:
 `verify(request)`, `parse_inbound(payload)`, `parse_status(payload)` and `send(outbound)`.
-Inbound payloads are parsed from what the journal stored (not from the live request) so that
+Inbound payloads (and raw bytes) are parsed from what the journal stored (not from the live request) so that
 processing can be retried after the webhook has been answered.
 """
 
@@ -39,8 +39,15 @@ class PermanentSendError(Exception):
 
 @dataclass(frozen=True)
 class InboundAttachment:
-    url: str
-    content_type: str
+    """A file that came with a message: either a provider URL fetched later (Twilio media), or
+    the bytes themselves (email parts, widget uploads), stored with the message."""
+
+    url: str = ""
+    content_type: str = ""
+    data: bytes | None = None
+    filename: str = ""
+    content_id: str = ""  # an inline part referenced from HTML as cid:<content_id>
+    error: str = ""  # refused by the channel's limits (size, type): recorded, not stored
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,9 @@ class InboundMessage:
     attachments: tuple[InboundAttachment, ...] = ()
     opt_out: str = ""  # "stop", "start", "help" or ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # Set when the gateway already knows the inbox (a widget visitor, a mailbox); otherwise the
+    # inbox is found by `recipient`.
+    inbox_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,9 @@ class Gateway(abc.ABC):
     def verify(self, request: HttpRequest) -> bool: ...
 
     @abc.abstractmethod
-    def parse_inbound(self, payload: Payload) -> list[InboundMessage]: ...
+    def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
+        """`payload` and `raw` are what the intake stored in the journal (form fields, or the
+        envelope and the raw bytes of a mail)."""
 
     @abc.abstractmethod
     def parse_status(self, payload: Payload) -> list[DeliveryStatus]: ...

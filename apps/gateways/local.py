@@ -32,7 +32,7 @@ class LocalGateway(Gateway):
     def verify(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False
 
-    def parse_inbound(self, payload: Payload) -> list[InboundMessage]:
+    def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
         return []
 
     def parse_status(self, payload: Payload) -> list[DeliveryStatus]:

@@ -1,14 +1,35 @@
-"""Which gateway sends for which identity kind."""
+"""Which gateway sends on which identity kind, and which parses which journal channel.
+
+A channel plugs in by adding one line to each table: the dotted path of its gateway class.
+Twilio's phone and WhatsApp kinds are special-cased: without a Twilio account they go to the
+local outbox.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from apps.gateways.base import Gateway
 
+TWILIO_KINDS = ("phone", "whatsapp", "sms")
+
+# Identity kind -> the gateway that sends to it (other than Twilio's kinds).
+SEND_GATEWAYS: dict[str, str] = {}
+
+# Journal channel (InboundEntry.channel) -> the gateway that parses what its intake stored.
+INBOUND_GATEWAYS: dict[str, str] = {
+    "sms": "apps.gateways.twilio.gateway.TwilioGateway",
+}
+
+
+def sendable_kinds() -> frozenset[str]:
+    """Identity kinds a reply can go out on."""
+    return frozenset({"phone", "whatsapp", *SEND_GATEWAYS})
+
 
 def gateway_for(channel: str) -> Gateway:
-    if channel in ("phone", "whatsapp", "sms"):
+    if channel in TWILIO_KINDS:
         if not settings.TWILIO_ACCOUNT_SID:
             from apps.gateways.local import LocalGateway
 
@@ -16,20 +37,22 @@ def gateway_for(channel: str) -> Gateway:
         from apps.gateways.twilio.gateway import TwilioGateway
 
         return TwilioGateway()
-    raise LookupError(f"no gateway sends on channel {channel!r}")
+    path = SEND_GATEWAYS.get(channel)
+    if path is None:
+        raise LookupError(f"no gateway sends on channel {channel!r}")
+    return import_string(path)()
 
 
 def source_for(channel: str) -> str:
     """The status-receipt source of sends on this channel."""
-    if channel in ("phone", "whatsapp", "sms"):
+    if channel in TWILIO_KINDS:
         return f"twilio:{settings.TWILIO_ACCOUNT_SID}" if settings.TWILIO_ACCOUNT_SID else "local"
     return channel
 
 
 def inbound_gateway_for(channel: str) -> Gateway:
-    """The gateway that parses what a channel's webhook stored in the journal."""
-    if channel == "sms":
-        from apps.gateways.twilio.gateway import TwilioGateway
-
-        return TwilioGateway()
-    raise LookupError(f"no gateway parses inbound channel {channel!r}")
+    """The gateway that parses what a channel's intake stored in the journal."""
+    path = INBOUND_GATEWAYS.get(channel)
+    if path is None:
+        raise LookupError(f"no gateway parses inbound channel {channel!r}")
+    return import_string(path)()

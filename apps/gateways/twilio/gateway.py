@@ -146,7 +146,7 @@ class TwilioGateway(Gateway):
             sid = "sha256:" + hashlib.sha256(raw).hexdigest()
         return f"twilio:{account}", sid
 
-    def parse_inbound(self, payload: Payload) -> list[InboundMessage]:
+    def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
         sid = _first(payload, "MessageSid") or _first(payload, "SmsMessageSid") or _first(payload, "SmsSid")
         if not sid:
             raise MalformedPayload("no MessageSid")
