@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "apps.gateways",
     "apps.assignment",
     "apps.console",
+    "apps.mail",
     "apps.api",
 ]
 

@@ -20,6 +20,7 @@ from apps.gateways.base import (
     OutboundMessage,
     PermanentSendError,
     TransientSendError,
+    Unroutable,
 )
 
 log = logging.getLogger(__name__)
@@ -115,20 +116,26 @@ def _process_one(entry: InboundEntry, gateway) -> str:  # type: ignore[no-untype
         entry.save(update_fields=["state", "flag_reason", "processed_at"])
         log.warning("inbound entry %s flagged: %s", entry.pk, exc)
         return entry.state
+    from apps.gateways.registry import receiver_for
+
+    receiver = receiver_for(entry.channel)
     message = None
     for inbound in inbound_messages:
+        if receiver is not None:
+            # The channel threads and routes its own messages (email: reply tokens, headers).
+            try:
+                with transaction.atomic():
+                    message = receiver(entry=entry, inbound=inbound)
+            except Unroutable as exc:
+                return _flag(entry, str(exc), now)
+            continue
         inbox = (
             Inbox.objects.filter(pk=inbound.inbox_id).first()
             if inbound.inbox_id is not None
             else inbox_for_inbound(entry.channel, inbound)
         )
         if inbox is None:
-            entry.state = InboundEntry.State.FLAGGED
-            entry.flag_reason = f"no {entry.channel} inbox has the address {inbound.recipient!r}"
-            entry.processed_at = now
-            entry.save(update_fields=["state", "flag_reason", "processed_at"])
-            log.warning("inbound entry %s flagged: %s", entry.pk, entry.flag_reason)
-            return entry.state
+            return _flag(entry, f"no {entry.channel} inbox has the address {inbound.recipient!r}", now)
         with transaction.atomic():
             message, _ = message_receive(inbox=inbox, inbound=inbound, received_at=entry.received_at)
     entry.state = InboundEntry.State.DONE
@@ -136,6 +143,15 @@ def _process_one(entry: InboundEntry, gateway) -> str:  # type: ignore[no-untype
     entry.processed_at = now
     entry.attempts += 1
     entry.save(update_fields=["state", "message", "processed_at", "attempts"])
+    return entry.state
+
+
+def _flag(entry: InboundEntry, reason: str, now: dt.datetime) -> str:
+    entry.state = InboundEntry.State.FLAGGED
+    entry.flag_reason = reason[:500]
+    entry.processed_at = now
+    entry.save(update_fields=["state", "flag_reason", "processed_at"])
+    log.warning("inbound entry %s flagged: %s", entry.pk, reason)
     return entry.state
 
 

@@ -24,6 +24,11 @@ class MalformedPayload(Exception):
     """Authentic but unusable input: kept raw and flagged for an admin, never dropped."""
 
 
+class Unroutable(Exception):
+    """Authentic input that no inbox or conversation will take (e.g. a mail to an unknown
+    address): kept in the journal and flagged for an admin."""
+
+
 class TransientSendError(Exception):
     """The provider may accept this later (rate limit, 5xx, network): retry with backoff."""
 

@@ -7,6 +7,9 @@ local outbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -21,6 +24,18 @@ SEND_GATEWAYS: dict[str, str] = {}
 INBOUND_GATEWAYS: dict[str, str] = {
     "sms": "apps.gateways.twilio.gateway.TwilioGateway",
 }
+
+
+# Journal channel -> a service that threads and stores what the gateway parsed, for channels
+# whose routing is more than "find the inbox by address, then the contact's open conversation"
+# (email). Called as receiver(entry=InboundEntry, inbound=InboundMessage) -> Message | None,
+# inside a transaction; raises apps.gateways.base.Unroutable to flag the entry.
+RECEIVERS: dict[str, str] = {}
+
+
+def receiver_for(channel: str) -> Callable[..., Any] | None:
+    path = RECEIVERS.get(channel)
+    return import_string(path) if path else None
 
 
 def sendable_kinds() -> frozenset[str]:
