@@ -216,6 +216,13 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 INBOUND_EMAIL_DOMAIN = env.str("INBOUND_EMAIL_DOMAIN", default="")
 SMTP_LISTEN = env.str("SMTP_LISTEN", default="127.0.0.1:2525")
+# Mail in (docs/EMAIL.md): the largest mail accepted by any intake (SMTP answers 552 above it,
+# the webhook 413), the largest attachment stored, the raw-MIME webhook's shared secret (unset:
+# the webhook answers 403), and how often IMAP mailboxes are polled.
+EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+EMAIL_ATTACHMENT_MAX_BYTES = env.int("EMAIL_ATTACHMENT_MAX_BYTES", default=15 * 1024 * 1024)
+EMAIL_WEBHOOK_SECRET = env.str("EMAIL_WEBHOOK_SECRET", default="")
+IMAP_POLL_SECONDS = env.float("IMAP_POLL_SECONDS", default=60.0)
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 # --- Behaviour knobs -----------------------------------------------------------------------

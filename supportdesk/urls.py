@@ -8,6 +8,7 @@ urlpatterns = [
     path("readyz", core_views.readyz),
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("apps.gateways.twilio.urls")),
+    path("webhooks/email/", include("apps.gateways.email.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("console/", include("apps.console.urls")),
     path("", core_views.home),

@@ -23,6 +23,7 @@ SEND_GATEWAYS: dict[str, str] = {}
 # Journal channel (InboundEntry.channel) -> the gateway that parses what its intake stored.
 INBOUND_GATEWAYS: dict[str, str] = {
     "sms": "apps.gateways.twilio.gateway.TwilioGateway",
+    "email": "apps.gateways.email.gateway.EmailGateway",
 }
 
 
