@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
     "presence-expire": {"task": "apps.assignment.tasks.presence_expire", "schedule": 15.0},
     "events-prune": {"task": "apps.bus.tasks.events_prune", "schedule": 3600.0},
 }
+# Task modules outside an app's tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["apps.gateways.email.tasks"]
 
 # --- Channels, providers -----------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
@@ -223,6 +225,7 @@ EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
 EMAIL_ATTACHMENT_MAX_BYTES = env.int("EMAIL_ATTACHMENT_MAX_BYTES", default=15 * 1024 * 1024)
 EMAIL_WEBHOOK_SECRET = env.str("EMAIL_WEBHOOK_SECRET", default="")
 IMAP_POLL_SECONDS = env.float("IMAP_POLL_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["imap-poll"] = {"task": "apps.gateways.email.tasks.imap_poll", "schedule": IMAP_POLL_SECONDS}
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 # --- Behaviour knobs -----------------------------------------------------------------------

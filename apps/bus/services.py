@@ -180,7 +180,7 @@ def outbox_deliver(*, message_id: int) -> str:
     Returns "sent", "retry", "failed" or "skipped".
     """
     from apps.conversations.services import message_mark_sent, message_send_failed
-    from apps.gateways.registry import gateway_for
+    from apps.gateways.registry import gateway_for, outbound_builder_for
 
     now = timezone.now()
     claimed = (
@@ -211,7 +211,10 @@ def outbox_deliver(*, message_id: int) -> str:
         options=dict(inbox.config or {}),
     )
     gateway = gateway_for(identity.kind)
+    builder = outbound_builder_for(identity.kind)
     try:
+        if builder is not None:  # the channel adds what it needs (email: headers, files)
+            outbound = builder(message=message, outbound=outbound)
         result = gateway.send(outbound)
     except PermanentSendError as exc:
         message_send_failed(message_id=message_id, code=exc.code, text=exc.message)

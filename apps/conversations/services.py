@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -30,8 +32,8 @@ from apps.conversations.events import (
 from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
 from apps.core.errors import Conflict, InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
 from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
-from apps.gateways.base import DeliveryStatus, InboundMessage
-from apps.gateways.registry import sendable_kinds
+from apps.gateways.base import DeliveryStatus, InboundAttachment, InboundMessage
+from apps.gateways.registry import ATTACHMENT_KINDS, sendable_kinds
 
 log = logging.getLogger(__name__)
 
@@ -70,36 +72,57 @@ def _activity(
 
 
 def message_receive(
-    *, inbox: Inbox, inbound: InboundMessage, received_at: dt.datetime | None = None
+    *,
+    inbox: Inbox,
+    inbound: InboundMessage,
+    received_at: dt.datetime | None = None,
+    conversation: Conversation | None = None,
+    new_conversation: bool = False,
+    identity: Identity | None = None,
+    automatic: bool = False,
 ) -> tuple[Message, bool]:
     """Store a customer's message once, in their conversation, and tell the consoles.
 
     Idempotent: a message already stored for (inbox, provider id) is returned as it is.
     Must run inside a transaction (the bus's).
+
+    By default the message goes to the contact's newest conversation in the inbox that is not
+    resolved (a new one if there is none), and the sender's identity is resolved as verified.
+    Channels that thread by themselves (email) pass the `conversation` (it is reopened when
+    resolved, unless the message is `automatic`) or ask for a `new_conversation`, and the
+    `identity` they resolved. An `automatic` message (an out-of-office, a list mail) is stored
+    and shown, but never reopens or wakes a conversation nor makes the customer wait.
     """
     existing = Message.objects.filter(inbox=inbox, provider_id=inbound.provider_message_id).first()
     if existing is not None:
         return existing, False
     now = received_at or timezone.now()
-    identity = identity_resolve(
-        kind=inbound.channel,
-        address=inbound.sender,
-        display=inbound.sender_display,
-        verified=True,
-        name=inbound.sender_name,
-    )
+    if identity is None:
+        identity = identity_resolve(
+            kind=inbound.channel,
+            address=inbound.sender,
+            display=inbound.sender_display,
+            verified=True,
+            name=inbound.sender_name,
+        )
     # One contact's messages are threaded one at a time, so two first messages from a new
     # customer cannot open two conversations.
     Contact.objects.select_for_update().filter(pk=identity.contact_id).first()
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(contact_id=identity.contact_id, inbox=inbox)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .order_by("-last_activity_at")
-        .first()
-    )
+    if conversation is not None:
+        if conversation.inbox_id != inbox.pk:
+            raise ValueError("a message threaded into a conversation is stored in that conversation's inbox")
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    elif not new_conversation:
+        conversation = (
+            Conversation.objects.select_for_update()
+            .filter(contact_id=identity.contact_id, inbox=inbox)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .order_by("-last_activity_at")
+            .first()
+        )
     created = conversation is None
     changes: list[str] = []
+    reopened = False
     if conversation is None:
         conversation = Conversation.objects.create(
             inbox=inbox,
@@ -110,9 +133,15 @@ def message_receive(
             waiting_since=now,
             last_identity=identity,
         )
+    elif automatic:
+        pass  # an automatic reply leaves the status alone
     elif conversation.status in (Conversation.Status.PENDING, Conversation.Status.SNOOZED):
         conversation.status = Conversation.Status.OPEN
         conversation.snoozed_until = None
+        changes.append("status")
+    elif conversation.status == Conversation.Status.RESOLVED:  # only when the caller chose it
+        conversation.status = Conversation.Status.OPEN
+        reopened = True
         changes.append("status")
     conversation.inbox = inbox  # already loaded: spares assignment a query
 
@@ -160,11 +189,14 @@ def message_receive(
             else f"The customer opted back in ({inbound.text.strip().upper()}): {identity.address} can receive messages again."
         )
         extra.append(_activity(conversation, text, now=now, meta={"opt_out": inbound.opt_out}))
+    if reopened:
+        extra.append(_activity(conversation, "The customer wrote again: reopened", now=now, meta={"reopened": True}))
 
     conversation.last_activity_at = now
-    conversation.last_identity = identity
+    if identity.contact_id == conversation.contact_id:  # not a colleague writing in through a reply token
+        conversation.last_identity = identity
     conversation.last_message = message_preview(message)
-    if conversation.waiting_since is None:
+    if conversation.waiting_since is None and not automatic:
         conversation.waiting_since = now
     conversation.save(
         update_fields=[
@@ -223,6 +255,31 @@ def _reply_identity(conversation: Conversation, identity_id: int | None) -> Iden
     return identity
 
 
+@dataclass(frozen=True)
+class FileUpload:
+    """A file an agent attached to a reply or a note."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _check_uploads(attachments: Sequence[FileUpload]) -> None:
+    if len(attachments) > settings.AGENT_ATTACHMENTS_MAX:
+        raise InvalidInput(
+            f"at most {settings.AGENT_ATTACHMENTS_MAX} files can be attached", code="too_many_attachments"
+        )
+    for item in attachments:
+        if len(item.data) > settings.AGENT_ATTACHMENT_MAX_BYTES:
+            raise InvalidInput(
+                f"{item.filename or 'a file'} is {len(item.data)} bytes; the limit is "
+                f"{settings.AGENT_ATTACHMENT_MAX_BYTES} bytes per file",
+                code="attachment_too_large",
+            )
+        if not item.data:
+            raise InvalidInput(f"{item.filename or 'a file'} is empty", code="empty_attachment")
+
+
 def message_send(
     *,
     conversation_id: int,
@@ -231,14 +288,17 @@ def message_send(
     client_id: str | None = None,
     identity_id: int | None = None,
     kind: str = Message.Kind.MESSAGE,
+    attachments: Sequence[FileUpload] = (),
 ) -> tuple[Message, bool]:
     """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
 
-    Returns (message, created). The send itself happens in a task after commit.
+    Returns (message, created). The send itself happens in a task after commit. Files go out
+    only on channels that can carry them (email); elsewhere the reply is refused as a whole.
     """
     if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
         raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
-    if not body or not body.strip():
+    _check_uploads(attachments)
+    if (not body or not body.strip()) and not attachments:
         raise InvalidInput("the message is empty", code="empty_message")
     if len(body) > settings.MESSAGE_MAX_CHARS:
         raise InvalidInput(
@@ -248,7 +308,7 @@ def message_send(
         raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
     try:
         with transaction.atomic():
-            return _message_send(conversation_id, agent, body, client_id, identity_id, kind)
+            return _message_send(conversation_id, agent, body, client_id, identity_id, kind, attachments)
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
         existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
@@ -258,7 +318,13 @@ def message_send(
 
 
 def _message_send(
-    conversation_id: int, agent: Agent, body: str, client_id: str | None, identity_id: int | None, kind: str
+    conversation_id: int,
+    agent: Agent,
+    body: str,
+    client_id: str | None,
+    identity_id: int | None,
+    kind: str,
+    attachments: Sequence[FileUpload] = (),
 ) -> tuple[Message, bool]:
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
@@ -274,6 +340,12 @@ def _message_send(
             return existing, False
     now = timezone.now()
     identity = _reply_identity(conversation, identity_id) if kind == Message.Kind.MESSAGE else None
+    if attachments and identity is not None and identity.kind not in ATTACHMENT_KINDS:
+        raise InvalidInput(
+            f"a reply on {identity.get_kind_display()} cannot carry attachments; "
+            "remove the files or reply on a channel that can (email)",
+            code="attachments_not_supported",
+        )
     conversation.last_seq += 1
     message = Message.objects.create(
         conversation=conversation,
@@ -287,8 +359,17 @@ def _message_send(
         body=body,
         client_id=client_id,
         status=Message.Status.QUEUED if identity else "",
+        meta={"attachments": len(attachments)} if attachments else {},
         created_at=now,
     )
+    if attachments:
+        from apps.conversations.media import attachment_store
+
+        for item in attachments:
+            attachment_store(
+                message=message,
+                item=InboundAttachment(data=item.data, filename=item.filename, content_type=item.content_type),
+            )
     changes: list[str] = []
     conversation.last_message = message_preview(message)
     fields = ["last_seq", "last_message"]

@@ -18,7 +18,20 @@ from apps.gateways.base import Gateway
 TWILIO_KINDS = ("phone", "whatsapp", "sms")
 
 # Identity kind -> the gateway that sends to it (other than Twilio's kinds).
-SEND_GATEWAYS: dict[str, str] = {}
+SEND_GATEWAYS: dict[str, str] = {
+    "email": "apps.gateways.email.gateway.EmailGateway",
+}
+
+# Identity kind -> a service that completes the OutboundMessage of a queued message before the
+# gateway sends it (email: subject, threading headers, reply address, attachments). Called as
+# builder(message=Message, outbound=OutboundMessage) -> OutboundMessage; may raise
+# PermanentSendError. Kinds without one send the plain OutboundMessage.
+OUTBOUND_BUILDERS: dict[str, str] = {
+    "email": "apps.mail.outbound.email_outbound_build",
+}
+
+# Identity kinds whose replies can carry files an agent attached.
+ATTACHMENT_KINDS: frozenset[str] = frozenset({"email"})
 
 # Journal channel (InboundEntry.channel) -> the gateway that parses what its intake stored.
 INBOUND_GATEWAYS: dict[str, str] = {
@@ -31,11 +44,18 @@ INBOUND_GATEWAYS: dict[str, str] = {
 # whose routing is more than "find the inbox by address, then the contact's open conversation"
 # (email). Called as receiver(entry=InboundEntry, inbound=InboundMessage) -> Message | None,
 # inside a transaction; raises apps.gateways.base.Unroutable to flag the entry.
-RECEIVERS: dict[str, str] = {}
+RECEIVERS: dict[str, str] = {
+    "email": "apps.mail.router.email_receive",
+}
 
 
 def receiver_for(channel: str) -> Callable[..., Any] | None:
     path = RECEIVERS.get(channel)
+    return import_string(path) if path else None
+
+
+def outbound_builder_for(kind: str) -> Callable[..., Any] | None:
+    path = OUTBOUND_BUILDERS.get(kind)
     return import_string(path) if path else None
 
 

@@ -42,9 +42,17 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         import uvicorn
 
+        smtp = None
         if settings.CELERY_TASK_ALWAYS_EAGER:
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
             self.stdout.write("tasks run in-process (no REDIS_URL); periodic work every 5 s")
+            # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
+            from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
+
+            start_imap_polling()
+            smtp = start_smtp_listener()
+            if smtp is not None:
+                self.stdout.write(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
         uvicorn.run(
             "supportdesk.asgi:application",
             host=opts["host"],
@@ -56,3 +64,5 @@ class Command(BaseCommand):
             # Open console sockets must not hold a deploy (or `docker stop`) hostage.
             timeout_graceful_shutdown=10,
         )
+        if smtp is not None:
+            smtp.stop()

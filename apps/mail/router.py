@@ -1,0 +1,256 @@
+"""Which inbox and conversation a parsed mail belongs to (docs/EMAIL.md §3).
+
+`email_receive` is `RECEIVERS["email"]`: the bus calls it inside a transaction for every mail
+the parser turned into an `InboundMessage`. Threading, in order: a `reply+<token>` recipient;
+In-Reply-To/References against every Message-ID we stored; a subject token `[#1234]`; else a
+new conversation. A mail joins an existing conversation only when its sender (From) is an
+identity of that conversation's contact, or when the reply token proves it; otherwise it opens
+a new conversation flagged as suspicious. Reply-To is recorded, never trusted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models.functions import Lower
+
+from apps.accounts.models import Inbox
+from apps.bus.models import InboundEntry
+from apps.contacts.models import Identity
+from apps.contacts.services import identity_resolve
+from apps.conversations.models import Conversation, Message
+from apps.conversations.services import message_receive
+from apps.gateways.base import InboundMessage, Unroutable
+from apps.mail.acks import email_auto_ack
+from apps.mail.addresses import base_address, clean_ids, one_line, reply_token_of, subject_tokens
+from apps.mail.bounces import email_bounce_apply
+from apps.mail.models import EmailMessageId, EmailThread
+from apps.mail.services import email_inbound_record
+
+log = logging.getLogger(__name__)
+
+SUBJECT_FLAG_CHARS = 200
+MAX_THREAD_IDS = 100
+
+
+@dataclass
+class Threading:
+    conversation: Conversation | None = None
+    how: str = "new"  # token | headers | subject | new
+    suspicious: str = ""
+
+
+def _addresses(items: Any) -> list[str]:
+    out = []
+    for item in items or []:
+        address = item.get("address", "") if isinstance(item, dict) else str(item)
+        if address:
+            out.append(address.strip().lower())
+    return out
+
+
+def mail_recipients(mail: dict[str, Any], inbound: InboundMessage) -> list[str]:
+    """Everyone the mail was for, most telling first: envelope, Delivered-To, To, Cc."""
+    envelope = mail.get("envelope") or {}
+    ordered = [
+        *_addresses(envelope.get("rcpt_tos")),
+        *_addresses(mail.get("delivered_to")),
+        *_addresses(mail.get("to")),
+        *_addresses(mail.get("cc")),
+    ]
+    if inbound.recipient:
+        ordered.append(inbound.recipient.strip().lower())
+    return list(dict.fromkeys(ordered))
+
+
+def _thread_by_token(recipients: list[str]) -> EmailThread | None:
+    tokens = [t for t in (reply_token_of(a) for a in recipients) if t]
+    if not tokens:
+        return None
+    return (
+        EmailThread.objects.select_related("conversation__inbox")
+        .filter(reply_token__in=tokens)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _inbox_for(recipients: list[str], inbox_id: int | None) -> Inbox | None:
+    if inbox_id is not None:
+        return Inbox.objects.filter(pk=inbox_id, channel=Inbox.Channel.EMAIL).first()
+    wanted = list(dict.fromkeys([*recipients, *(base_address(a) for a in recipients)]))
+    if not wanted:
+        return None
+    inboxes = {
+        inbox.addr: inbox
+        for inbox in Inbox.objects.annotate(addr=Lower("address")).filter(channel=Inbox.Channel.EMAIL, addr__in=wanted)
+    }
+    for address in wanted:
+        if address in inboxes:
+            return inboxes[address]
+    return None
+
+
+def _takes_mail_for(conversation: Conversation, inbox: Inbox) -> bool:
+    """A conversation is reachable through the inbox it lives in, or the one its mail goes out from
+    (an SMS conversation an agent answered by email)."""
+    if conversation.inbox_id == inbox.pk:
+        return True
+    thread = getattr(conversation, "email_thread", None)
+    return thread is not None and thread.send_inbox_id == inbox.pk
+
+
+def _candidates_by_headers(mail: dict[str, Any], inbox: Inbox) -> list[Conversation]:
+    # The parent first (In-Reply-To), then References from the newest back.
+    ids = clean_ids([*(mail.get("in_reply_to") or []), *reversed(mail.get("references") or [])])[:MAX_THREAD_IDS]
+    if not ids:
+        return []
+    rows = EmailMessageId.objects.select_related("conversation__inbox", "conversation__email_thread").filter(
+        rfc_id__in=ids
+    )
+    rank = {rfc_id: i for i, rfc_id in enumerate(ids)}
+    found: dict[int, Conversation] = {}
+    for row in sorted(rows, key=lambda r: (rank[r.rfc_id], r.conversation_id)):
+        if _takes_mail_for(row.conversation, inbox):
+            found.setdefault(row.conversation_id, row.conversation)
+    return list(found.values())
+
+
+def _candidates_by_subject(subject: str, inbox: Inbox) -> list[Conversation]:
+    tokens = subject_tokens(subject)
+    if not tokens:
+        return []
+    rows = {
+        c.pk: c
+        for c in Conversation.objects.select_related("inbox", "email_thread").filter(pk__in=tokens)
+        if _takes_mail_for(c, inbox)
+    }
+    return [rows[t] for t in dict.fromkeys(tokens) if t in rows]
+
+
+def _thread_mail(mail: dict[str, Any], inbox: Inbox, identity: Identity, sender: str) -> Threading:
+    for how, candidates in (
+        ("headers", _candidates_by_headers(mail, inbox)),
+        ("subject", _candidates_by_subject(mail.get("subject") or "", inbox)),
+    ):
+        if not candidates:
+            continue
+        for conversation in candidates:
+            if conversation.contact_id == identity.contact_id:
+                return Threading(conversation=conversation, how=how)
+        pointed = candidates[0]
+        by = "its In-Reply-To/References headers" if how == "headers" else "the [#id] in its subject"
+        return Threading(
+            how="new",
+            suspicious=(
+                f"This mail points at conversation #{pointed.pk} by {by}, but its sender {sender} is not an "
+                "address of that conversation's customer, so it was kept apart in a new conversation. "
+                "Check who wrote it before sharing anything."
+            ),
+        )
+    return Threading()
+
+
+def _verify_by_token(identity: Identity, conversation: Conversation) -> None:
+    """A mail from an address we mailed this conversation's reply address to proves the sender
+    reads that mailbox: the identity is verified (and may then be merged)."""
+    if identity.verified:
+        return
+    mailed = Message.objects.filter(
+        conversation=conversation,
+        direction=Message.Direction.OUTBOUND,
+        identity=identity,
+        status__in=[Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ],
+    ).exists()
+    if mailed:
+        identity.verified = True
+        identity.save(update_fields=["verified"])
+
+
+def _reply_to_warning(mail: dict[str, Any], sender: str, conversation: Conversation) -> str:
+    """A Reply-To outside the customer's addresses on a mail that joined their conversation:
+    shown to the agent (replies always go to the identity, never to Reply-To)."""
+    others = [a for a in _addresses(mail.get("reply_to")) if a != sender]
+    if not others:
+        return ""
+    known = set(
+        Identity.objects.filter(contact_id=conversation.contact_id, kind=Identity.Kind.EMAIL).values_list(
+            "address", flat=True
+        )
+    )
+    strange = [a for a in others if a not in known]
+    if not strange:
+        return ""
+    return (
+        f"Reply-To asks for answers at {', '.join(strange)}, which is not an address of this customer. "
+        f"Replies go to {sender} only."
+    )
+
+
+def email_receive(*, entry: InboundEntry, inbound: InboundMessage) -> Message | None:
+    mail: dict[str, Any] = dict(inbound.meta.get("email") or {})
+    if mail.get("bounce"):
+        # A delivery report about our mail: it fails the reply it is about, it is not a customer
+        # message (whichever of our addresses it came back to).
+        email_bounce_apply(entry=entry, bounce=mail["bounce"])
+        return None
+    recipients = mail_recipients(mail, inbound)
+    token_thread = _thread_by_token(recipients)
+    inbox = token_thread.conversation.inbox if token_thread else _inbox_for(recipients, inbound.inbox_id)
+    if inbox is None:
+        raise Unroutable(f"no email inbox has any of the addresses {', '.join(recipients) or '(none)'}")
+    sender = (inbound.sender or (mail.get("envelope") or {}).get("mail_from") or "").strip().lower()
+    if not sender or "@" not in sender:
+        raise Unroutable("the mail has no sender address")
+    if Inbox.objects.annotate(addr=Lower("address")).filter(channel=Inbox.Channel.EMAIL, addr=sender).exists():
+        raise Unroutable(f"mail from our own address {sender} (a mail loop, or a test): kept, not threaded")
+    identity = identity_resolve(
+        kind=Identity.Kind.EMAIL,
+        address=sender,
+        display=one_line(inbound.sender_display or sender, 320),
+        verified=False,
+        name=one_line(inbound.sender_name, 200),
+    )
+    if token_thread is not None:
+        threading = Threading(conversation=token_thread.conversation, how="token")
+        _verify_by_token(identity, token_thread.conversation)
+    else:
+        threading = _thread_mail(mail, inbox, identity, sender)
+    conversation = threading.conversation
+    message_warning = _reply_to_warning(mail, sender, conversation) if conversation else ""
+    automatic = bool(mail.get("auto"))
+    flags: dict[str, Any] = {
+        "subject": one_line(mail.get("subject") or "", SUBJECT_FLAG_CHARS),
+        "thread": threading.how,
+    }
+    if mail.get("html"):
+        flags["html"] = True
+    if automatic:
+        flags["auto"] = True
+    suspicious = threading.suspicious or message_warning
+    if suspicious:
+        flags["suspicious"] = suspicious
+    message, created = message_receive(
+        inbox=conversation.inbox if conversation else inbox,
+        inbound=dataclasses.replace(inbound, meta={"email": flags}),
+        received_at=entry.received_at,
+        conversation=conversation,
+        new_conversation=conversation is None,
+        identity=identity,
+        automatic=automatic,
+    )
+    if not created:
+        return message
+    email_inbound_record(
+        entry=entry,
+        inbound=inbound,
+        message=message,
+        suspicious_reason=suspicious,
+        conversation_suspicious=threading.suspicious,
+    )
+    if conversation is None and not automatic and not threading.suspicious:
+        email_auto_ack(message=message, inbox=inbox, identity=identity, mail=mail)
+    return message
