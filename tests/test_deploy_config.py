@@ -466,3 +466,35 @@ def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     missing = sorted(name for name in names if f"`{name}`" not in readme)
     assert not missing, f"settings.py reads these variables; add them to README.md's settings table: {missing}"
+
+
+# --- the inbound SMTP listener (docs/EMAIL.md) -------------------------------------------------
+def test_the_smtp_service_runs_the_listener_on_its_published_port(services):
+    smtp = services["smtp"]
+    assert is_app(smtp) and command_of(smtp) == ["python", "manage.py", "run_smtp"]
+    env = environment_of(smtp)
+    host, _, port = env["SMTP_LISTEN"].rpartition(":")
+    assert host == "0.0.0.0", "the listener must take connections from outside its container"
+    published = [str(p) for p in smtp["ports"]]
+    assert any(p.rsplit(":", 1)[-1] == port for p in published), (published, port)
+    assert "25" in [p.split(":")[0] for p in published], "the MX port 25 by default"
+    assert "INBOUND_EMAIL_DOMAIN" in env
+    assert healthcheck_disabled(smtp)
+
+
+def test_the_smtp_service_needs_its_profile_and_gets_time_to_finish_storing_mail(services):
+    from apps.gateways.email.smtp import STOP_GRACE_SECONDS
+
+    smtp = services["smtp"]
+    assert smtp.get("profiles") == ["email"], "without INBOUND_EMAIL_DOMAIN run_smtp refuses to start"
+    grace = str(smtp.get("stop_grace_period", "10s"))
+    assert grace.endswith("s") and float(grace[:-1]) > STOP_GRACE_SECONDS
+
+
+def test_the_compose_environment_of_the_smtp_service_loads_a_listen_address(services):
+    from apps.gateways.email.smtp import parse_listen
+
+    env = environment_of(services["smtp"])
+    assert parse_listen(env["SMTP_LISTEN"]) == ("0.0.0.0", 2525)
+    loaded = load_settings(env | {"INBOUND_EMAIL_DOMAIN": "support.example.com"})
+    assert loaded["DEBUG"] is False and loaded["ENGINE"] == "django.db.backends.postgresql"

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 SOURCE = "email"
 IDENTIFYING_HEADERS = ("from", "to", "cc", "subject", "date")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_TRAILING_BLANKS = re.compile(rb"[ \t]+\n")
 
 
 def _split(raw: bytes) -> tuple[bytes, bytes]:
@@ -47,7 +46,8 @@ def _headers(raw: bytes) -> dict[str, list[str]]:
 def content_hash(raw: bytes, headers: dict[str, list[str]] | None = None) -> str:
     headers = headers if headers is not None else _headers(raw)
     _, body = _split(raw)
-    body = _TRAILING_BLANKS.sub(b"\n", body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).rstrip(b" \t\n")
+    lines = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    body = b"\n".join(line.rstrip(b" \t") for line in lines).rstrip(b"\n")
     digest = hashlib.sha256()
     for name in IDENTIFYING_HEADERS:
         digest.update(f"{name}:{chr(31).join(headers.get(name, []))}\n".encode("utf-8", "surrogatepass"))

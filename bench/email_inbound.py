@@ -1,0 +1,321 @@
+"""Mail in under load: mails per second through `run_smtp` to the console, and the parse time of
+a 10 MB mail with attachments.
+
+    .venv/bin/python bench/email_inbound.py               # about a minute
+    .venv/bin/python bench/email_inbound.py --mails 5000 --connections 16
+
+Production-like, on PostgreSQL and Redis: it resets its own database (supportdesk_bench_email)
+and Redis db (12), migrates, seeds an email inbox and an agent (bench/email_seed.py), then starts
+`manage.py run_smtp`, one uvicorn web process and Celery workers (threads), DEBUG=0 and
+TASKS_EAGER=0 — the layout of docker-compose.yml. A console socket (the agent's API token)
+counts `message.created` frames; `--connections` SMTP clients (smtplib, one thread each, one
+session each) send `--mails` distinct mails as fast as the listener answers 250 (closed loop).
+
+Printed: accepted mails/s (250 answers), delivered mails/s (frames on the console socket), the
+latency from sending DATA to 250 and from sending to the console, and the parse time of the big
+mail (`parse_mail` and the gateway's `parse_inbound`, median of 5). Every process it started is
+stopped at the end (also on Ctrl-C or an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import smtplib
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import PY, Processes, base_env, bin_path, log, port_free, wait_http  # noqa: E402
+
+DOMAIN = "bench.example"
+INBOX = f"help@{DOMAIN}"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/email_inbound.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--mails", type=int, default=2000, help="mails to send (default 2000)")
+    p.add_argument("--connections", type=int, default=8, help="SMTP sessions sending at once (default 8)")
+    p.add_argument("--senders", type=int, default=200, help="distinct customer addresses (default 200)")
+    p.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
+    p.add_argument("--concurrency", type=int, default=2, help="threads per worker (default 2)")
+    p.add_argument("--parse-mb", type=float, default=10.0, help="size of the big mail to parse (default 10)")
+    p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    p.add_argument("--database", default="supportdesk_bench_email", help="dropped and recreated")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="flushed")
+    p.add_argument("--web-port", type=int, default=8760)
+    p.add_argument("--smtp-port", type=int, default=8725)
+    p.add_argument("--skip-load", action="store_true", help="only the parse timing")
+    return p.parse_args(argv)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def mail(index: int, senders: int) -> tuple[str, bytes]:
+    token = f"bench-{index}-{uuid.uuid4().hex[:8]}"
+    message = EmailMessage()
+    message["From"] = f"Customer {index % senders} <customer{index % senders}@customers.example>"
+    message["To"] = INBOX
+    message["Subject"] = f"Question {index}"
+    message["Message-ID"] = f"<{token}@customers.example>"
+    message.set_content(f"Hello, this is {token}.\n\nOn Monday, Support <{INBOX}> wrote:\n> How can we help?\n")
+    message.add_alternative(f"<p>Hello, this is <b>{token}</b>.</p>", subtype="html")
+    return token, message.as_bytes()
+
+
+# --- the load ----------------------------------------------------------------------------------
+
+
+class Console:
+    """One console socket, recording when each token's message.created arrived."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: dict[str, float] = {}
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        import websockets
+
+        async with websockets.connect(self.url, max_size=1 << 22) as socket:
+            self.ready.set()
+            while not self.stop.is_set():
+                try:
+                    frame = await asyncio.wait_for(socket.recv(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                except websockets.ConnectionClosed:
+                    return
+                now = time.monotonic()
+                data = json.loads(frame)
+                if data.get("type") == "message.created":
+                    body = str((data.get("data") or {}).get("body", ""))
+                    for word in body.replace(".", " ").split():
+                        if word.startswith("bench-"):
+                            self.seen.setdefault(word, now)
+
+
+def send_all(port: int, mails: list[tuple[str, bytes]], connections: int) -> dict[str, tuple[float, float]]:
+    """token -> (sent at, 250 at), over `connections` SMTP sessions."""
+    times: dict[str, tuple[float, float]] = {}
+    lock = threading.Lock()
+    chunks = [mails[i::connections] for i in range(connections)]
+
+    def run(chunk: list[tuple[str, bytes]]) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            for token, raw in chunk:
+                sender = raw.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                started = time.monotonic()
+                client.sendmail(sender, [INBOX], raw)
+                with lock:
+                    times[token] = (started, time.monotonic())
+
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        for future in [pool.submit(run, chunk) for chunk in chunks]:
+            future.result()
+    return times
+
+
+def load(args: argparse.Namespace) -> dict[str, Any]:
+    env = base_env(argparse.Namespace(pg=args.pg, database=args.database, redis_url=args.redis_url))
+    env.update(INBOUND_EMAIL_DOMAIN=DOMAIN, SMTP_LISTEN=f"127.0.0.1:{args.smtp_port}", ROOT_URLCONF="supportdesk.urls")
+    for port in (args.web_port, args.smtp_port):
+        if not port_free(port):
+            raise RuntimeError(f"port {port} is in use")
+    import psycopg
+    import redis
+
+    log(f"resetting database {args.database} and Redis {args.redis_url}")
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{args.database}"')
+    redis.Redis.from_url(args.redis_url).flushdb()
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    seeded = json.loads(
+        subprocess.run(
+            [PY, str(ROOT / "bench" / "email_seed.py"), "--address", INBOX],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    log_dir = ROOT / "bench" / "results" / f"email-logs-{time.strftime('%Y%m%d-%H%M%S')}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = Processes(log_dir)
+    try:
+        procs.start(
+            "web",
+            [bin_path("uvicorn"), "supportdesk.asgi:application", "--host", "127.0.0.1", "--port", str(args.web_port)]
+            + ["--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+            env,
+        )
+        procs.start("smtp", [PY, "manage.py", "run_smtp"], env)
+        worker_env = dict(env, DATABASE_POOL_MAX=str(args.concurrency + 2), DATABASE_POOL_MIN="1")
+        for i in range(args.workers):
+            procs.start(
+                f"celery{i}",
+                [bin_path("celery"), "-A", "supportdesk", "worker", "-P", "threads", "-c", str(args.concurrency)]
+                + [
+                    "-n",
+                    f"email{i}@%h",
+                    "-l",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                worker_env,
+            )
+        wait_http(f"http://127.0.0.1:{args.web_port}/healthz", 60, procs)
+        deadline = time.monotonic() + 30
+        while not (log_dir / "smtp.log").read_text(errors="replace").count("SMTP listener on"):
+            if time.monotonic() > deadline or procs.dead():
+                raise RuntimeError(f"run_smtp did not start: {(log_dir / 'smtp.log').read_text()}")
+            time.sleep(0.2)
+        console = Console(f"ws://127.0.0.1:{args.web_port}/ws/console/?token={seeded['token']}")
+        console.thread.start()
+        if not console.ready.wait(15):
+            raise RuntimeError("the console socket did not open")
+        log("warm-up: 20 mails")
+        send_all(args.smtp_port, [mail(-1 - i, args.senders) for i in range(20)], 4)
+        time.sleep(2)
+        mails = [mail(i, args.senders) for i in range(args.mails)]
+        log(f"sending {args.mails} mails over {args.connections} SMTP sessions")
+        start = time.monotonic()
+        times = send_all(args.smtp_port, mails, args.connections)
+        sent_done = time.monotonic()
+        tokens = {token for token, _ in mails}
+        wait_until = time.monotonic() + 120
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < wait_until:
+            count = len(tokens & console.seen.keys())
+            if count == len(tokens):
+                break
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change > 20:
+                break
+            time.sleep(0.1)
+        console.stop.set()
+        console.thread.join(5)
+        delivered = {t: console.seen[t] for t in tokens if t in console.seen}
+        last = max(delivered.values()) if delivered else sent_done
+        return {
+            "mails": args.mails,
+            "connections": args.connections,
+            "workers": f"{args.workers} x {args.concurrency} threads",
+            "accepted_per_s": args.mails / (sent_done - start),
+            "delivered": len(delivered),
+            "delivered_per_s": len(delivered) / (last - start) if delivered else 0.0,
+            "smtp_250_ms": [1000 * (done - sent) for sent, done in times.values()],
+            "to_console_ms": [1000 * (delivered[t] - times[t][0]) for t in delivered],
+        }
+    finally:
+        procs.stop()
+
+
+# --- the big mail ------------------------------------------------------------------------------
+
+
+def big_mail(megabytes: float) -> bytes:
+    """A mail of about `megabytes` MB: text and HTML bodies, an inline image and three files."""
+    message = EmailMessage()
+    message["From"] = "Customer <customer@customers.example>"
+    message["To"] = INBOX
+    message["Subject"] = "Logs and screenshots"
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@customers.example>"
+    message.set_content("Here are the logs.\n\n" + "A line of the report.\n" * 2000)
+    message.add_alternative("<p>Here are the logs.</p>" + "<p>A line of the report.</p>" * 2000, subtype="html")
+    # base64 grows the bytes by 4/3; the files weigh 0.5 + 1 + 1 + 0.5 = 3 shares.
+    per_file = int((megabytes - 0.1) * 1024 * 1024 * 3 / 4 / 3)
+    for index, (maintype, subtype, name) in enumerate(
+        [("image", "png", "screen.png"), ("application", "pdf", "report.pdf"), ("application", "zip", "logs.zip")]
+    ):
+        data = os.urandom(per_file if index else per_file // 2)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    message.add_attachment(os.urandom(per_file // 2), maintype="text", subtype="csv", filename="data.csv")
+    return message.as_bytes()
+
+
+def parse_timing(megabytes: float) -> dict[str, Any]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportdesk.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from apps.gateways.email.gateway import EmailGateway
+    from apps.gateways.email.parser import parse_mail
+
+    settings.EMAIL_ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024
+    raw = big_mail(megabytes)
+    envelope = {"mail_from": "customer@customers.example", "rcpt_tos": [INBOX], "transport": "smtp", "inbox_id": None}
+    parse_ms, gateway_ms = [], []
+    for _ in range(5):
+        started = time.perf_counter()
+        parsed = parse_mail(raw, envelope)
+        parse_ms.append(1000 * (time.perf_counter() - started))
+        started = time.perf_counter()
+        EmailGateway().parse_inbound(envelope, raw)  # type: ignore[arg-type]
+        gateway_ms.append(1000 * (time.perf_counter() - started))
+    return {
+        "bytes": len(raw),
+        "attachments": len(parsed.attachments),
+        "parse_ms": statistics.median(parse_ms),
+        "parse_inbound_ms": statistics.median(gateway_ms),
+    }
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    figures: dict[str, Any] = {}
+    if not args.skip_load:
+        figures["load"] = load(args)
+    figures["parse"] = parse_timing(args.parse_mb)
+    print()
+    if "load" in figures:
+        f = figures["load"]
+        print(f"mail in through run_smtp (PostgreSQL + Redis, {f['workers']}, {f['connections']} SMTP sessions)")
+        print(f"  mails sent                  {f['mails']}")
+        print(f"  accepted (250) per second   {f['accepted_per_s']:.1f}")
+        print(f"  delivered to the console    {f['delivered']} ({f['delivered_per_s']:.1f} per second)")
+        print(
+            f"  DATA -> 250                 p50 {pct(f['smtp_250_ms'], 50):.1f} ms, p99 {pct(f['smtp_250_ms'], 99):.1f} ms"
+        )
+        print(
+            f"  send -> console frame       p50 {pct(f['to_console_ms'], 50):.1f} ms, "
+            f"p99 {pct(f['to_console_ms'], 99):.1f} ms"
+        )
+    p = figures["parse"]
+    print(f"parse of a {p['bytes'] / 1024 / 1024:.1f} MiB mail with {p['attachments']} attachments (median of 5)")
+    print(f"  parse_mail                  {p['parse_ms']:.0f} ms")
+    print(f"  EmailGateway.parse_inbound  {p['parse_inbound_ms']:.0f} ms (parse + dedupe key)")
+    return 0 if "load" not in figures or figures["load"]["delivered"] == figures["load"]["mails"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
