@@ -498,3 +498,12 @@ def test_the_compose_environment_of_the_smtp_service_loads_a_listen_address(serv
     assert parse_listen(env["SMTP_LISTEN"]) == ("0.0.0.0", 2525)
     loaded = load_settings(env | {"INBOUND_EMAIL_DOMAIN": "support.example.com"})
     assert loaded["DEBUG"] is False and loaded["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_nginx_lets_a_whole_mail_through_to_the_email_webhook():
+    from django.conf import settings
+
+    location = nginx_block(nginx_block(nginx_text(), r"server"), r"location\s+=\s+/webhooks/email/inbound")
+    assert re.search(r"proxy_pass\s+http://\w+;", location)
+    size = re.search(r"client_max_body_size\s+(\d+)m;", location)
+    assert size and int(size.group(1)) * 1024 * 1024 > settings.EMAIL_MAX_BYTES

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from apps.bus.models import InboundEntry
 from apps.conversations.models import Message
 from apps.gateways.email.intake import dedupe_key, email_accept, envelope_of
 from tests.conftest import row_counts
-from tests.gateways.email.support import INBOX_ADDRESS, fixture, make_mail
+from tests.gateways.email.support import INBOX_ADDRESS, REAL_CLIENTS, fixture, make_mail
 
 SMTP = envelope_of(transport="smtp", mail_from="jane@customer.example", rcpt_tos=[INBOX_ADDRESS], peer="127.0.0.1")
 
@@ -102,3 +104,17 @@ def test_a_mail_without_any_sender_is_kept_raw_and_flagged(email_inbox, django_c
     assert "no sender" in entry.flag_reason
     after = row_counts()
     assert after == before | {"InboundEntry": before["InboundEntry"] + 1}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in REAL_CLIENTS.glob("*.eml")))
+def test_each_real_client_reply_is_stored_as_hello_with_its_original_kept(
+    name, email_inbox, django_capture_on_commit_callbacks
+):
+    raw = (REAL_CLIENTS / name).read_bytes()
+    envelope = envelope_of(transport="smtp", mail_from="customer@example.com", rcpt_tos=[INBOX_ADDRESS])
+    with django_capture_on_commit_callbacks(execute=True):
+        entry, _ = email_accept(raw=raw, envelope=envelope)
+    entry.refresh_from_db()
+    assert entry.state == InboundEntry.State.DONE, entry.flag_reason or entry.last_error
+    assert Message.objects.get(pk=entry.message_id).body == "Hello"
+    assert bytes(entry.raw) == raw
