@@ -226,6 +226,8 @@ EMAIL_ATTACHMENT_MAX_BYTES = env.int("EMAIL_ATTACHMENT_MAX_BYTES", default=15 * 
 EMAIL_WEBHOOK_SECRET = env.str("EMAIL_WEBHOOK_SECRET", default="")
 IMAP_POLL_SECONDS = env.float("IMAP_POLL_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["imap-poll"] = {"task": "apps.gateways.email.tasks.imap_poll", "schedule": IMAP_POLL_SECONDS}
+# Mail out (docs/EMAIL.md §4): seconds for one SMTP conversation with the EMAIL_URL server.
+EMAIL_SEND_TIMEOUT = env.float("EMAIL_SEND_TIMEOUT", default=30.0)
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 
 # --- Behaviour knobs -----------------------------------------------------------------------
@@ -236,6 +238,9 @@ EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
 BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
+# Files an agent attaches to one reply or note, together (18 MiB keeps a mail under the 25 MB
+# most mail providers take, once base64 has grown it by a third).
+AGENT_ATTACHMENTS_MAX_BYTES = env.int("AGENT_ATTACHMENTS_MAX_BYTES", default=18 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
 # --- REST framework ----------------------------------------------------------------------

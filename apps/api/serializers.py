@@ -227,6 +227,17 @@ class MessageCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["message", "note"], default="message")
 
 
+class MessageUploadSerializer(MessageCreateSerializer):
+    """The multipart form of a reply with files: the text may be empty when files are attached."""
+
+    body = serializers.CharField(
+        max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False, required=False, allow_blank=True, default=""
+    )
+    files = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=10, help_text="One part per file."
+    )
+
+
 class AgentSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     presence = PresenceStatusField()

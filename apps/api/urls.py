@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import views
+from apps.api import email_views, views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -25,5 +25,8 @@ urlpatterns = [
     path("inboxes", views.InboxListView.as_view()),
     path("events", views.EventListView.as_view()),
     path("attachments/<int:pk>", views.AttachmentDownloadView.as_view(), name="attachment-download"),
+    path("messages/<int:pk>/email", email_views.MessageEmailView.as_view()),
+    path("messages/<int:pk>/original", email_views.MessageOriginalView.as_view()),
+    path("contacts/<int:pk>/identities", email_views.ContactIdentitiesView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

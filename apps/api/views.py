@@ -33,6 +33,7 @@ from apps.api.serializers import (
     MeSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    MessageUploadSerializer,
     PresenceSerializer,
     ReadSerializer,
     TeamSerializer,
@@ -83,16 +84,20 @@ def _page(
 
 
 class BaseAPIView(APIView):
+    def max_body(self, request: Request) -> int:
+        return API_MAX_BODY
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         length = request.META.get("CONTENT_LENGTH") or 0
+        limit = self.max_body(request)
         try:
-            too_big = int(length) > API_MAX_BODY
+            too_big = int(length) > limit
         except ValueError:
             too_big = False
         if too_big:
             from apps.core.errors import InvalidInput
 
-            raise InvalidInput(f"the request body is over {API_MAX_BODY} bytes", code="payload_too_large")
+            raise InvalidInput(f"the request body is over {limit} bytes", code="payload_too_large")
         super().initial(request, *args, **kwargs)
 
 
@@ -226,24 +231,44 @@ class ConversationMessagesView(BaseAPIView):
         )
         return Response({"results": MessageSerializer(rows, many=True).data})
 
+    def max_body(self, request: Request) -> int:
+        if request.method == "POST" and request.content_type.startswith("multipart/"):
+            return settings.AGENT_ATTACHMENTS_MAX_BYTES + API_MAX_BODY  # files attached to a reply
+        return API_MAX_BODY
+
     @extend_schema(
-        request=MessageCreateSerializer,
+        request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageUploadSerializer},
         responses={201: MessageSerializer, 200: MessageSerializer},
         description="Send a reply (or a private note). Repeating a request with the same "
-        "`client_id` returns the first message with 200 instead of sending twice.",
+        "`client_id` returns the first message with 200 instead of sending twice. Attach files by "
+        "posting multipart/form-data with the same fields and one `files` part per file (up to 10, "
+        "AGENT_ATTACHMENTS_MAX_BYTES together); a reply on a channel that cannot carry files "
+        "(SMS, WhatsApp) is refused with 400 attachments_not_supported.",
     )
     def post(self, request: Request, pk: int) -> Response:
+        from apps.conversations.services import FileUpload
+
         get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
-        form = MessageCreateSerializer(data=request.data)
+        multipart = request.content_type.startswith("multipart/")
+        form = (MessageUploadSerializer if multipart else MessageCreateSerializer)(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        files = [
+            FileUpload(
+                filename=upload.name or "file",
+                content_type=upload.content_type or "application/octet-stream",
+                data=upload.read(),
+            )
+            for upload in (request.FILES.getlist("files") if multipart else [])
+        ]
         message, created = message_send(
             conversation_id=pk,
             agent=_agent(request),
-            body=data["body"],
+            body=data.get("body") or "",
             client_id=data.get("client_id"),
             identity_id=data.get("identity"),
             kind=data["kind"],
+            attachments=files,
         )
         return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
 

@@ -264,20 +264,21 @@ class FileUpload:
     data: bytes
 
 
+MAX_ATTACHMENTS = 10
+
+
 def _check_uploads(attachments: Sequence[FileUpload]) -> None:
-    if len(attachments) > settings.AGENT_ATTACHMENTS_MAX:
-        raise InvalidInput(
-            f"at most {settings.AGENT_ATTACHMENTS_MAX} files can be attached", code="too_many_attachments"
-        )
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {MAX_ATTACHMENTS} files can be attached", code="too_many_attachments")
     for item in attachments:
-        if len(item.data) > settings.AGENT_ATTACHMENT_MAX_BYTES:
-            raise InvalidInput(
-                f"{item.filename or 'a file'} is {len(item.data)} bytes; the limit is "
-                f"{settings.AGENT_ATTACHMENT_MAX_BYTES} bytes per file",
-                code="attachment_too_large",
-            )
         if not item.data:
             raise InvalidInput(f"{item.filename or 'a file'} is empty", code="empty_attachment")
+    total = sum(len(item.data) for item in attachments)
+    if total > settings.AGENT_ATTACHMENTS_MAX_BYTES:
+        raise InvalidInput(
+            f"the files are {total} bytes together; the limit is {settings.AGENT_ATTACHMENTS_MAX_BYTES} bytes",
+            code="attachments_too_large",
+        )
 
 
 def message_send(

@@ -250,6 +250,7 @@ def email_receive(*, entry: InboundEntry, inbound: InboundMessage) -> Message | 
         message=message,
         suspicious_reason=suspicious,
         conversation_suspicious=threading.suspicious,
+        thread=getattr(conversation, "email_thread", None) if conversation else None,
     )
     if conversation is None and not automatic and not threading.suspicious:
         email_auto_ack(message=message, inbox=inbox, identity=identity, mail=mail)

@@ -6,11 +6,17 @@ import datetime as dt
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Inbox
 from apps.bus.models import InboundEntry
+from apps.contacts.models import Contact, Identity
+from apps.contacts.services import emit_contact_updated
 from apps.conversations.models import Conversation, Message
+from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.gateways.base import InboundMessage
 from apps.mail.addresses import clean_id, clean_ids, subject_base
 from apps.mail.models import EmailMessage, EmailMessageId, EmailThread
@@ -73,6 +79,7 @@ def email_inbound_record(
     message: Message,
     suspicious_reason: str = "",
     conversation_suspicious: str = "",
+    thread: EmailThread | None = None,
 ) -> EmailMessage:
     """Keep what the console shows of a customer's mail, its Message-ID for threading, and the
     conversation's thread (subject, reply token). Inside the router's transaction."""
@@ -108,9 +115,44 @@ def email_inbound_record(
             ],
             ignore_conflicts=True,
         )
-    email_thread_for(
-        conversation=message.conversation,
-        subject=mail.get("subject") or "",
-        suspicious_reason=conversation_suspicious,
-    )
+    if thread is None:  # the router knows the thread of a conversation it threaded into
+        email_thread_for(
+            conversation=message.conversation,
+            subject=mail.get("subject") or "",
+            suspicious_reason=conversation_suspicious,
+        )
     return record
+
+
+def email_identity_add(*, contact_id: int, address: str) -> tuple[Identity, bool]:
+    """An email address an agent adds to a contact (the customer told them on another channel).
+
+    It is a claim, so it is unverified until the customer answers through a reply address we
+    mailed to it. An address that already belongs to another contact is refused: merge the two
+    contacts instead. Returns (identity, created).
+    """
+    normalized = (address or "").strip().lower()
+    try:
+        validate_email(normalized)
+    except ValidationError:
+        raise InvalidInput(f"{address!r} is not an email address", code="invalid_address") from None
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().filter(pk=contact_id, merged_into=None).first()
+        if contact is None:
+            raise NotFound("no such contact")
+        existing = Identity.objects.filter(kind=Identity.Kind.EMAIL, address=normalized).first()
+        if existing is not None:
+            if existing.contact_id != contact.pk:
+                raise Conflict(
+                    f"{normalized} belongs to another contact; merge the two contacts instead", code="identity_taken"
+                )
+            return existing, False
+        try:
+            with transaction.atomic():
+                identity = Identity.objects.create(
+                    contact=contact, kind=Identity.Kind.EMAIL, address=normalized, display=normalized, verified=False
+                )
+        except IntegrityError:
+            raise Conflict(f"{normalized} was just added to a contact", code="identity_taken") from None
+        emit_contact_updated(contact, ["identities"])
+    return identity, True
