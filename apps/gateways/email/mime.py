@@ -56,9 +56,10 @@ def _guess(data: bytes) -> str | None:
     return str(best) if best is not None else None
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
+def decode_bytes(data: bytes, charset: str | None, *, guess: bool = True) -> str:
     """Text from bytes in the declared charset; when that is unknown or wrong: UTF-8, then a
-    guess, then Windows-1252 with replacement characters. Never raises; never holds NUL."""
+    guess (bodies; a few header words are too short to guess from), then Windows-1252 with
+    replacement characters. Never raises; never holds NUL."""
     text: str | None = None
     codec = _codec(charset)
     for candidate in (codec, "utf-8"):
@@ -71,7 +72,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
             continue
     if text is None and codec == "cp1252":
         text = data.decode("latin-1")  # ISO-8859-1 proper: the five bytes cp1252 leaves undefined
-    if text is None:
+    if text is None and guess:
         text = _guess(data)
     if text is None:
         text = data.decode("cp1252", "replace")
@@ -83,7 +84,7 @@ def header_text(value: str) -> str:
     undone. Encoded words are left for `decode_words`."""
     value = str(value)
     if _SURROGATE.search(value):
-        value = decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8")
+        value = decode_bytes(value.encode("ascii", "surrogateescape"), "utf-8", guess=False)
     return _FOLD.sub("", value).replace("\x00", "\ufffd")
 
 

@@ -118,3 +118,18 @@ def test_each_real_client_reply_is_stored_as_hello_with_its_original_kept(
     assert entry.state == InboundEntry.State.DONE, entry.flag_reason or entry.last_error
     assert Message.objects.get(pk=entry.message_id).body == "Hello"
     assert bytes(entry.raw) == raw
+
+
+def test_raw_8bit_headers_and_nul_bytes_are_stored_and_parsed(email_inbox, django_capture_on_commit_callbacks):
+    raw = (
+        b"From: \xc9lodie <elodie@example.fr>\r\nTo: " + INBOX_ADDRESS.encode() + b"\r\n"
+        b"Subject: R\xe9clamation \xe0 propos\r\nMessage-ID: <nul-1@example.fr>\r\n"
+        b"Content-Type: text/plain\r\n\r\nLigne avec un \x00 nul et un caf\xe9.\r\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        entry, _ = email_accept(raw=raw, envelope=SMTP)
+    entry.refresh_from_db()
+    assert entry.state == InboundEntry.State.DONE, entry.flag_reason or entry.last_error
+    message = Message.objects.get(pk=entry.message_id)
+    assert message.body == "Ligne avec un \ufffd nul et un café."
+    assert bytes(entry.raw) == raw

@@ -137,3 +137,12 @@ def test_format_flowed_lines_are_joined():
         b"This line was wrapped by the \r\nclient at seventy columns.\r\n"
     )
     assert parse_mail(raw).new_text == "This line was wrapped by the client at seventy columns."
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [(b"R\xe9clamation \xe0 propos", "Réclamation à propos"), ("Привет мир".encode(), "Привет мир")],
+)
+def test_unencoded_8bit_headers_are_read_as_utf8_else_windows_1252(subject, expected):
+    raw = b"From: a@example.com\r\nTo: help@support.example\r\nSubject: " + subject + b"\r\n\r\nx\r\n"
+    assert parse_mail(raw).subject == expected
