@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from apps.accounts.models import Agent, Inbox, Team
+from apps.mail.admin import EmailInboxSettingsInline
 
 
 @admin.register(Agent)
@@ -24,3 +25,4 @@ class InboxAdmin(admin.ModelAdmin):
     list_filter = ("channel",)
     filter_horizontal = ("members",)
     readonly_fields = ("key",)
+    inlines = [EmailInboxSettingsInline]

@@ -208,17 +208,19 @@ def email_receive(*, entry: InboundEntry, inbound: InboundMessage) -> Message | 
     if Inbox.objects.annotate(addr=Lower("address")).filter(channel=Inbox.Channel.EMAIL, addr=sender).exists():
         raise Unroutable(f"mail from our own address {sender} (a mail loop, or a test): kept, not threaded")
     identity = identity_resolve(
-        kind=Identity.Kind.EMAIL,
-        address=sender,
-        display=one_line(inbound.sender_display or sender, 320),
-        verified=False,
-        name=one_line(inbound.sender_name, 200),
+        kind=Identity.Kind.EMAIL, address=sender, display=one_line(inbound.sender_display or sender, 320)
     )
     if token_thread is not None:
         threading = Threading(conversation=token_thread.conversation, how="token")
         _verify_by_token(identity, token_thread.conversation)
     else:
         threading = _thread_mail(mail, inbox, identity, sender)
+    name = one_line(inbound.sender_name, 200)
+    if name and not identity.contact.name and not threading.suspicious:
+        # A display name is the sender's claim; one that came with a spoofing attempt ("Jane Doe"
+        # <mallory@…>) would pass the impostor off as the customer in every list.
+        identity.contact.name = name
+        identity.contact.save(update_fields=["name"])
     conversation = threading.conversation
     message_warning = _reply_to_warning(mail, sender, conversation) if conversation else ""
     automatic = bool(mail.get("auto"))

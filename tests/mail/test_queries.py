@@ -9,7 +9,7 @@ import pytest
 from apps.conversations.models import Message
 from tests.mail.support import DOMAIN, compose
 
-FIRST_MAIL_QUERIES = 33  # new contact, identity, conversation and thread; auto-ack settings read
+FIRST_MAIL_QUERIES = 34  # new contact (named once the mail is known not to be a spoof), identity, conversation, thread; auto-ack settings
 REPLY_BY_SUBJECT_QUERIES = 25  # known customer, thread found by [#id]
 REPLY_BY_TOKEN_QUERIES = 25  # thread found by its reply address
 

@@ -42,6 +42,7 @@ def test_spoofed_from_with_janes_in_reply_to_opens_a_new_suspicious_conversation
 
     assert_kept_apart(message, janes)
     assert "In-Reply-To/References" in message.meta["email"]["suspicious"]
+    assert message.conversation.contact.name == ""  # "Jane Doe" was the impostor's claim
 
 
 def test_spoofed_from_with_janes_subject_token_opens_a_new_suspicious_conversation(janes, receive):

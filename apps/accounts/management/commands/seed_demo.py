@@ -12,7 +12,7 @@ DEMO_SMS_NUMBER = "+15005550006"
 
 
 class Command(BaseCommand):
-    help = "Create the demo: an SMS inbox, a team and two agents (safe to run again)."
+    help = "Create the demo: an SMS inbox, an email inbox, a team and two agents (safe to run again)."
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         team, _ = Team.objects.get_or_create(name="Support")
@@ -20,13 +20,17 @@ class Command(BaseCommand):
         if inbox is None:
             inbox = Inbox.objects.create(name="Demo SMS", channel=Inbox.Channel.SMS, address=DEMO_SMS_NUMBER, team=team)
         self.stdout.write(f"SMS inbox: {inbox.name} on {inbox.address}")
+        from apps.mail.demo import demo_email_inbox
+
+        mailbox = demo_email_inbox(team=team)
+        self.stdout.write(f"Email inbox: {mailbox.name} on {mailbox.address}")
         for username, password, name, admin in DEMO_AGENTS:
             agent, token = agent_create(
                 username=username,
                 password=password,
                 display_name=name,
                 is_admin=admin,
-                inboxes=[inbox],
+                inboxes=[inbox, mailbox],
                 teams=[team],
             )
             role = "admin + agent" if admin else "agent"

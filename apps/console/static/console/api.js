@@ -16,7 +16,8 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+/** `form` (a FormData: files) is sent as multipart/form-data instead of a JSON `body`. */
+export async function api(path, { method = "GET", body, query, form } = {}) {
   let url = "/api/v1/" + path;
   if (query) {
     const params = new URLSearchParams();
@@ -28,12 +29,12 @@ export async function api(path, { method = "GET", body, query } = {}) {
   }
   const headers = { Accept: "application/json" };
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
     headers,
     credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: form || (body === undefined ? undefined : JSON.stringify(body)),
   });
   if (response.status === 401) {
     location.href = "/console/login/?next=/console/";

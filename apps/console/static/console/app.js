@@ -7,6 +7,7 @@ import { clear, clientId, el, linkify, timeShort, ago } from "./dom.js";
 import { ConsoleSocket } from "./socket.js";
 import * as notify from "./notify.js";
 import { renderMessage, messageOrder, channelName } from "./timeline.js";
+import { conversationWarning } from "./email.js";
 import { setupContactPanel } from "./contact.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,7 +36,8 @@ const state = {
   selected: null,
   contact: null, // the open contact
   messages: new Map(), // message id -> message, of the open contact's timeline
-  pending: new Map(), // client_id -> {body, kind, identity, conversation, state, error}
+  pending: new Map(), // client_id -> {body, kind, identity, conversation, state, error, files}
+  files: [], // files chosen in the composer, sent with the next reply or note
   contactConvs: new Set(), // conversation ids of the open contact
   typing: new Map(), // who -> timeout
   typingSentAt: 0,
@@ -617,6 +619,15 @@ function renderTimeline() {
   for (const [cid, pending] of state.pending) {
     if (state.contactConvs.has(pending.conversation)) list.append(renderPending(cid, pending));
   }
+  renderConvWarning();
+}
+
+// A conversation opened by a mail that pointed at another customer's conversation.
+function renderConvWarning() {
+  const text = state.selected ? conversationWarning(state.messages.values(), state.selected) : null;
+  const box = $("conv-warning");
+  box.hidden = !text;
+  box.textContent = text ? `⚠ Suspicious: ${text}` : "";
 }
 
 function messageContext() {
@@ -633,9 +644,18 @@ function scrollTimelineToEnd() {
   list.scrollTop = list.scrollHeight;
 }
 
+// Delivery status only moves forward (as on the server): a copy of a message that is older than
+// the one shown (a send's answer that arrives after the socket's "sent" event) keeps the status
+// already shown.
+const STATUS_RANK = { received: 0, queued: 1, sending: 2, sent: 3, delivered: 4, undelivered: 4, failed: 4, read: 5 };
+
 function addMessage(message) {
   const list = $("timeline");
   const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 120;
+  const known = state.messages.get(message.id);
+  if (known && (STATUS_RANK[known.status] ?? -1) > (STATUS_RANK[message.status] ?? -1)) {
+    message = { ...message, status: known.status, error_code: known.error_code, error_message: known.error_message };
+  }
   state.messages.set(message.id, message);
   if (message.client_id) {
     removePendingNode(message.client_id);
@@ -662,6 +682,7 @@ function addMessage(message) {
   list.insertBefore(node, before);
   list.querySelector("li.loading")?.remove();
   if (nearEnd) scrollTimelineToEnd();
+  renderConvWarning();
 }
 
 function markRead(id, seq) {
@@ -683,7 +704,7 @@ function renderComposerChannels() {
   const select = clear($("reply-channel"));
   select.append(el("option", { value: "" }, "Last channel the customer used"));
   for (const identity of (state.contact && state.contact.identities) || []) {
-    const text = `${identity.kind}: ${identity.display || identity.address}${identity.verified ? "" : " (unverified)"}${identity.opted_out ? " — opted out" : ""}`;
+    const text = `${channelName(identity.kind)}: ${identity.display || identity.address}${identity.verified ? "" : " (unverified)"}${identity.opted_out ? " — opted out" : ""}`;
     select.append(el("option", { value: String(identity.id), disabled: !!identity.opted_out, dataset: { optedOut: String(!!identity.opted_out) } }, text));
   }
 }
@@ -695,6 +716,7 @@ function renderPending(cid, pending) {
     { class: `msg out ${pending.kind === "note" ? "note" : ""} pending${failed ? " failed" : ""}`, dataset: { clientId: cid } },
     el("div", { class: "meta" }, el("span", { class: "who" }, pending.kind === "note" ? "Private note (you)" : "You"), " · ", el("span", { class: "time" }, "now")),
     el("p", { class: "body" }, linkify(pending.body)),
+    (pending.files || []).map((file) => el("div", { class: "attachment pending-file" }, `📎 ${file.name}`)),
     el("div", { class: "delivery" },
       failed
         ? [el("span", { class: "tick", dataset: { status: "not-sent" } }, `⚠ Not sent: ${pending.error || "no answer from the server"}`), " ",
@@ -733,6 +755,7 @@ async function sendPending(cid) {
   pending.error = "";
   refreshPendingNode(cid);
   clearTimeout(pending.timer);
+  if (pending.files && pending.files.length) return sendWithFiles(cid, pending);
   const frame = { action: "send", conversation: pending.conversation, body: pending.body, client_id: cid, kind: pending.kind };
   if (pending.identity) frame.identity = pending.identity;
   if (socket.send(frame)) {
@@ -750,6 +773,34 @@ async function sendPending(cid) {
   }
 }
 
+// Files cannot ride the socket: the REST API takes them (multipart), with the same client id so
+// that a retry never sends twice.
+async function sendWithFiles(cid, pending) {
+  const form = new FormData();
+  form.append("body", pending.body);
+  form.append("client_id", cid);
+  form.append("kind", pending.kind);
+  if (pending.identity) form.append("identity", String(pending.identity));
+  for (const file of pending.files) form.append("files", file, file.name);
+  try {
+    const message = await api(`conversations/${pending.conversation}/messages`, { method: "POST", form });
+    handleFrame({ type: "ack", client_id: cid, message });
+  } catch (error) {
+    failPending(cid, error instanceof ApiError ? error.message : "the network is down");
+  }
+}
+
+function renderFiles() {
+  const list = clear($("attach-list"));
+  state.files.forEach((file, index) => {
+    list.append(
+      el("li", { class: "attach-chip" }, `📎 ${file.name} (${Math.max(1, Math.round(file.size / 1024))} KB)`,
+        el("button", { type: "button", "aria-label": `Remove ${file.name}`, onclick: () => { state.files.splice(index, 1); renderFiles(); } }, "×")),
+    );
+  });
+  list.hidden = !state.files.length;
+}
+
 function retryPendingOnReconnect() {
   for (const [cid, pending] of state.pending) if (pending.state === "sending") sendPending(cid);
 }
@@ -757,7 +808,7 @@ function retryPendingOnReconnect() {
 function submitComposer() {
   const text = $("composer-text");
   const bodyText = text.value;
-  if (!bodyText.trim() || !state.selected) return;
+  if ((!bodyText.trim() && !state.files.length) || !state.selected) return;
   const note = $("note-toggle").checked;
   const identity = $("reply-channel").value;
   const cid = clientId();
@@ -767,8 +818,11 @@ function submitComposer() {
     kind: note ? "note" : "message",
     identity: identity && !note ? Number(identity) : null,
     state: "sending",
+    files: state.files,
   });
   text.value = "";
+  state.files = [];
+  renderFiles();
   closeCanned();
   stopTyping();
   refreshPendingNode(cid);
@@ -1120,6 +1174,12 @@ function wire() {
     if (text.value && !$("note-toggle").checked) sendTyping();
   });
   text.addEventListener("blur", () => stopTyping());
+  $("attach-btn").addEventListener("click", () => $("attach-input").click());
+  $("attach-input").addEventListener("change", () => {
+    state.files.push(...$("attach-input").files);
+    $("attach-input").value = "";
+    renderFiles();
+  });
   $("note-toggle").addEventListener("change", () => {
     const note = $("note-toggle").checked;
     $("composer").classList.toggle("note-mode", note);

@@ -82,6 +82,21 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
     }
   }
 
+  // An email address the customer gave on another channel: unverified until they answer a mail.
+  $("identity-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("identity-email");
+    const address = input.value.trim();
+    if (!contact || !address) return;
+    try {
+      await api(`contacts/${contact.id}/identities`, { method: "POST", body: { kind: "email", address } });
+      input.value = "";
+      show(contact.id);
+    } catch (error) {
+      toast(`Could not add ${address}: ${error.message}`);
+    }
+  });
+
   $("contact-name-form").addEventListener("submit", (event) => {
     event.preventDefault();
     save({ name: $("contact-name").value.trim() });

@@ -1,6 +1,7 @@
 // One message (or note, or activity entry) of a contact's timeline, rendered as text.
 
 import { el, linkify, timeShort } from "./dom.js";
+import { automaticSender, emailBadges, emailMeta, emailSubject, emailTools, emailWarning } from "./email.js";
 
 const TICKS = {
   received: "",
@@ -58,7 +59,7 @@ export function renderMessage(message, context) {
   const inbound = message.direction === "in";
   const note = message.kind === "note";
   const identity = context.identities.find((i) => i.id === message.identity);
-  const who = inbound ? context.contactName || "Customer" : context.agentName(message.sender) || "Agent";
+  const who = inbound ? context.contactName || "Customer" : context.agentName(message.sender) || automaticSender(message) || "Agent";
   const channel = channelName(message.channel);
   const meta = el(
     "div",
@@ -70,6 +71,7 @@ export function renderMessage(message, context) {
     " ",
     el("time", { datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, timeShort(message.created_at)),
     conversationMark ? [" ", conversationMark] : null,
+    emailBadges(message),
   );
   const attachments = (message.attachments || []).map((a) => {
     // Only the API's own protected download URLs are ever used as link or image sources.
@@ -85,12 +87,15 @@ export function renderMessage(message, context) {
   return el(
     "li",
     {
-      class: `msg ${inbound ? "in" : "out"}${note ? " note" : ""}${message.status === "failed" || message.status === "undelivered" ? " failed" : ""}`,
+      class: `msg ${inbound ? "in" : "out"}${note ? " note" : ""}${message.status === "failed" || message.status === "undelivered" ? " failed" : ""}${emailMeta(message) ? " email" : ""}`,
       dataset: { messageId: String(message.id), conversation: String(message.conversation), kind: message.kind, clientId: message.client_id || "" },
     },
     meta,
+    emailSubject(message),
+    emailWarning(message),
     el("p", { class: "body" }, linkify(message.body)),
     attachments,
+    emailTools(message),
     delivery,
   );
 }
