@@ -95,8 +95,13 @@ class MessageOriginalView(BaseAPIView):
 
 
 class IdentityCreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["email"])
+    kind = serializers.CharField(help_text='"email" (the only kind an agent can add)')
     address = serializers.CharField(max_length=320)
+
+    def validate_kind(self, value: str) -> str:
+        if value != "email":
+            raise serializers.ValidationError('only "email" identities can be added')
+        return value
 
 
 class ContactIdentitiesView(BaseAPIView):
