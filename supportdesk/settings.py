@@ -263,6 +263,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "apps.conversations.models.Message.Status",
         "MessageKindEnum": "apps.conversations.models.Message.Kind",
         "IdentityKindEnum": "apps.contacts.models.Identity.Kind",
+        # What an agent sends (JSON or multipart with files): one name for both request bodies.
+        "MessageCreateKindEnum": [("message", "message"), ("note", "note")],
     },
 }
 
