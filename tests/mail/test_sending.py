@@ -184,3 +184,19 @@ def test_attachments_are_refused_on_a_channel_that_cannot_carry_them(
         "a reply on Phone (SMS/MMS) cannot carry attachments; remove the files or reply on a channel that can (email)"
     )
     assert Message.objects.filter(direction="out").count() == 0
+
+
+def test_non_ascii_sender_name_and_subject_are_encoded_and_read_back(
+    email_inbox, agent, smtp, receive, django_capture_on_commit_callbacks
+):
+    from apps.mail.models import EmailInboxSettings
+
+    EmailInboxSettings.objects.filter(inbox=email_inbox).update(from_name="Zoë's Support")
+    customer = receive(compose(subject="Réseau en panne — 東京", body="Ça ne marche pas."))
+
+    reply(agent, customer, django_capture_on_commit_callbacks, body="Voilà la solution : redémarrez.")
+
+    mail = smtp.wait_for(1)[0].message
+    assert mail["From"].addresses[0].display_name == "Zoë's Support"
+    assert mail["Subject"] == f"Re: Réseau en panne — 東京 [#{customer.conversation_id}]"
+    assert mail.get_body(preferencelist=("plain",)).get_content().strip() == "Voilà la solution : redémarrez."
