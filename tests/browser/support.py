@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.conftest import failed_in_call
 from tests.servers import LiveServer, free_port, start_server, stop_server  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,27 @@ class Console:
     page: Any
     dialogs: list[str]
     errors: list[str]
+    log: list[str]
+
+
+# The consoles the running test opened: printed when it fails (tests/browser/support.py).
+OPENED: list[Console] = []
+
+
+def describe_consoles() -> str:
+    """What each console of a failed test shows and logged, for the failure report."""
+    parts = []
+    for number, console in enumerate(OPENED, 1):
+        try:
+            state = console.page.evaluate(
+                "() => ({conn: document.getElementById('conn')?.dataset.state,"
+                " list: document.getElementById('conv-list')?.innerText.slice(0, 800),"
+                " timeline: document.getElementById('timeline')?.innerText.slice(0, 1500)})"
+            )
+        except Exception as exc:  # noqa: BLE001 - the page may be closed already
+            state = f"(page not readable: {exc})"
+        parts.append(f"console {number}: {state}\nbrowser log: {console.log[-40:]}\npage errors: {console.errors}")
+    return "\n".join(parts)
 
 
 def set_server_password(username: str) -> None:
@@ -107,7 +130,19 @@ def open_console(browser: Any, server: LiveServer, username: str, *, viewport: d
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log: list[str] = []
-    page.on("console", lambda message: log.append(f"{message.type}: {message.text}"))
+    page.on("console", lambda message: log.append(f"{time.strftime('%H:%M:%S')} {message.type}: {message.text}"))
+    page.on(
+        "requestfailed",
+        lambda request: log.append(f"{time.strftime('%H:%M:%S')} request failed: {request.url} {request.failure}"),
+    )
+    page.on(
+        "response",
+        lambda response: (
+            log.append(f"{time.strftime('%H:%M:%S')} HTTP {response.status} {response.url}")
+            if response.status >= 400
+            else None
+        ),
+    )
     page.goto(server.url + "/console/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -121,7 +156,9 @@ def open_console(browser: Any, server: LiveServer, username: str, *, viewport: d
             f"url: {page.url}\npage: {page.content()[:1500]}\n"
             f"server log: {server.log()[-4000:]}"
         ) from None
-    return Console(context=context, page=page, dialogs=dialogs, errors=errors)
+    console = Console(context=context, page=page, dialogs=dialogs, errors=errors, log=log)
+    OPENED.append(console)
+    return console
 
 
 def screenshot(page: Any, name: str) -> Path:
@@ -161,11 +198,20 @@ def chromium(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def console_server(tmp_path: Path, twilio_server: Any) -> Iterator[LiveServer]:
-    """The server process, sending through the local Twilio-compatible server."""
+def console_server(request: pytest.FixtureRequest, tmp_path: Path, twilio_server: Any) -> Iterator[LiveServer]:
+    """The server process, sending through the local Twilio-compatible server.
+
+    When the test fails, the consoles' state and logs and the server's log tail are printed
+    (pytest shows them under "Captured stdout teardown").
+    """
     require_browser()
+    OPENED.clear()
     server = start_live_server(tmp_path, twilio=twilio_server)
     try:
         yield server
     finally:
+        if failed_in_call(request):
+            print(describe_consoles())
+            print(f"server log (tail):\n{server.log()[-6000:]}")
+        OPENED.clear()
         stop_live_server(server)
