@@ -70,7 +70,7 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
     # claim that skipped the rows another claim holds would leave the conversation waiting
     # while the agents still have room. The rows read after the wait are current, so the
     # load counted below includes every claim that committed before.
-    locked = list(candidates.select_for_update(of=("self",)).select_related("agent").order_by("agent_id"))
+    locked = list(candidates.select_for_update(of=("self",), no_key=True).select_related("agent").order_by("agent_id"))
     if not locked:
         return None
     loads = dict(
@@ -122,7 +122,7 @@ def assignment_drain(*, limit: int = 100) -> int:
             # Wait for a row another transaction holds (rather than skip it and leave it
             # waiting); the filter is checked again after the wait.
             conversation = (
-                Conversation.objects.select_for_update(of=("self",))
+                Conversation.objects.select_for_update(of=("self",), no_key=True)
                 .select_related("inbox")
                 .filter(pk=conversation_id, assignee__isnull=True, status=Conversation.Status.OPEN)
                 .first()
@@ -146,7 +146,7 @@ def presence_set(*, agent_id: int, status: str) -> AgentPresence:
 
         raise InvalidInput(f"unknown presence {status!r}", code="invalid_presence")
     presence = presence_get(agent_id=agent_id)
-    presence = AgentPresence.objects.select_for_update().get(pk=presence.pk)
+    presence = AgentPresence.objects.select_for_update(no_key=True).get(pk=presence.pk)
     previous = presence.status
     presence.chosen_status = status
     presence.status = status
@@ -165,7 +165,7 @@ def presence_set(*, agent_id: int, status: str) -> AgentPresence:
 def presence_heartbeat(*, agent_id: int) -> AgentPresence:
     """A console of this agent is connected. Brings an expired agent back to what they chose."""
     presence = presence_get(agent_id=agent_id)
-    presence = AgentPresence.objects.select_for_update().get(pk=presence.pk)
+    presence = AgentPresence.objects.select_for_update(no_key=True).get(pk=presence.pk)
     previous = presence.status
     presence.last_seen_at = timezone.now()
     presence.status = presence.chosen_status
@@ -186,7 +186,7 @@ def presence_expire() -> int:
     )
     for agent_id in stale:
         with transaction.atomic():
-            presence = AgentPresence.objects.select_for_update().get(agent_id=agent_id)
+            presence = AgentPresence.objects.select_for_update(no_key=True).get(agent_id=agent_id)
             if presence.status == AgentPresence.Status.OFFLINE or (
                 presence.last_seen_at and presence.last_seen_at >= _fresh_after(timezone.now())
             ):
@@ -205,7 +205,7 @@ def conversations_requeue(*, agent_id: int) -> int:
     ids = list(
         Conversation.objects.filter(assignee_id=agent_id, status=Conversation.Status.OPEN).values_list("id", flat=True)
     )
-    for conversation in Conversation.objects.select_for_update().filter(pk__in=ids).order_by("id"):
+    for conversation in Conversation.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("id"):
         conversation.assignee = None
         conversation.save(update_fields=["assignee"])
         emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])

@@ -93,7 +93,7 @@ def inbound_process(*, entry_id: int) -> str:
         if entry is None or entry.state != InboundEntry.State.PENDING:
             return entry.state if entry else "missing"
         batch = list(
-            InboundEntry.objects.select_for_update()
+            InboundEntry.objects.select_for_update(no_key=True)
             .filter(source=entry.source, sender=entry.sender, state=InboundEntry.State.PENDING, id__lte=entry.pk)
             .order_by("id")
         )

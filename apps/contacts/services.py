@@ -96,7 +96,7 @@ def emit_contact_updated(contact: Contact, changes: list[str]) -> None:
 @transaction.atomic
 def contact_update(*, contact_id: int, name: str | None = None, notes: str | None = None) -> Contact:
     """Edit a contact's name or notes; the consoles that show the contact are told."""
-    contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
+    contact = Contact.objects.select_for_update(no_key=True).filter(pk=contact_id).first()
     if contact is None:
         raise NotFound("no such contact")
     changes: list[str] = []
@@ -139,7 +139,7 @@ def _emit_conversations_moved(conversation_ids: list[int]) -> None:
 
 def _lock_contacts(*ids: int) -> dict[int, Contact]:
     # Always in id order, so that two merges of the same pair cannot deadlock.
-    return {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=ids).order_by("id")}
+    return {c.pk: c for c in Contact.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("id")}
 
 
 @transaction.atomic
@@ -196,7 +196,7 @@ def contact_unmerge(*, merge_id: int, by: Any = None) -> ContactMerge:
     """Undo a merge: exactly the identities and conversations it moved go back."""
     from apps.conversations.models import Conversation
 
-    merge = ContactMerge.objects.select_for_update().filter(pk=merge_id).first()
+    merge = ContactMerge.objects.select_for_update(no_key=True).filter(pk=merge_id).first()
     if merge is None:
         raise NotFound("no such merge")
     if merge.undone_at is not None:

@@ -65,7 +65,7 @@ def attachment_fetch(*, attachment_id: int) -> str:
     name = os.path.basename(attachment.source_url.rstrip("/")) or "media"
     filename = f"{name}{extension}"
     with transaction.atomic():
-        locked = Attachment.objects.select_for_update().get(pk=attachment_id)
+        locked = Attachment.objects.select_for_update(no_key=True).get(pk=attachment_id)
         if locked.file:
             return "done"
         locked.file.save(filename, ContentFile(content), save=False)

@@ -107,14 +107,14 @@ def message_receive(
         )
     # One contact's messages are threaded one at a time, so two first messages from a new
     # customer cannot open two conversations.
-    Contact.objects.select_for_update().filter(pk=identity.contact_id).first()
+    Contact.objects.select_for_update(no_key=True).filter(pk=identity.contact_id).first()
     if conversation is not None:
         if conversation.inbox_id != inbox.pk:
             raise ValueError("a message threaded into a conversation is stored in that conversation's inbox")
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conversation = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
     elif not new_conversation:
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(no_key=True)
             .filter(contact_id=identity.contact_id, inbox=inbox)
             .exclude(status=Conversation.Status.RESOLVED)
             .order_by("-last_activity_at")
@@ -328,7 +328,7 @@ def _message_send(
     attachments: Sequence[FileUpload] = (),
 ) -> tuple[Message, bool]:
     conversation = (
-        Conversation.objects.select_for_update(of=("self",))
+        Conversation.objects.select_for_update(of=("self",), no_key=True)
         .select_related("inbox", "last_identity")
         .filter(pk=conversation_id)
         .first()
@@ -448,7 +448,7 @@ def message_mark_sent(*, message_id: int, provider_id: str, status: str) -> Mess
     # Serialised with message_status_apply on the provider id: a callback committed before
     # this is read below; one that comes after finds the message by its provider id.
     xact_lock(NAMESPACE_PROVIDER_MESSAGE, provider_id)
-    message = Message.objects.select_for_update().get(pk=message_id)
+    message = Message.objects.select_for_update(no_key=True).get(pk=message_id)
     message.provider_id = provider_id
     _advance(message, status)
     for receipt in StatusReceipt.objects.filter(provider_message_id=provider_id, applied=False).order_by("id"):
@@ -464,7 +464,7 @@ def message_mark_sent(*, message_id: int, provider_id: str, status: str) -> Mess
 @transaction.atomic
 def message_send_failed(*, message_id: int, code: str, text: str) -> Message:
     """The provider refused for good (or we gave up): show it, never retry."""
-    message = Message.objects.select_for_update().get(pk=message_id)
+    message = Message.objects.select_for_update(no_key=True).get(pk=message_id)
     message.status = Message.Status.FAILED
     message.error_code = code
     message.error_message = error_in_words(code, text)[:500]
@@ -511,11 +511,13 @@ def message_status_apply(*, source: str, status: DeliveryStatus, payload: dict[s
 def status_receipts_apply(*, provider_message_id: str) -> bool:
     """Apply every receipt not applied yet to the message with this provider id, in order."""
     xact_lock(NAMESPACE_PROVIDER_MESSAGE, provider_message_id)  # see message_mark_sent
-    message = Message.objects.select_for_update().filter(provider_id=provider_message_id).first()
+    message = Message.objects.select_for_update(no_key=True).filter(provider_id=provider_message_id).first()
     if message is None:
         return False
     changed = False
-    receipts = StatusReceipt.objects.select_for_update().filter(provider_message_id=provider_message_id, applied=False)
+    receipts = StatusReceipt.objects.select_for_update(no_key=True).filter(
+        provider_message_id=provider_message_id, applied=False
+    )
     for receipt in receipts.order_by("id"):
         if _advance(message, receipt.status, receipt.error_code, receipt.payload.get("_error_message", "")):
             changed = True
@@ -549,7 +551,7 @@ def conversation_update(
     `labels` is the full new set of label names (labels not seen before are created).
     """
     conversation = (
-        Conversation.objects.select_for_update(of=("self",))
+        Conversation.objects.select_for_update(of=("self",), no_key=True)
         .select_related("assignee", "team")
         .filter(pk=conversation_id)
         .first()
@@ -676,7 +678,7 @@ def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | No
     last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
     target = last_seq if seq is None else max(0, min(seq, last_seq))
     with transaction.atomic():
-        marker, _ = ReadMarker.objects.select_for_update().get_or_create(
+        marker, _ = ReadMarker.objects.select_for_update(no_key=True).get_or_create(
             agent_id=agent_id, conversation_id=conversation_id
         )
         if target > marker.last_read_seq:

@@ -83,7 +83,7 @@ def _subject(message: Message, thread: EmailThread, from_name: str) -> str:
 def _record(message: Message) -> EmailMessage:
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update(of=("self",))
+            Conversation.objects.select_for_update(of=("self",), no_key=True)
             .select_related("inbox", "contact")
             .get(pk=message.conversation_id)
         )

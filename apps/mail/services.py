@@ -137,7 +137,7 @@ def email_identity_add(*, contact_id: int, address: str) -> tuple[Identity, bool
     except ValidationError:
         raise InvalidInput(f"{address!r} is not an email address", code="invalid_address") from None
     with transaction.atomic():
-        contact = Contact.objects.select_for_update().filter(pk=contact_id, merged_into=None).first()
+        contact = Contact.objects.select_for_update(no_key=True).filter(pk=contact_id, merged_into=None).first()
         if contact is None:
             raise NotFound("no such contact")
         existing = Identity.objects.filter(kind=Identity.Kind.EMAIL, address=normalized).first()
