@@ -341,8 +341,10 @@ def visitor_session(
 
 @transaction.atomic
 def visitor_set_email(*, visitor: Visitor, email: Any) -> str:
-    """The visitor leaves an address for replies while they are away (an unverified claim)."""
+    """The visitor leaves an address for replies while they are away (an unverified claim).
+    Counted with their messages (WIDGET_RATE_MESSAGES): it decides where our mail goes."""
     address = email_normalize(email)
+    message_rate_check(visitor)
     Visitor.objects.filter(pk=visitor.pk).update(email=address)
     visitor.email = address
     _email_claim(contact=visitor.identity.contact, email=address)

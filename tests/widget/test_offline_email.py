@@ -110,3 +110,13 @@ def test_permanent_smtp_refusal_is_not_retried(widget, agent, smtp, django_captu
     assert OfflineEmail.objects.get(message=reply).state == OfflineEmail.State.FAILED
     assert offline_email_sweep(now=timezone.now() + dt.timedelta(minutes=5)) == {}
     assert smtp.mails == []
+
+
+def test_email_changes_are_rate_limited(widget, settings):
+    settings.WIDGET_RATE_MESSAGES = "2/10"
+    widget.session()
+    assert widget.set_email("a@example.com").status_code == 200
+    assert widget.set_email("b@example.com").status_code == 200
+    refused = widget.set_email("c@example.com")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert Visitor.objects.get().email == "b@example.com"
