@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from apps.accounts.models import Inbox
@@ -20,11 +20,16 @@ def sign(user_id: str, secret: str = SECRET) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Rate-limit counters live in the cache (Redis): each test starts with none."""
-    cache.clear()
+def _fresh_rate_limits(settings):
+    """Rate-limit counters live in the cache (Redis): each test counts under a key prefix of its own.
+
+    Not cache.clear(): on Redis that is FLUSHDB, which would also wipe the channel layer of any
+    server process running at the time and the keys of other test runs sharing the server.
+    """
+    cache_settings = {name: dict(value) for name, value in settings.CACHES.items()}
+    cache_settings["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = cache_settings
     yield
-    cache.clear()
 
 
 @pytest.fixture
