@@ -71,7 +71,7 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission
     """Who this socket is, or None to refuse it. Two queries: the visitor (with inbox and
     widget settings) and their conversation ids."""
     from apps.widget.origins import origin_allowed
-    from apps.widget.services import visitor_conversation_ids, visitor_for_token
+    from apps.widget.services import visitor_conversation_ids, visitor_for_token, visitor_socket_touch
 
     if not inbox_key or not token:
         return None
@@ -83,6 +83,7 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission
         return None
     if widget_settings is not None and widget_settings.require_identity and not visitor.user_id:
         return None  # verification was turned on after this visitor started
+    visitor_socket_touch(visitor.pk)
     return Admission(
         inbox=visitor.inbox,
         inbox_key=inbox_key,
@@ -95,9 +96,14 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission
 
 
 def connect_allowed(address: str) -> bool:
-    from apps.widget.services import rate_limit_hit
+    """WIDGET_RATE_CONNECTS, shared with the session endpoint (one budget per address)."""
+    from apps.widget.services import WidgetError, connect_rate_check
 
-    return not rate_limit_hit(f"ws-connect:{address}", settings.WIDGET_RATE_CONNECTS, 60)
+    try:
+        connect_rate_check(address)
+    except WidgetError:
+        return False
+    return True
 
 
 async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -155,6 +161,14 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
                 await _receive(sock, message.get("text"), message.get("bytes"))
     finally:
         hub.remove(sock)
+        if sock.identity_id not in hub.by_identity:  # their last socket on this process
+            await database_sync_to_async(_gone)(sock.visitor_id)
+
+
+def _gone(visitor_id: int) -> None:
+    from apps.widget.services import visitor_socket_gone
+
+    visitor_socket_gone(visitor_id)
 
 
 # --- replay --------------------------------------------------------------------------------
@@ -179,12 +193,14 @@ async def _replay(sock: VisitorSocket, since: int) -> None:
             return
         sock.position = since
         sock.sent = {i for i in sock.sent if i > since} if sock.sent else None
+        delivered = []
         for frame in replay.frames:
             if sock.sent is not None:
                 sock.sent.discard(frame["id"])
-            if sock.take(frame):
-                await sock.send_json(frame)
+            if sock.take(frame) and await sock.send_json(frame):
+                delivered.append(frame)
         sock.advance(replay.upto)
+        hub.mark_seen([(sock, frame) for frame in delivered])
     finally:
         sock.replaying = False
 

@@ -138,6 +138,7 @@ class WidgetHub:
         self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.online: dict[int, tuple[float, bool]] = {}
+        self.background: set[asyncio.Future[Any]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
@@ -197,8 +198,23 @@ class WidgetHub:
             if not members:
                 del index[key]
 
-    def connected_identities(self) -> set[int]:
-        return set(self.by_identity)
+    def mark_seen(self, delivered: list[tuple[VisitorSocket, dict[str, Any]]]) -> None:
+        """Agent replies pushed to a visitor's socket have reached them: sent -> delivered (so
+        the offline email is not needed). In the background; the sockets do not wait for it."""
+        wanted: dict[tuple[str, str], list[int]] = {}
+        for sock, frame in delivered:
+            data = frame.get("data") or {}
+            if frame.get("type") in SEEN_TYPES and data.get("direction") == "out" and data.get("status") == "sent":
+                wanted.setdefault((sock.inbox_key, sock.token), []).append(data["id"])
+        for (inbox_key, token), message_ids in wanted.items():
+            task = asyncio.ensure_future(database_sync_to_async(_messages_seen)(inbox_key, token, message_ids))
+            self.background.add(task)
+            task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("widget hub: marking replies delivered failed", exc_info=task.exception())
 
     async def inbox_online(self, inbox: Any) -> bool:
         """Whether an agent answers now; cached a few seconds so that a burst of connects
@@ -282,14 +298,14 @@ class WidgetHub:
         else:
             keep = set(wanted)
             frames = await database_sync_to_async(visitor_frames)([e for e in frames_of if e.id in keep])
+        delivered: list[tuple[VisitorSocket, dict[str, Any]]] = []
         for frame in frames:
             targets = self.by_conversation.get(frame["conversation"], ())
             force = forced.get(frame["id"], set())
-            sends = [s.send_json(frame) for s in list(targets) if s.take(frame, force=s in force)]
-            if len(sends) == 1:
-                await sends[0]
-            elif sends:
-                await asyncio.gather(*sends)
+            chosen = [s for s in list(targets) if s.take(frame, force=s in force)]
+            results = await asyncio.gather(*(s.send_json(frame) for s in chosen))
+            delivered += [(s, frame) for s, ok in zip(chosen, results, strict=True) if ok]
+        self.mark_seen(delivered)
 
     # --- catch-up and heartbeats -----------------------------------------------------------
     async def _tick(self) -> None:
@@ -344,9 +360,34 @@ class WidgetHub:
 
     async def _heartbeats(self) -> None:
         sockets = list(self.sockets)
+        if sockets:
+            try:
+                await database_sync_to_async(_sockets_present)({s.visitor_id for s in sockets})
+            except Exception:  # noqa: BLE001 - a hint for the offline email; the sweep's delay covers it
+                log.warning("widget hub: visitor presence refresh failed", exc_info=True)
         for start in range(0, len(sockets), HEARTBEAT_BATCH):
             batch = sockets[start : start + HEARTBEAT_BATCH]
             await asyncio.gather(*(s.send_json({"type": "heartbeat", "last_event": s.position}) for s in batch))
+
+
+SEEN_TYPES = (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED)
+
+
+def _messages_seen(inbox_key: str, token: str, message_ids: list[int]) -> None:
+    from apps.widget.services import visitor_for_token, visitor_message_ids_seen
+
+    visitor = visitor_for_token(inbox_key=inbox_key, token=token)
+    if visitor is not None:
+        visitor_message_ids_seen(visitor=visitor, message_ids=message_ids)
+
+
+def _sockets_present(visitor_ids: set[int]) -> None:
+    """visitor_socket_touch for every connected visitor in one cache round trip."""
+    from django.core.cache import cache
+
+    from apps.widget import services
+
+    cache.set_many({services._presence_key(i): 1 for i in visitor_ids}, services.SOCKET_PRESENCE_TTL)
 
 
 hub = WidgetHub()
