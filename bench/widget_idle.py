@@ -160,6 +160,7 @@ def reset_and_seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, A
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
