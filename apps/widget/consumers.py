@@ -151,16 +151,17 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
         identity_id=admission.identity_id,
         conversations=admission.conversations,
     )
-    # Whatever committed after the position was read and before this registration is read by
-    # the hub's next catch-up, which `add` moves back to the socket's position.
     sock.position = admission.position
-    hub.add(sock)
     try:
         online = await hub.inbox_online(admission.inbox)
         await send({"type": "websocket.accept"})
         await sock.send_json(
             {"type": "hello", "visitor": admission.public_id, "last_event": sock.position, "online": online}
         )
+        # Registered after the hello, which comes first. What committed after the position was
+        # read and before now is read by the hub's catch-up, which `add` brings forward and
+        # moves back to this position.
+        hub.add(sock)
         since = _int(query.get("since"))
         if since is not None and since >= 0:
             await _replay(sock, since)

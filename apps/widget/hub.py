@@ -36,6 +36,7 @@ SEND_TIMEOUT = 10.0  # a socket that cannot take a frame for this long is stalle
 CATCH_UP_LIMIT = 2000
 ONLINE_CACHE_SECONDS = 10.0
 HEARTBEAT_BATCH = 500
+NEWCOMER_CATCH_UP_SECONDS = 1.0
 
 
 class VisitorSocket:
@@ -337,12 +338,20 @@ class WidgetHub:
 
     # --- catch-up and heartbeats -----------------------------------------------------------
     async def _tick(self) -> None:
+        """Heartbeats and the catch-up every interval; and within a second of a new socket,
+        the catch-up alone (for what committed while it was being admitted)."""
         interval = settings.WIDGET_HEARTBEAT_SECONDS
+        next_beat = time.monotonic() + interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, NEWCOMER_CATCH_UP_SECONDS))
+            beat = time.monotonic() >= next_beat
+            if not beat and self.floor is None:
+                continue
             try:
                 await self.catch_up()
-                await self._heartbeats()
+                if beat:
+                    next_beat = time.monotonic() + interval
+                    await self._heartbeats()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001
