@@ -141,6 +141,7 @@ class WidgetHub:
         self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.online: dict[int, tuple[float, bool]] = {}
+        self.online_asking: dict[int, asyncio.Future[bool]] = {}
         self.background: set[asyncio.Future[Any]] = set()
         self.stopping = False
 
@@ -241,12 +242,19 @@ class WidgetHub:
             log.warning("widget hub: marking replies delivered failed", exc_info=task.exception())
 
     async def inbox_online(self, inbox: Any) -> bool:
-        """Whether an agent answers now; cached a few seconds so that a burst of connects
-        does not ask presence once per socket."""
+        """Whether an agent answers now; cached a few seconds, and asked once for a burst of
+        connects (they wait for the same answer) rather than once per socket."""
         now = time.monotonic()
         cached = self.online.get(inbox.pk)
         if cached is not None and cached[0] > now:
             return cached[1]
+        asking = self.online_asking.get(inbox.pk)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask_online(inbox))
+            self.online_asking[inbox.pk] = asking
+        return await asyncio.shield(asking)
+
+    async def _ask_online(self, inbox: Any) -> bool:
         from apps.widget.services import inbox_online
 
         try:
@@ -254,7 +262,9 @@ class WidgetHub:
         except Exception:  # noqa: BLE001 - the hello must not fail over presence
             log.exception("inbox_online failed for inbox %s", inbox.pk)
             online = False
-        self.online[inbox.pk] = (now + ONLINE_CACHE_SECONDS, online)
+        finally:
+            self.online_asking.pop(inbox.pk, None)
+        self.online[inbox.pk] = (time.monotonic() + ONLINE_CACHE_SECONDS, online)
         return online
 
     # --- the channel layer -----------------------------------------------------------------
