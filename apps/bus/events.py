@@ -109,9 +109,14 @@ def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
 
     They carry ids only. The hub that has a socket on the conversation reads the event back from
     the log and builds the visitor's frame there (apps.widget.replay), the same way a replay does,
-    so agent-internal data never travels towards a visitor's socket. Events of every inbox ring
-    (a hub drops those of conversations it has no socket on in a dict lookup): telling widget
-    inboxes apart here would cost a query on the hot path of every channel.
+    so agent-internal data never travels towards a visitor's socket.
+
+    Which inbox an event is in is not known here without a query on the hot path of every
+    channel, so: message events ring when the message went over the widget (`channel`), which
+    keeps SMS and email traffic away from the hubs; status changes and agents typing (rare)
+    ring for every inbox, and a hub drops those of conversations it has no socket on. A reply
+    sent over another channel in a widget conversation (email, say) reaches the visitor by the
+    hub's catch-up from the log, at the next heartbeat.
     """
     from apps.widget.replay import visitor_may_see
 
@@ -127,7 +132,10 @@ def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
             },
         )
         for e in rows
-        if e.conversation_id is not None and e.agent_id is None and visitor_may_see(e.type, e.data)
+        if e.conversation_id is not None
+        and e.agent_id is None
+        and visitor_may_see(e.type, e.data)
+        and (e.type not in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED) or e.data.get("channel") == "widget")
     ]
 
 

@@ -183,6 +183,8 @@ class WidgetHub:
                 await asyncio.wait([listener], timeout=5)
             except Exception:  # noqa: BLE001
                 log.warning("widget hub: could not wake the listener", exc_info=True)
+        if self.background:  # replies being marked delivered: let them finish
+            await asyncio.wait(list(self.background), timeout=5)
         for task in self.tasks:
             task.cancel()
         if self.tasks:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from websockets.sync.client import connect
 
 from tests.browser.support import chromium, console_server, open_console  # noqa: F401 - fixtures
@@ -49,9 +50,17 @@ def test_the_agent_sees_the_visitor_typing_and_the_visitor_sees_the_agent_typing
             ana.page.locator("#conv-list li", has_text="Is anyone there?").click()
             ana.page.locator("#timeline li.msg.in", has_text="Is anyone there?").wait_for()
 
-            visitor.send(json.dumps({"action": "typing", "active": True}))
-            typing = ana.page.locator("#typing")
-            typing.filter(has_text="The customer is typing").wait_for()
+            # Typing is ephemeral (never logged): a visitor's widget repeats it while they type,
+            # and so does this one, at the server's pace (one every 2 s).
+            shown = ana.page.locator("#typing").filter(has_text="The customer is typing")
+            for _attempt in range(5):
+                visitor.send(json.dumps({"action": "typing", "active": True}))
+                try:
+                    shown.wait_for(timeout=2500)
+                    break
+                except PlaywrightTimeout:
+                    continue
+            assert shown.is_visible(), ana.page.locator("#typing").inner_text()
 
             ana.page.fill("#composer-text", "Let me check")
             frame = next_frame(visitor, "typing")
