@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "apps.assignment",
     "apps.console",
     "apps.mail",
+    "apps.widget",
     "apps.api",
 ]
 
@@ -242,6 +243,17 @@ MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
 # most mail providers take, once base64 has grown it by a third).
 AGENT_ATTACHMENTS_MAX_BYTES = env.int("AGENT_ATTACHMENTS_MAX_BYTES", default=18 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# The web chat widget (docs/DESIGN.md §5). Rates are "count/seconds".
+WIDGET_MAX_TEXT = env.int("WIDGET_MAX_TEXT", default=4000)
+WIDGET_MAX_UPLOAD_BYTES = env.int("WIDGET_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+WIDGET_UPLOAD_TYPES = env.list(
+    "WIDGET_UPLOAD_TYPES",
+    default=["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+)
+WIDGET_RATE_CONNECTS = env.str("WIDGET_RATE_CONNECTS", default="30/60")
+WIDGET_RATE_MESSAGES = env.str("WIDGET_RATE_MESSAGES", default="20/10")
+WIDGET_OFFLINE_EMAIL_DELAY = env.int("WIDGET_OFFLINE_EMAIL_DELAY", default=120)
 
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {

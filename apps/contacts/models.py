@@ -28,6 +28,8 @@ class Identity(models.Model):
         WIDGET = "widget", "Widget visitor"
         TELEGRAM = "telegram", "Telegram"
         XMPP = "xmpp", "XMPP"
+        # The host site's user id, proven by the widget's HMAC (verified) or attached by an admin.
+        USER_ID = "user_id", "Site user id"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=16, choices=Kind.choices)

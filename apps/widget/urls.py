@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.widget import views
+
+urlpatterns = [
+    path("api/session", views.session, name="widget-session"),
+    path("api/messages", views.messages, name="widget-messages"),
+    path("api/email", views.email, name="widget-email"),
+    path("api/files/<str:signed>", views.file, name="widget-file"),
+]

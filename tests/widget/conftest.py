@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from apps.accounts.models import Inbox
+from apps.widget.models import WidgetSettings
+from tests.factories import InboxFactory
+
+SITE = "https://shop.example.com"
+SECRET = "widget_secret_123"
+
+
+def sign(user_id: str, secret: str = SECRET) -> str:
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the cache (Redis): each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def widget_inbox(db, team, agent) -> Inbox:
+    inbox = InboxFactory(name="Shop chat", channel=Inbox.Channel.WIDGET, address="", team=team)
+    inbox.members.add(agent)
+    WidgetSettings.objects.create(inbox=inbox, allowed_origins=f"{SITE}\nhttp://localhost:3000", secret=SECRET)
+    return inbox
+
+
+class WidgetClient:
+    """The widget's side of the HTTP API: JSON with the host page's Origin."""
+
+    def __init__(self, inbox: Inbox, origin: str | None = SITE, ip: str = "203.0.113.5") -> None:
+        self.inbox = inbox
+        self.origin = origin
+        self.ip = ip
+        self.http = Client()
+        self.token: str | None = None
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        out: dict[str, str] = {"REMOTE_ADDR": self.ip}
+        if self.origin is not None:
+            out["HTTP_ORIGIN"] = self.origin
+        token = token or self.token
+        if token:
+            out["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        return out
+
+    def session(self, **body):
+        body.setdefault("inbox", self.inbox.key)
+        if self.token and "token" not in body:
+            body["token"] = self.token
+        response = self.http.post("/widget/api/session", body, content_type="application/json", **self.headers())
+        if response.status_code == 200:
+            self.token = response.json()["token"]
+        return response
+
+    def send(self, text: str, client_id: str, token: str | None = None):
+        return self.http.post(
+            "/widget/api/messages",
+            {"client_id": client_id, "text": text},
+            content_type="application/json",
+            **self.headers(token),
+        )
+
+    def upload(self, client_id: str, file, text: str = "", token: str | None = None):
+        return self.http.post(
+            "/widget/api/messages", {"client_id": client_id, "text": text, "file": file}, **self.headers(token)
+        )
+
+    def history(self, token: str | None = None, **params):
+        return self.http.get("/widget/api/messages", params, **self.headers(token))
+
+    def set_email(self, email: str):
+        return self.http.post("/widget/api/email", {"email": email}, content_type="application/json", **self.headers())
+
+
+@pytest.fixture
+def widget(widget_inbox) -> WidgetClient:
+    return WidgetClient(widget_inbox)
