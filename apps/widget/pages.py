@@ -73,10 +73,6 @@ def demo(request: HttpRequest) -> HttpResponse:
     inbox = _demo_inbox(request.GET.get("inbox", "").strip())
     if inbox is None:
         return render(request, "widget/demo.html", {"inbox": None}, status=404)
-    identity = {
-        name: request.GET.get(name, "")[:255] for name in ("user_id", "user_hash", "user_name", "user_email")
-    }
-    snippet = (
-        f'<script src="{settings.PUBLIC_BASE_URL}/widget.js" data-inbox="{inbox.key}" async></script>'
-    )
+    identity = {name: request.GET.get(name, "")[:255] for name in ("user_id", "user_hash", "user_name", "user_email")}
+    snippet = f'<script src="{settings.PUBLIC_BASE_URL}/widget.js" data-inbox="{inbox.key}" async></script>'
     return render(request, "widget/demo.html", {"inbox": inbox, "snippet": snippet, **identity})

@@ -80,6 +80,15 @@
     return { status: response.status, data, error };
   }
 
+  async function reachable() {
+    try {
+      await fetch(BASE + "/widget.js", { mode: "no-cors", cache: "no-store", credentials: "omit" });
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
   // Resolves to the session, or to null when the desk refuses this page (origin, identity,
   // unknown inbox): the host page has to fix its embed, and the visitor sees nothing.
   async function openSession() {
@@ -89,12 +98,27 @@
     if (ds.userHash) body.user_hash = ds.userHash;
     if (ds.userName) body.name = ds.userName;
     if (ds.userEmail) body.email = ds.userEmail;
+    let blocked = 0;
     for (let attempt = 0; ; attempt++) {
       const r = await api("POST", "/widget/api/session", body);
       if (r.status === 200 && r.data && r.data.token) {
         token = r.data.token;
         store.set("token", token);
         return r.data;
+      }
+      // The desk answers a refused origin without CORS headers, so the page sees a network
+      // error. If the desk is reachable all the same (an opaque request gets through), twice,
+      // it is the origin that was refused.
+      if (r.status === 0 && navigator.onLine && (await reachable()) && ++blocked >= 2) {
+        console.warn(
+          TAG + "not started: origin_not_allowed: the desk did not accept this page's origin (" +
+            location.origin + "); add it to the inbox's allowed origins",
+        );
+        return null;
+      }
+      if (r.status === 0 && blocked) {
+        await sleep(500);
+        continue;
       }
       if (r.status === 0 || r.status === 429 || r.status >= 500) {
         await sleep(Math.min(60000, 1000 * 2 ** Math.min(attempt, 6)));
