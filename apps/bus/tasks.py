@@ -50,6 +50,9 @@ def sweep() -> dict:
 
     result = services.bus_sweep()
     result["woken"] = conversations_wake_snoozed()
+    from apps.widget.offline import offline_email_sweep
+
+    result["widget_emails"] = sum(offline_email_sweep().values())
     return result
 
 

@@ -20,6 +20,7 @@ TWILIO_KINDS = ("phone", "whatsapp", "sms")
 # Identity kind -> the gateway that sends to it (other than Twilio's kinds).
 SEND_GATEWAYS: dict[str, str] = {
     "email": "apps.gateways.email.gateway.EmailGateway",
+    "widget": "apps.widget.gateway.WidgetGateway",
 }
 
 # Identity kind -> a service that completes the OutboundMessage of a queued message before the
@@ -31,7 +32,7 @@ OUTBOUND_BUILDERS: dict[str, str] = {
 }
 
 # Identity kinds whose replies can carry files an agent attached.
-ATTACHMENT_KINDS: frozenset[str] = frozenset({"email"})
+ATTACHMENT_KINDS: frozenset[str] = frozenset({"email", "widget"})
 
 # Journal channel (InboundEntry.channel) -> the gateway that parses what its intake stored.
 INBOUND_GATEWAYS: dict[str, str] = {

@@ -106,9 +106,20 @@ class Visitor(models.Model):
 class OfflineEmail(models.Model):
     """One agent reply emailed to a visitor who was not there: the unique row makes it once."""
 
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
     message = models.OneToOneField("conversations.Message", on_delete=models.CASCADE, related_name="widget_email")
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="+")
     to = models.EmailField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "last_attempt_at"], name="widget_email_retry_idx")]

@@ -318,7 +318,7 @@ def visitor_session(
             existing.save(update_fields=fields)
             if "email" in fields:
                 _email_claim(contact=existing.identity.contact, email=clean_email)
-        return Session(visitor=existing, token=token, created=False)
+        return Session(visitor=existing, token=str(token), created=False)
 
     new_token = secrets.token_urlsafe(TOKEN_BYTES)
     with transaction.atomic():

@@ -30,7 +30,7 @@ def error(code: str, message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
-def _cors(response: HttpResponse, origin: str | None, methods: str) -> HttpResponse:
+def _cors(response: Any, origin: str | None, methods: str) -> HttpResponse:
     response["Vary"] = "Origin"
     if origin:
         response["Access-Control-Allow-Origin"] = origin
@@ -68,11 +68,11 @@ def _settings_for_key(key: str) -> WidgetSettings | None:
     return services.widget_settings_for(inbox)
 
 
-def widget_endpoint(methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def widget_endpoint(methods: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
     """CORS, preflights, the method list and WidgetError -> JSON for one widget API view."""
     allowed = {m.strip() for m in methods.split(",")}
 
-    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def wrap(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         def handler(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             origin = request.headers.get("Origin")
@@ -165,6 +165,8 @@ def messages(request: HttpRequest) -> HttpResponse:
         page, more = services.visitor_messages_page(visitor=visitor, before=before, limit=limit)
         services.visitor_messages_seen(visitor=visitor, messages=page)
         return JsonResponse({"messages": [services.visitor_message_data(m) for m in page], "more": more})
+    client_id: Any
+    text: Any
     if request.content_type == "multipart/form-data":
         client_id = request.POST.get("client_id", "")
         text = request.POST.get("text", "")
@@ -184,7 +186,7 @@ def email(request: HttpRequest) -> HttpResponse:
 
 
 @widget_endpoint("GET")
-def file(request: HttpRequest, signed: str) -> HttpResponse:
+def file(request: HttpRequest, signed: str) -> HttpResponse | FileResponse:
     """A stored file of a visitor's conversation, by its signed, time-limited URL."""
     attachment = services.attachment_from_signed(signed)
     if attachment is None:

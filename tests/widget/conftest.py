@@ -86,3 +86,24 @@ class WidgetClient:
 @pytest.fixture
 def widget(widget_inbox) -> WidgetClient:
     return WidgetClient(widget_inbox)
+
+
+@pytest.fixture(scope="session")
+def _smtp_server():
+    from tests.mail.smtp_capture import SmtpCapture
+
+    with SmtpCapture() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(_smtp_server, settings):
+    """Outgoing mail goes to a real SMTP server on loopback (aiosmtpd), as EMAIL_URL would say."""
+    import environ
+
+    _smtp_server.reset()
+    for name, value in environ.Env.email_url_config(_smtp_server.url).items():
+        setattr(settings, name, value)
+    settings.EMAIL_SEND_TIMEOUT = 5.0
+    yield _smtp_server
+    _smtp_server.reset()
