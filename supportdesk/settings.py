@@ -234,6 +234,8 @@ TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.te
 # --- Behaviour knobs -----------------------------------------------------------------------
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=90)
 CONSOLE_HEARTBEAT_SECONDS = env.float("CONSOLE_HEARTBEAT_SECONDS", default=20.0)
+# Widget sockets: heartbeat frame and the hub's catch-up from the event log (apps.widget.hub).
+WIDGET_HEARTBEAT_SECONDS = env.float("WIDGET_HEARTBEAT_SECONDS", default=30.0)
 EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
 BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)

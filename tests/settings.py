@@ -72,3 +72,4 @@ HAS_REDIS = bool(_base.REDIS_URL)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "test-artifacts", "media")
 CONSOLE_HEARTBEAT_SECONDS = 0.5
+WIDGET_HEARTBEAT_SECONDS = 0.5

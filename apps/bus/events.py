@@ -58,6 +58,8 @@ def group_for_agent(agent_id: int) -> str:
 
 
 GROUP_ALL_AGENTS = "agents"
+# Every web process's widget hub (apps.widget.hub) listens here, once per process, not per socket.
+GROUP_WIDGETS = "widgets"
 
 
 def group_for_event(event: Event) -> str:
@@ -97,8 +99,61 @@ def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
         for row in rows:
             row.save(force_insert=True)
     frames = [(group_for_event(e), e.as_frame()) for e in rows]
+    frames += widget_doorbells(rows)
     transaction.on_commit(lambda: publish(frames))
     return rows
+
+
+_widget_inboxes: dict[int, bool] = {}
+
+
+def widget_inbox_ids(inbox_ids: set[int]) -> set[int]:
+    """Which of these inboxes are widget inboxes. An inbox's channel does not change, so each
+    process asks the database once per inbox."""
+    missing = inbox_ids - _widget_inboxes.keys()
+    if missing:
+        from apps.accounts.models import Inbox
+
+        widget = set(Inbox.objects.filter(pk__in=missing, channel=Inbox.Channel.WIDGET).values_list("id", flat=True))
+        for inbox_id in missing:
+            _widget_inboxes[inbox_id] = inbox_id in widget
+    return {i for i in inbox_ids if _widget_inboxes[i]}
+
+
+def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
+    """Doorbells for the widget hubs: the new events a visitor may see, by conversation.
+
+    They carry ids only. The hub that has a socket on the conversation reads the event back from
+    the log and builds the visitor's frame there (apps.widget.replay), the same way a replay does,
+    so agent-internal data never travels towards a visitor's socket.
+    """
+    from apps.widget.replay import visitor_may_see
+
+    candidates = [
+        e
+        for e in rows
+        if e.conversation_id is not None
+        and e.inbox_id is not None
+        and e.agent_id is None
+        and visitor_may_see(e.type, e.data)
+    ]
+    if not candidates:
+        return []
+    widget = widget_inbox_ids({e.inbox_id for e in candidates if e.inbox_id is not None})
+    return [
+        (
+            GROUP_WIDGETS,
+            {
+                "id": e.id,
+                "type": e.type,
+                "conversation": e.conversation_id,
+                # A visitor's own new message: their other tabs follow the conversation it opened.
+                "identity": e.data.get("identity") if e.data.get("direction") == "in" else None,
+            },
+        )
+        for e in candidates
+        if e.inbox_id in widget
+    ]
 
 
 def publish(frames: list[tuple[str, dict[str, Any]]]) -> None:
@@ -180,6 +235,17 @@ def publish_ephemeral(group: str, frame: dict[str, Any]) -> None:
         return
     try:
         async_to_sync(layer.group_send)(group, {"type": "ephemeral.push", "frame": frame})
+    except Exception:  # noqa: BLE001
+        log.warning("ephemeral push to %s failed", group, exc_info=True)
+
+
+async def publish_ephemeral_async(group: str, frame: dict[str, Any]) -> None:
+    """`publish_ephemeral` from async code (the widget socket's typing)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, {"type": "ephemeral.push", "frame": frame})
     except Exception:  # noqa: BLE001
         log.warning("ephemeral push to %s failed", group, exc_info=True)
 

@@ -31,6 +31,26 @@ def periodic_loop(interval: float) -> None:
             close_old_connections()
 
 
+def raise_fd_limit() -> tuple[int, int]:
+    """Lift this process's open-file limit to the hard limit: every socket is a file descriptor,
+    and distributions start processes at 1024, far below ten thousand idle widget visitors.
+    Returns (soft, hard) after the change."""
+    try:
+        import resource
+    except ImportError:  # not on this platform (Windows)
+        return (0, 0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        log.warning("could not raise the open-file limit from %s to %s", soft, target)
+        return soft, hard
+    return target, hard
+
+
 class Command(BaseCommand):
     help = "Serve console, widget, API and webhooks (HTTP + WebSocket) with uvicorn."
 
@@ -42,6 +62,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         import uvicorn
 
+        soft, _hard = raise_fd_limit()
+        if soft and soft < 16384:
+            self.stdout.write(f"open-file limit {soft}: at most about {soft - 100} sockets (raise the hard limit)")
         smtp = None
         if settings.CELERY_TASK_ALWAYS_EAGER:
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
@@ -61,6 +84,14 @@ class Command(BaseCommand):
             log_level="warning",
             lifespan="off",
             ws_max_size=1 << 20,
+            # Tens of thousands of idle widget sockets per process (docs/WIDGET_SOCKET.md): the
+            # sans-I/O protocol runs no task of its own per socket, keepalive pings every 60 s,
+            # and no permessage-deflate (its zlib state costs tens of KiB per socket).
+            ws="websockets-sansio",
+            ws_ping_interval=60.0,
+            ws_ping_timeout=30.0,
+            ws_per_message_deflate=False,
+            backlog=4096,
             # Open console sockets must not hold a deploy (or `docker stop`) hostage.
             timeout_graceful_shutdown=10,
         )
