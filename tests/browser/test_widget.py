@@ -31,7 +31,7 @@ from tests.factories import InboxFactory
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 SECRET = "widget_secret_123"
-MAX_UPLOAD = 200_000  # the module's server refuses files above this (WIDGET_MAX_UPLOAD_BYTES)
+MAX_UPLOAD = 200 * 1024  # the module's server refuses files above this (WIDGET_MAX_UPLOAD_BYTES)
 WIDGET = "#supportdesk-widget"
 
 
@@ -62,6 +62,7 @@ def desk(django_db_setup, tmp_path_factory) -> Iterator[LiveServer]:
         tmp_path_factory.mktemp("widget-server"),
         WIDGET_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         WIDGET_RATE_CONNECTS="1000/60",
+        WIDGET_HEARTBEAT_SECONDS="5",
     )
     try:
         yield server
@@ -208,7 +209,7 @@ def demo_url(desk: LiveServer, inbox: Inbox, **params: str) -> str:
 
 
 def visitor_messages(inbox: Inbox):
-    return Message.objects.filter(inbox=inbox, direction=Message.Direction.IN).order_by("id")
+    return Message.objects.filter(inbox=inbox, direction=Message.Direction.INBOUND).order_by("id")
 
 
 # ---- tests ----
@@ -295,7 +296,7 @@ def test_messages_typed_offline_are_sent_once_when_back_online(chromium, desk, i
         time.sleep(1.0)  # a second send would have landed by now
         stored = list(visitor_messages(inbox))
         assert [m.body for m in stored] == texts
-        assert [m.client_id for m in stored] == [item["client_id"] for item in queued]
+        assert [m.provider_id.rsplit(":", 1)[1] for m in stored] == [item["client_id"] for item in queued]
         assert visitor.page.evaluate(f"localStorage.getItem('supportdesk-widget:{inbox.key}:queue')") == "[]"
         assert visitor.q("li.msg.mine").count() == 2
     finally:
