@@ -63,6 +63,7 @@ def desk(django_db_setup, tmp_path_factory) -> Iterator[LiveServer]:
         WIDGET_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         WIDGET_RATE_CONNECTS="1000/60",
         WIDGET_HEARTBEAT_SECONDS="5",
+        WIDGET_RATE_MESSAGES="3/4",
     )
     try:
         yield server
@@ -152,6 +153,7 @@ class WidgetPage:
     page: Any
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)  # the URLs of the sockets the page opened
 
     def q(self, selector: str) -> Any:
         return self.page.locator(f"{WIDGET} {selector}")
@@ -187,6 +189,14 @@ class WidgetPage:
         """The visitor's own message with this text, in this state (sending, sent, failed)."""
         return self.q(f"li.msg.{'mine' if mine else 'theirs'}[data-state={state}]").filter(has_text=text)
 
+    def states(self) -> list[str]:
+        """Each of the visitor's own messages as "state: text"."""
+        return self.page.evaluate(
+            """() => Array.from(document.querySelector('#supportdesk-widget').shadowRoot
+                .querySelectorAll('li.msg.mine')).map(li => li.dataset.state + ': ' +
+                (li.querySelector('.text') || {}).textContent)"""
+        )
+
     def refused(self, key: str) -> str:
         """Wait until the loader gave up, and return what it told the host page's console."""
         self.page.wait_for_function(f"(window.__supportdeskWidgets || {{}})[{key!r}] === 'refused'")
@@ -200,6 +210,7 @@ def open_widget(browser: Any, url: str, *, viewport: dict | None = None, **optio
     widget = WidgetPage(context=context, page=page)
     page.on("console", lambda m: widget.warnings.append(f"{m.type}: {m.text}"))
     page.on("pageerror", lambda exc: widget.errors.append(str(exc)))
+    page.on("websocket", lambda ws: widget.sockets.append(ws.url))
     page.goto(url)
     return widget
 
@@ -269,36 +280,93 @@ def test_reload_keeps_history_token_and_visitor(chromium, desk, inbox, agent):
         assert visitor.message(answer, mine=False).count() == 1
         assert visitor.page.evaluate(f"localStorage.getItem('supportdesk-widget:{inbox.key}:token')") == token
         assert Visitor.objects.filter(inbox=inbox).count() == 1
+
+        # Closed, a new reply shows as unread on the launcher.
+        visitor.page.keyboard.press("Escape")
+        visitor.q(".panel").wait_for(state="hidden")
+        later = unique("One more thing")
+        api_reply(desk, agent, stored.conversation_id, later)
+        visitor.q(".badge").filter(has_text="1").wait_for()
+        assert visitor.q(".launcher").get_attribute("aria-label") == "Open chat, 1 new message"
+        visitor.q(".launcher").click()
+        visitor.q(".badge").wait_for(state="hidden")
+        visitor.message(later, mine=False).wait_for()
     finally:
         visitor.context.close()
 
 
-def test_messages_typed_offline_are_sent_once_when_back_online(chromium, desk, inbox):
+def test_messages_typed_offline_are_sent_once_and_the_missed_reply_arrives_once(chromium, desk, inbox, agent):
     visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
     try:
         visitor.open().live()
+        hello = unique("Before the tunnel")
+        visitor.send(hello)
+        visitor.state(hello, "sent").wait_for()
+        conversation_id = visitor_messages(inbox).get().conversation_id
+
         visitor.context.set_offline(True)
         visitor.q(".root[data-connection=offline]").wait_for(state="attached")
         visitor.q(".conn").wait_for()
+        # The agent answers while the visitor's socket is down.
+        missed = unique("Answered while you were in the tunnel")
+        api_reply(desk, agent, conversation_id, missed)
         texts = [unique("Typed on the train"), unique("And another one")]
         for text in texts:
             visitor.send(text)
-            visitor.state(text, "sending").wait_for()
+            visitor.state(text, "sending").filter(has_text="Waiting for connection").wait_for()
         queued = visitor.page.evaluate(f"JSON.parse(localStorage.getItem('supportdesk-widget:{inbox.key}:queue'))")
         assert [item["text"] for item in queued] == texts
         time.sleep(0.5)
-        assert visitor_messages(inbox).count() == 0
+        assert visitor_messages(inbox).count() == 1
+        assert visitor.message(missed).count() == 0
 
         visitor.context.set_offline(False)
         for text in texts:
             visitor.state(text, "sent").wait_for()
+        visitor.message(missed, mine=False).wait_for()
         visitor.q(".conn").wait_for(state="hidden")
-        time.sleep(1.0)  # a second send would have landed by now
+        time.sleep(1.0)  # a second send or a second copy would have landed by now
         stored = list(visitor_messages(inbox))
-        assert [m.body for m in stored] == texts
-        assert [m.provider_id.rsplit(":", 1)[1] for m in stored] == [item["client_id"] for item in queued]
+        assert [m.body for m in stored] == [hello, *texts]
+        assert [m.provider_id.rsplit(":", 1)[1] for m in stored[1:]] == [item["client_id"] for item in queued]
         assert visitor.page.evaluate(f"localStorage.getItem('supportdesk-widget:{inbox.key}:queue')") == "[]"
-        assert visitor.q("li.msg.mine").count() == 2
+        assert visitor.q("li.msg.mine .text").all_text_contents() == [hello, *texts]
+        assert visitor.message(missed, mine=False).count() == 1
+        # The first socket of the page starts from now; the reconnect resumes from a position.
+        assert "since" not in parse_qs(urlsplit(visitor.sockets[0]).query)
+        assert int(parse_qs(urlsplit(visitor.sockets[-1]).query)["since"][0]) >= 0
+    finally:
+        visitor.context.close()
+
+
+def test_a_refused_message_fails_and_is_sent_once_on_retry(chromium, desk, inbox):
+    """More messages than the per-visitor rate (3 per 4 s here): the refused ones say so and
+    offer a retry; retried, each is stored once."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
+    try:
+        visitor.open().live()
+        texts = [f"Burst {i} {uuid.uuid4().hex[:4]}" for i in range(7)]
+        for text in texts:
+            visitor.send(text)
+        for text in texts:
+            visitor.q("li.msg.mine:not([data-state=sending])").filter(has_text=text).wait_for()
+        failed = visitor.q("li.msg.mine[data-state=failed]")
+        assert failed.count() >= 1  # 7 in at most two 4 s windows: at least 4 in one of them
+        assert "too fast" in failed.first.inner_text()
+        deadline = time.monotonic() + 30
+        while failed.count() or visitor.q("li.msg.mine[data-state=sending]").count():
+            assert time.monotonic() < deadline, visitor.states()
+            time.sleep(1.5)
+            for _ in range(failed.count()):
+                try:
+                    failed.locator(".retry").first.click(timeout=2000)
+                except PlaywrightTimeout:
+                    break  # it changed state under the click: look again
+        assert sorted(visitor.states()) == sorted(f"sent: {text}" for text in texts), visitor.states()
+        time.sleep(0.5)
+        assert sorted(m.body for m in visitor_messages(inbox)) == sorted(texts)
     finally:
         visitor.context.close()
 

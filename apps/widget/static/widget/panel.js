@@ -81,7 +81,7 @@ form.composer{display:flex;align-items:flex-end;gap:6px;padding:10px;border-top:
 textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;border:1px solid #b8bfcc;border-radius:8px;font:inherit;color:inherit}
 .attach,.send,.email button{height:40px;padding:0 12px;border:1px solid #b8bfcc;border-radius:8px;background:#fff;color:#1d2330}
 .send,.email button{background:var(--accent);color:#fff;border-color:transparent;font-weight:600}
-@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0}.open .launcher{display:none}}
+@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0}.open .launcher{display:none}textarea{font-size:16px}}
 `;
 
   window.__supportdeskPanel = function panel(ctx) {
@@ -764,15 +764,9 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
           upsert(frame.message);
           break;
         case "error":
-          if (frame.client_id) {
-            const rec = byClient.get(frame.client_id);
-            const keep = frame.code === "rate_limited";
-            fail(rec, frame.message || frame.code, keep);
-            if (keep && rec)
-              setTimeout(() => {
-                if (rec.local === "failed") retryText(rec);
-              }, 5000);
-          } else if (frame.code === "rate_limited") showError(frame.message || "Please slow down.");
+          // Refused (too fast, too long, empty): not stored; the visitor decides to retry.
+          if (frame.client_id) fail(byClient.get(frame.client_id), frame.message || frame.code, false);
+          else if (frame.code === "rate_limited") showError(frame.message || "Please slow down.");
           break;
         default:
           break;
