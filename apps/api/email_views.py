@@ -17,6 +17,7 @@ from apps.api.serializers import IdentitySerializer
 from apps.api.views import BaseAPIView, _agent
 from apps.mail.selectors import email_details, email_message_visible, email_original
 from apps.mail.services import email_identity_add
+from apps.widget.services import user_id_identity_add
 
 
 class EmailPersonSerializer(serializers.Serializer):
@@ -95,12 +96,14 @@ class MessageOriginalView(BaseAPIView):
 
 
 class IdentityCreateSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text='"email" (the only kind an agent can add)')
+    kind = serializers.CharField(
+        help_text='"email" (any agent), or "user_id" (administrators: the host site\'s user id, for the widget)'
+    )
     address = serializers.CharField(max_length=320)
 
     def validate_kind(self, value: str) -> str:
-        if value != "email":
-            raise serializers.ValidationError('only "email" identities can be added')
+        if value not in ("email", "user_id"):
+            raise serializers.ValidationError('only "email" and "user_id" identities can be added')
         return value
 
 
@@ -111,13 +114,20 @@ class ContactIdentitiesView(BaseAPIView):
         operation_id="contact_identity_add",
         description="Add an email address the customer gave (e.g. on SMS), so an agent can reply by email. It is "
         "unverified until the customer answers through a reply address we mailed to it. 409 identity_taken when "
-        "the address belongs to another contact (merge them instead); 200 when this contact has it already.",
+        "the address belongs to another contact (merge them instead); 200 when this contact has it already. "
+        "Administrators may add kind user_id (the host site's user id): the widget chats of that user, signed "
+        "with a valid hash, then join this contact's timeline (403 admin_only for other agents).",
     )
     def post(self, request: Request, pk: int) -> Response:
         get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         form = IdentityCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        identity, created = email_identity_add(contact_id=pk, address=form.validated_data["address"])
+        if form.validated_data["kind"] == "user_id":
+            identity, created = user_id_identity_add(
+                contact_id=pk, user_id=form.validated_data["address"], by=_agent(request)
+            )
+        else:
+            identity, created = email_identity_add(contact_id=pk, address=form.validated_data["address"])
         return Response(
             IdentitySerializer(identity).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK
         )

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, views
+from apps.api import email_views, views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -28,5 +28,6 @@ urlpatterns = [
     path("messages/<int:pk>/email", email_views.MessageEmailView.as_view()),
     path("messages/<int:pk>/original", email_views.MessageOriginalView.as_view()),
     path("contacts/<int:pk>/identities", email_views.ContactIdentitiesView.as_view()),
+    path("inboxes/<int:pk>/widget", widget_views.InboxWidgetView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

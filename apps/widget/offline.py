@@ -54,9 +54,8 @@ def _reply_to(message: Message) -> str:
     return reply_address(thread.reply_token, "")
 
 
-def _claim(message: Message, visitor: Visitor) -> OfflineEmail | None:
+def _claim(message: Message, visitor: Visitor, now: dt.datetime) -> OfflineEmail | None:
     """The row for this reply; None when another run has it already (sent, failed, or busy)."""
-    now = timezone.now()
     try:
         with transaction.atomic():
             return OfflineEmail.objects.create(
@@ -80,7 +79,7 @@ def _visitor_of(message: Message) -> Visitor | None:
     return Visitor.objects.filter(identity_id=message.identity_id).order_by("-last_seen_at").first()
 
 
-def offline_email_send(*, message_id: int, force: bool = False) -> str:
+def offline_email_send(*, message_id: int, force: bool = False, now: dt.datetime | None = None) -> str:
     """Mail one agent reply to its visitor if they should get it. Returns what happened.
 
     `force`: the sweep found it unread after the delay (a connected socket does not matter then).
@@ -99,13 +98,16 @@ def offline_email_send(*, message_id: int, force: bool = False) -> str:
         return "no_email"
     if not force and visitor_socket_connected(visitor.pk):
         return "connected"
-    row = _claim(message, visitor)
+    row = _claim(message, visitor, now or timezone.now())
     if row is None:
         return "already"
     try:
         _send(message, visitor, row)
     except (smtplib.SMTPException, OSError) as exc:
-        permanent = isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600
+        permanent = (isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600) or (
+            isinstance(exc, smtplib.SMTPRecipientsRefused)
+            and all(500 <= code < 600 for code, _ in exc.recipients.values())
+        )
         gave_up = permanent or row.attempts >= MAX_ATTEMPTS
         OfflineEmail.objects.filter(pk=row.pk).update(
             state=OfflineEmail.State.FAILED if gave_up else OfflineEmail.State.PENDING, error=repr(exc)[:500]
@@ -165,6 +167,6 @@ def offline_email_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     )
     results: dict[str, int] = {}
     for message_id in [*unread, *retry]:
-        outcome = offline_email_send(message_id=message_id, force=True)
+        outcome = offline_email_send(message_id=message_id, force=True, now=now)
         results[outcome] = results.get(outcome, 0) + 1
     return results

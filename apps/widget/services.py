@@ -341,8 +341,10 @@ def visitor_session(
 
 @transaction.atomic
 def visitor_set_email(*, visitor: Visitor, email: Any) -> str:
-    """The visitor leaves an address for replies while they are away (an unverified claim)."""
+    """The visitor leaves an address for replies while they are away (an unverified claim).
+    Counted with their messages (WIDGET_RATE_MESSAGES): it decides where our mail goes."""
     address = email_normalize(email)
+    message_rate_check(visitor)
     Visitor.objects.filter(pk=visitor.pk).update(email=address)
     visitor.email = address
     _email_claim(contact=visitor.identity.contact, email=address)
@@ -703,3 +705,111 @@ def visitor_message_ids_seen(*, visitor: Visitor, message_ids: Sequence[int]) ->
         )
     )
     return visitor_messages_seen(visitor=visitor, messages=rows)
+
+
+# --- administration -----------------------------------------------------------------------
+
+
+def _require_admin(by: Any) -> None:
+    from apps.accounts.models import Agent
+    from apps.core.errors import PermissionDenied
+
+    if by is None or getattr(by, "role", None) != Agent.Role.ADMIN:
+        raise PermissionDenied("only an administrator may do this", code="admin_only")
+
+
+def user_id_identity_add(*, contact_id: int, user_id: str, by: Any) -> tuple[Identity, bool]:
+    """An admin ties a host-site user id to a contact (e.g. the SMS customer who is user u-42),
+    so that the widget chats of that user, once the site vouches for them with a valid hash,
+    land in this contact's timeline. Unverified until such a hash arrives. Returns (identity, created).
+    """
+    from apps.contacts.services import emit_contact_updated
+    from apps.core.errors import Conflict, InvalidInput, NotFound
+
+    _require_admin(by)
+    clean = " ".join((user_id or "").split()) if isinstance(user_id, str) else ""
+    if not clean or len(clean) > USER_ID_MAX:
+        raise InvalidInput(f"a user id is 1 to {USER_ID_MAX} characters", code="invalid_address")
+    with transaction.atomic():
+        xact_lock(NAMESPACE_IDENTITY, f"user_id:{clean}")
+        contact = Contact.objects.select_for_update().filter(pk=contact_id, merged_into=None).first()
+        if contact is None:
+            raise NotFound("no such contact")
+        existing = Identity.objects.filter(kind=Identity.Kind.USER_ID, address=clean).first()
+        if existing is not None:
+            if existing.contact_id != contact.pk:
+                raise Conflict(
+                    f"user id {clean} belongs to another contact; merge the two contacts instead", code="identity_taken"
+                )
+            return existing, False
+        identity = Identity.objects.create(
+            contact=contact, kind=Identity.Kind.USER_ID, address=clean, display=clean, verified=False
+        )
+        emit_contact_updated(contact, ["identities"])
+    return identity, True
+
+
+WIDGET_FIELDS = (
+    "allowed_origins",
+    "greeting",
+    "offline_message",
+    "colour",
+    "business_hours",
+    "require_identity",
+    "ask_email_when_offline",
+)
+
+
+def widget_settings_update(
+    *, inbox_id: int, by: Any, regenerate_secret: bool = False, **changes: Any
+) -> WidgetSettings:
+    """An admin changes a widget inbox's settings (validated as the admin form does)."""
+    from apps.core.errors import InvalidInput, NotFound
+    from apps.widget.models import new_secret
+
+    _require_admin(by)
+    unknown = set(changes) - set(WIDGET_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown settings {sorted(unknown)}", code="invalid")
+    with transaction.atomic():
+        inbox = Inbox.objects.select_for_update().filter(pk=inbox_id, channel=Inbox.Channel.WIDGET).first()
+        if inbox is None:
+            raise NotFound("no such widget inbox")
+        ws = widget_settings_for(inbox)
+        for name, value in changes.items():
+            if name == "allowed_origins" and isinstance(value, list | tuple):
+                value = "\n".join(str(v).strip() for v in value)
+            setattr(ws, name, value)
+        if regenerate_secret:
+            ws.secret = new_secret()
+        try:
+            ws.full_clean(exclude=["inbox"])
+        except ValidationError as exc:
+            first = next(iter(exc.message_dict.items()))
+            raise InvalidInput(f"{first[0]}: {first[1][0]}", code="invalid_widget_settings") from exc
+        ws.save()
+    return ws
+
+
+def embed_snippet(inbox: Inbox) -> str:
+    """The HTML an admin pastes into the host site's pages."""
+    return (
+        f'<script src="{settings.PUBLIC_BASE_URL}/widget.js" data-inbox="{inbox.key}" async></script>\n'
+        "<!-- Signed-in users (optional; required when the inbox requires identity):\n"
+        '     add data-user-id="<the user id>" data-user-hash="<HMAC-SHA256 hex, see below>"\n'
+        '     data-user-name="…" data-user-email="…" to the tag. -->'
+    )
+
+
+def hmac_recipes(secret: str = "<widget secret>") -> dict[str, str]:
+    """How the host site's server computes data-user-hash (never in the browser: the secret stays server-side)."""
+    return {
+        "python": (
+            f'import hashlib, hmac\nuser_hash = hmac.new(b"{secret}", user_id.encode(), hashlib.sha256).hexdigest()'
+        ),
+        "node": (
+            'const crypto = require("crypto");\n'
+            f'const userHash = crypto.createHmac("sha256", "{secret}").update(userId).digest("hex");'
+        ),
+        "php": f"$userHash = hash_hmac('sha256', $userId, '{secret}');",
+    }

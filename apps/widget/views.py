@@ -84,9 +84,9 @@ def widget_endpoint(methods: str) -> Callable[[Callable[..., Any]], Callable[...
             try:
                 response = view(request, *args, **kwargs)
             except WidgetError as exc:
+                # Readable by the page even for origin_not_allowed (it says nothing else), so
+                # that the loader can tell "not allowed here" from a network error.
                 response = error(exc.code, exc.message, exc.status)
-                if exc.code == "origin_not_allowed":
-                    origin = None  # the page may not read anything of ours, this included
             return _cors(response, origin, methods)
 
         return handler

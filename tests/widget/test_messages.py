@@ -269,3 +269,32 @@ def test_multipart_without_file_is_a_text_message(widget):
     widget.session()
     response = widget.http.post("/widget/api/messages", {"client_id": "m-1", "text": "plain"}, **widget.headers())
     assert response.status_code == 201 and response.json()["message"]["text"] == "plain"
+
+
+def test_another_visitors_message_id_reveals_nothing(widget_inbox):
+    """`before` is a message id: one of someone else's only bounds this visitor's own page."""
+    mine, theirs = WidgetClient(widget_inbox), WidgetClient(widget_inbox)
+    mine.session()
+    theirs.session()
+    mine.send("mine", "m-1")
+    secret = theirs.send("theirs", "t-1").json()["message"]
+    mine.send("mine again", "m-2")
+    page = mine.history(before=secret["id"] + 1).json()["messages"]
+    assert [m["text"] for m in page] == ["mine"]
+    assert all(m["conversation"] != secret["conversation"] for m in mine.history().json()["messages"])
+    assert mine.history(before="x").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_sessions_of_one_user_at_once_share_one_contact(widget_inbox):
+    from apps.widget.services import visitor_session
+    from tests.concurrency import run_at_once
+
+    def start() -> int:
+        return visitor_session(inbox_key=widget_inbox.key, user_id="kim", user_hash_given=sign("kim")).visitor.pk
+
+    visitors = run_at_once(start, [()] * 4)
+    assert len(set(visitors)) == 4  # four devices, four visitors …
+    assert Identity.objects.filter(kind=Identity.Kind.USER_ID, address="kim").count() == 1
+    contacts = set(Visitor.objects.values_list("identity__contact_id", flat=True))
+    assert len(contacts) == 1  # … one person

@@ -70,7 +70,9 @@ def test_disallowed_origin_is_refused(widget_inbox):
     response = evil.session()
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "origin_not_allowed"
-    assert "Access-Control-Allow-Origin" not in response
+    # The page may read the refusal (so the loader can say why it does not mount), nothing more.
+    assert response["Access-Control-Allow-Origin"] == "https://evil.example.net"
+    assert set(response.json()) == {"error"}
     assert Visitor.objects.count() == 0
 
 

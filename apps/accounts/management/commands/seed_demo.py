@@ -12,7 +12,7 @@ DEMO_SMS_NUMBER = "+15005550006"
 
 
 class Command(BaseCommand):
-    help = "Create the demo: an SMS inbox, an email inbox, a team and two agents (safe to run again)."
+    help = "Create the demo: an SMS inbox, an email inbox, a widget inbox, a team and two agents (safe to run again)."
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         team, _ = Team.objects.get_or_create(name="Support")
@@ -24,13 +24,17 @@ class Command(BaseCommand):
 
         mailbox = demo_email_inbox(team=team)
         self.stdout.write(f"Email inbox: {mailbox.name} on {mailbox.address}")
+        from apps.widget.demo import demo_widget_inbox
+
+        chat = demo_widget_inbox(team=team)
+        self.stdout.write(f"Widget inbox: {chat.name}, key {chat.key} (demo page: /widget/demo/)")
         for username, password, name, admin in DEMO_AGENTS:
             agent, token = agent_create(
                 username=username,
                 password=password,
                 display_name=name,
                 is_admin=admin,
-                inboxes=[inbox, mailbox],
+                inboxes=[inbox, mailbox, chat],
                 teams=[team],
             )
             role = "admin + agent" if admin else "agent"
