@@ -246,7 +246,9 @@ async def _receive(sock: VisitorSocket, text: str | None, data: bytes | None) ->
         return await _error(sock, "rate_limited", "too many frames; slow down", client_id)
     action = content.get("action")
     if action not in ACTIONS:
-        return await _error(sock, "bad_action", f"unknown action {action!r}; use one of {', '.join(ACTIONS)}", client_id)
+        return await _error(
+            sock, "bad_action", f"unknown action {action!r}; use one of {', '.join(ACTIONS)}", client_id
+        )
     try:
         if action == "send":
             await _send(sock, content)
@@ -269,7 +271,9 @@ async def _send(sock: VisitorSocket, content: dict[str, Any]) -> None:
 
     client_id, text = content.get("client_id"), content.get("text")
     if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 64:
-        return await _error(sock, "bad_action", "`client_id` (1-64 characters) is required so that a resend is stored once")
+        return await _error(
+            sock, "bad_action", "`client_id` (1-64 characters) is required so that a resend is stored once"
+        )
     if not isinstance(text, str):
         return await _error(sock, "bad_action", "`text` must be a string", client_id)
     try:

@@ -247,6 +247,9 @@ class WidgetHub:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - Redis away: pushes are late; the catch-up covers them
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # stopping: the layer turned it into an error
                 log.warning("widget hub: channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue

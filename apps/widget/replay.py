@@ -58,7 +58,9 @@ def visitor_frames(events: Iterable[Event]) -> list[dict[str, Any]]:
     message_ids = {e.data.get("id") for e in events if e.type in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED)}
     messages = {
         m.pk: m
-        for m in Message.objects.filter(pk__in=[i for i in message_ids if isinstance(i, int)], kind=Message.Kind.MESSAGE)
+        for m in Message.objects.filter(
+            pk__in=[i for i in message_ids if isinstance(i, int)], kind=Message.Kind.MESSAGE
+        )
         .select_related("sender")
         .prefetch_related("attachments")
     }

@@ -9,6 +9,7 @@ from django.db import connections
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services import message_send
+from apps.widget.hub import hub
 from apps.widget.models import Visitor
 from tests.widget.conftest import WidgetClient
 from tests.widget.socket_support import connect, site_headers, widget_path
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-async def _close_thread_connections():
+async def _stop_hub_and_close_connections():
+    """Each test runs its own event loop: stop the process's hub with it, and close the
+    database connection of the sync_to_async thread so the test database can be dropped."""
     yield
+    await hub.stop()
     await sync_to_async(connections.close_all)()
 
 
