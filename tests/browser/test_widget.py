@@ -154,6 +154,7 @@ class WidgetPage:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)  # the URLs of the sockets the page opened
+    frames: list[str] = field(default_factory=list)  # what the desk sent on them, for failure reports
 
     def q(self, selector: str) -> Any:
         return self.page.locator(f"{WIDGET} {selector}")
@@ -185,6 +186,13 @@ class WidgetPage:
         kind = "" if mine is None else (".mine" if mine else ".theirs")
         return self.q(f"li.msg{kind}").filter(has_text=text)
 
+    def wait(self, locator: Any) -> None:
+        """Wait for a locator; on a timeout, say what the desk sent to the page."""
+        try:
+            locator.wait_for()
+        except Exception as exc:
+            raise AssertionError(f"{exc}\nsockets: {self.sockets}\nframes: {self.frames}") from None
+
     def state(self, text: str, state: str, mine: bool = True) -> Any:
         """The visitor's own message with this text, in this state (sending, sent, failed)."""
         return self.q(f"li.msg.{'mine' if mine else 'theirs'}[data-state={state}]").filter(has_text=text)
@@ -210,7 +218,13 @@ def open_widget(browser: Any, url: str, *, viewport: dict | None = None, **optio
     widget = WidgetPage(context=context, page=page)
     page.on("console", lambda m: widget.warnings.append(f"{m.type}: {m.text}"))
     page.on("pageerror", lambda exc: widget.errors.append(str(exc)))
-    page.on("websocket", lambda ws: widget.sockets.append(ws.url))
+
+    def on_socket(ws: Any) -> None:
+        widget.sockets.append(ws.url)
+        ws.on("framereceived", lambda payload: widget.frames.append(str(payload)[:300]))
+        ws.on("framesent", lambda payload: widget.frames.append("sent: " + str(payload)[:300]))
+
+    page.on("websocket", on_socket)
     page.goto(url)
     return widget
 
@@ -245,13 +259,39 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         answer = unique("It left our warehouse this morning.")
         console.page.click("#composer-text")
         console.page.keyboard.type(answer)
-        visitor.q(".typing").filter(has_text="is typing").wait_for()
+        visitor.wait(visitor.q(".typing").filter(has_text="Ana is typing"))
         console.page.keyboard.press("Enter")
         reply = visitor.message(answer, mine=False)
         reply.wait_for()
         assert reply.locator(".who").text_content() == "Ana"
         assert visitor.q(".typing").text_content() == ""  # the reply ends the typing indicator
+
         assert visitor.errors == [] and console.errors == []
+    finally:
+        visitor.context.close()
+        if console is not None:
+            console.context.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the widget socket pushes visitor typing to the inbox group as an id-less frame, which the "
+    "console's app.js (handleFrame) ignores; remove this marker when the console shows it",
+)
+def test_visitor_typing_shows_in_the_console(chromium, desk, inbox, agent):
+    visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
+    console = None
+    try:
+        visitor.open().live()
+        question = unique("Typing test")
+        visitor.send(question)
+        visitor.state(question, "sent").wait_for()
+        console = open_console(chromium, desk, "ana")
+        console.page.locator("#conv-list li", has_text=question).click()
+        console.page.locator("#timeline li.msg.in", has_text=question).wait_for()
+        visitor.q("textarea").press_sequentially("Still there?")
+        wait_for(lambda: 'sent: {"action":"typing","active":true}' in visitor.frames, what="the typing frame")
+        console.page.locator("#typing", has_text="is typing").wait_for(timeout=5_000)
     finally:
         visitor.context.close()
         if console is not None:
@@ -424,18 +464,17 @@ def test_page_on_an_origin_not_allowed_gets_no_widget(chromium, desk, host_site,
         assert "origin_not_allowed" in warnings
         assert visitor.page.locator(WIDGET).count() == 0
         assert Visitor.objects.filter(inbox=inbox).count() == 0
-        # The page cannot read the desk's answers either (no CORS header for it).
-        status = visitor.page.evaluate(
+        # What the page may read of the refusal is the refusal itself: no token, no visitor.
+        answer = visitor.page.evaluate(
             """async ([desk, key]) => {
-                try {
-                    const r = await fetch(desk + "/widget/api/session", {method: "POST",
-                        headers: {"Content-Type": "application/json"}, body: JSON.stringify({inbox: key})});
-                    return "read " + r.status;
-                } catch (e) { return "blocked"; }
+                const r = await fetch(desk + "/widget/api/session", {method: "POST",
+                    headers: {"Content-Type": "application/json"}, body: JSON.stringify({inbox: key})});
+                return [r.status, await r.json()];
             }""",
             [desk.url, inbox.key],
         )
-        assert status == "blocked"
+        assert answer[0] == 403 and answer[1]["error"]["code"] == "origin_not_allowed" and "token" not in answer[1]
+        assert Visitor.objects.filter(inbox=inbox).count() == 0
     finally:
         visitor.context.close()
 
