@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import re
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from rest_framework.authtoken.models import Token
 from apps.accounts.models import Inbox
 from apps.assignment.services import presence_set
 from apps.conversations.models import Message
+from apps.conversations.services import message_send
 from apps.widget.models import Visitor, WidgetSettings
 from tests.browser.support import LiveServer, free_port, open_console, screenshot, start_server, stop_server
 from tests.factories import InboxFactory
@@ -335,6 +337,37 @@ def test_reload_keeps_history_token_and_visitor(chromium, desk, inbox, agent):
         visitor.context.close()
 
 
+def test_history_pages_back_and_never_shows_notes(chromium, desk, inbox, agent):
+    visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
+    try:
+        visitor.open().live()
+        visitor.send("Hello, a long story follows")
+        visitor.state("Hello, a long story follows", "sent").wait_for()
+        conversation_id = visitor_messages(inbox).get().conversation_id
+        replies = [f"Reply {i:02d}" for i in range(55)]
+        for i, body in enumerate(replies):
+            message_send(conversation_id=conversation_id, agent=agent, body=body, client_id=f"r{i}")
+            if i == 30:
+                message_send(
+                    conversation_id=conversation_id, agent=agent, body="NOTE: internal", kind=Message.Kind.NOTE
+                )
+        visitor.message("Reply 54", mine=False).wait_for()
+
+        visitor.page.reload()
+        visitor.mounted().live()
+        visitor.message("Reply 54", mine=False).wait_for()
+        shown = visitor.q("li.msg.theirs .text").all_text_contents()
+        assert shown == replies[-50:]  # the newest page, oldest first
+        visitor.q(".more button").click()
+        visitor.message("Reply 00", mine=False).wait_for()
+        assert visitor.q("li.msg.theirs .text").all_text_contents() == replies
+        assert visitor.q("li.msg.mine .text").all_text_contents() == ["Hello, a long story follows"]
+        assert visitor.q("li.msg").filter(has_text="NOTE").count() == 0
+        visitor.q(".more").wait_for(state="hidden")
+    finally:
+        visitor.context.close()
+
+
 def test_messages_typed_offline_are_sent_once_and_the_missed_reply_arrives_once(chromium, desk, inbox, agent):
     visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
     try:
@@ -631,3 +664,7 @@ def test_loader_is_served_small_with_a_short_cache(desk):
     assert len(response.content) < 30_000
     again = requests.get(desk.url + "/widget.js", headers={"If-None-Match": response.headers["ETag"]}, timeout=10)
     assert again.status_code == 304
+    # The panel it loads is where it says (the static files' URL, hashed in production).
+    panel_path = re.search(r'const PANEL = "([^"]+)"', response.text).group(1)
+    panel = requests.get(desk.url + panel_path, timeout=10)
+    assert panel.status_code == 200 and "__supportdeskPanel" in panel.text
