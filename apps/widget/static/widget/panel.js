@@ -347,32 +347,20 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       li.dataset.state = state;
       if (rec.id != null) li.dataset.id = rec.id;
       if (rec.client_id) li.dataset.clientId = rec.client_id;
-      li.textContent = "";
-      if (!mine)
-        li.append(h("p", { class: "who", text: (rec.author && rec.author.name) || ui.title.textContent }));
-      else li.append(h("span", { class: "sr", text: "You: " }));
-      if (rec.text) li.append(h("div", { class: "text", text: rec.text }));
       const files = (rec.attachments || []).slice();
       if (rec.uploading) files.push({ name: rec.uploading });
-      if (files.length) {
-        const list = h("ul", { class: "files" });
-        for (const f of files) {
-          const url = f.url ? safeUrl(f.url) : null;
-          const label = (f.name || "file") + (f.size ? " (" + formatBytes(f.size) + ")" : "");
-          const item = h("li");
-          if (url) {
-            const a = h("a", { target: "_blank", rel: "noopener noreferrer", text: label });
-            a.href = url;
-            item.append(a);
-            if (/^image\//.test(f.content_type || "")) {
-              const img = h("img", { alt: f.name || "image", loading: "lazy" });
-              img.src = url;
-              item.append(img);
-            }
-          } else item.append(label);
-          list.append(item);
-        }
-        li.append(list);
+      // The body is rebuilt only when it changes: a status update must not make screen readers
+      // read the whole message again (nor reload its images, whose signed URLs change).
+      const key = JSON.stringify([rec.author && rec.author.name, rec.text, files.map((f) => [f.id, f.name, !!f.url])]);
+      if (rec.bodyKey !== key) {
+        rec.bodyKey = key;
+        rec.metaEl = null;
+        li.textContent = "";
+        if (!mine)
+          li.append(h("p", { class: "who", text: (rec.author && rec.author.name) || ui.title.textContent }));
+        else li.append(h("span", { class: "sr", text: "You: " }));
+        if (rec.text) li.append(h("div", { class: "text", text: rec.text }));
+        if (files.length) li.append(fileList(files));
       }
       const meta = h("div", { class: "meta" });
       if (rec.created_at) {
@@ -385,8 +373,31 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
         meta.append(
           h("button", { class: "retry", type: "button", text: "Retry", onclick: () => rec.retry(rec) }),
         );
-      li.append(meta);
+      if (rec.metaEl) rec.metaEl.replaceWith(meta);
+      else li.append(meta);
+      rec.metaEl = meta;
       place(rec);
+    }
+
+    function fileList(files) {
+      const list = h("ul", { class: "files" });
+      for (const f of files) {
+        const url = f.url ? safeUrl(f.url) : null;
+        const label = (f.name || "file") + (f.size ? " (" + formatBytes(f.size) + ")" : "");
+        const item = h("li");
+        if (url) {
+          const a = h("a", { target: "_blank", rel: "noopener noreferrer", text: label });
+          a.href = url;
+          item.append(a);
+          if (/^image\//.test(f.content_type || "")) {
+            const img = h("img", { alt: f.name || "image", loading: "lazy" });
+            img.src = url;
+            item.append(img);
+          }
+        } else item.append(label);
+        list.append(item);
+      }
+      return list;
     }
 
     // Stored messages are ordered by id; those not stored yet stay at the end in typing order.
