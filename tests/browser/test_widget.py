@@ -216,6 +216,11 @@ class WidgetPage:
 def open_widget(browser: Any, url: str, *, viewport: dict | None = None, **options: Any) -> WidgetPage:
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, **options)
     context.set_default_timeout(10_000)
+    return open_page(context, url)
+
+
+def open_page(context: Any, url: str) -> WidgetPage:
+    """A new page (tab) in this browser context, at url."""
     page = context.new_page()
     widget = WidgetPage(context=context, page=page)
     page.on("console", lambda m: widget.warnings.append(f"{m.type}: {m.text}"))
@@ -473,6 +478,32 @@ def test_identity_hash(chromium, desk, make_inbox, require, user_id, user_hash, 
             assert Visitor.objects.filter(inbox=inbox).count() == 0
     finally:
         visitor.context.close()
+
+
+def test_another_user_on_the_same_browser_gets_neither_history_nor_unsent_messages(chromium, desk, make_inbox):
+    inbox = make_inbox(require_identity=True)
+    first = open_widget(chromium, demo_url(desk, inbox, user_id="user-42", user_hash=sign("user-42")))
+    try:
+        first.mounted().open().live()
+        first.send("Order 42 is mine")
+        first.state("Order 42 is mine", "sent").wait_for()
+        first.context.set_offline(True)
+        first.q(".root[data-connection=offline]").wait_for(state="attached")
+        first.send("Unsent words of user 42")
+        first.state("Unsent words of user 42", "sending").wait_for()
+        first.page.close()  # left with a message unsent
+        first.context.set_offline(False)
+        # The same browser, later: user 43 signs in on the host site.
+        second = open_page(first.context, demo_url(desk, inbox, user_id="user-43", user_hash=sign("user-43")))
+        second.mounted().live()
+        second.q(".panel").wait_for()
+        time.sleep(1.0)  # the queue would have been sent by now
+        assert second.q("li.msg.mine").count() == 0
+        assert second.page.evaluate(f"localStorage.getItem('supportdesk-widget:{inbox.key}:queue')") == "[]"
+        assert sorted(Visitor.objects.filter(inbox=inbox).values_list("user_id", flat=True)) == ["user-42", "user-43"]
+        assert [m.body for m in visitor_messages(inbox)] == ["Order 42 is mine"]
+    finally:
+        first.context.close()
 
 
 def test_page_on_an_allowed_other_origin_chats(chromium, desk, host_site, make_inbox):

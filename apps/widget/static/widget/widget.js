@@ -104,6 +104,11 @@
       if (r.status === 200 && r.data && r.data.token) {
         token = r.data.token;
         store.set("token", token);
+        // Another visitor now (another user signed in on this browser): what the previous one
+        // left unsent is theirs, never to be sent as this one.
+        const visitor = (r.data.visitor && r.data.visitor.id) || "";
+        if (store.get("visitor", visitor) !== visitor) store.set("queue", []);
+        store.set("visitor", visitor);
         return r.data;
       }
       // The desk answers a refused origin without CORS headers, so the page sees a network
