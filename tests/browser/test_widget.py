@@ -335,6 +335,12 @@ def test_reload_keeps_history_token_and_visitor(chromium, desk, inbox, agent):
         api_reply(desk, agent, stored.conversation_id, later)
         visitor.q(".badge").filter(has_text="1").wait_for()
         assert visitor.q(".launcher").get_attribute("aria-label") == "Open chat, 1 new message"
+        # Still one unread after a reload (the history is not all new).
+        visitor.page.reload()
+        visitor.mounted().live()
+        visitor.q(".badge").filter(has_text="1").wait_for()
+        visitor.page.wait_for_timeout(300)
+        assert visitor.q(".badge").text_content() == "1"
         visitor.q(".launcher").click()
         visitor.q(".badge").wait_for(state="hidden")
         visitor.message(later, mine=False).wait_for()

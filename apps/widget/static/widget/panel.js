@@ -115,6 +115,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
     let reconnectTimer = null;
     let lastFrameAt = 0;
     let unread = 0;
+    let seenUpTo = store.get("seen", 0); // the newest agent message the visitor had open in front of them
     let online = true;
     let typingTimer = null;
     let typingSent = 0;
@@ -253,6 +254,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       ui.launcher.setAttribute("aria-expanded", "true");
       ui.launcher.setAttribute("aria-label", "Close chat");
       store.set("open", true);
+      markSeen();
       unread = 0;
       showUnread();
       scrollDown();
@@ -266,6 +268,11 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       store.set("open", false);
       showUnread();
       ui.launcher.focus();
+    }
+
+    function markSeen() {
+      for (const id of byId.keys()) if (id > seenUpTo) seenUpTo = id;
+      store.set("seen", seenUpTo);
     }
 
     function showUnread() {
@@ -439,7 +446,8 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       render(rec);
       if (isNew && !fromVisitor) {
         setTyping(null);
-        if (ui.panel.hidden) {
+        if (!ui.panel.hidden) markSeen();
+        else if (m.id > seenUpTo) {
           unread++;
           showUnread();
         }
