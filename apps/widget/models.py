@@ -85,7 +85,7 @@ class Visitor(models.Model):
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="visitors")
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, help_text="sha256 hex of the visitor's token.")
-    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="visitors")
+    identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="visitors")
     user_id = models.CharField(max_length=255, blank=True, help_text="The host site's user id, verified by HMAC.")
     email = models.EmailField(blank=True, help_text="Typed by the visitor: a claim, not verified.")
     name = models.CharField(max_length=200, blank=True)

@@ -193,9 +193,11 @@ def file(request: HttpRequest, signed: str) -> HttpResponse | FileResponse:
         raise WidgetError("not_found", "that file link is not valid or has expired", 404)
     content_type = attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
     inline = content_type in ("image/png", "image/jpeg", "image/gif", "image/webp")
-    response = FileResponse(
-        attachment.file.open("rb"), content_type=content_type, as_attachment=not inline, filename=attachment.filename
-    )
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:  # storage lost it: say so, not a 500
+        raise WidgetError("not_found", "that file is no longer stored", 404) from exc
+    response = FileResponse(handle, content_type=content_type, as_attachment=not inline, filename=attachment.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cross-Origin-Resource-Policy"] = "cross-origin"

@@ -125,3 +125,37 @@ def test_sms_inbox_admin_offers_no_widget_settings(admin_client, sms_inbox):
     assert page.status_code == 200
     assert all(w.formset.model is not WidgetSettings for w in page.context["inline_admin_formsets"])
     assert WidgetSettings.objects.count() == 0
+
+
+def test_adding_a_widget_inbox_in_the_admin_saves_its_settings(admin_client, team):
+    from apps.mail.models import EmailInboxSettings
+
+    page = admin_client.get("/admin/accounts/inbox/add/")
+    assert page.status_code == 200
+    data = {"name": "Shop", "channel": "widget", "address": "", "team": team.pk, "auto_assign": "on", "config": "{}"}
+    for wrapper in page.context["inline_admin_formsets"]:
+        formset = wrapper.formset
+        prefix = formset.prefix
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "1",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "1",
+            }
+        )
+        for name, field in formset.forms[0].fields.items():
+            initial = formset.forms[0].get_initial_for_field(field, name)
+            if initial not in (None, False) and name not in ("id", "inbox"):
+                data[f"{prefix}-0-{name}"] = initial() if callable(initial) else initial
+        if formset.model is WidgetSettings:
+            data[f"{prefix}-0-allowed_origins"] = "https://shop.example.com"
+            data[f"{prefix}-0-business_hours"] = "{}"
+    response = admin_client.post("/admin/accounts/inbox/add/", data)
+    assert response.status_code == 302, response.context and [
+        (w.formset.prefix, w.formset.errors) for w in response.context["inline_admin_formsets"]
+    ]
+    inbox = Inbox.objects.get(name="Shop")
+    assert inbox.widget.origins() == ["https://shop.example.com"]
+    assert len(inbox.widget.secret) == 48
+    assert EmailInboxSettings.objects.count() == 0

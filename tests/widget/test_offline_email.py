@@ -120,3 +120,32 @@ def test_email_changes_are_rate_limited(widget, settings):
     refused = widget.set_email("c@example.com")
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     assert Visitor.objects.get().email == "b@example.com"
+
+
+def test_answer_by_email_continues_the_chat(widget, agent, smtp, settings, django_capture_on_commit_callbacks):
+    """The visitor answers the mailed reply from their mail client: it lands in the same
+    conversation (the reply address), and the widget shows it in the history."""
+    from apps.gateways.email.intake import email_accept, envelope_of
+    from tests.mail.support import compose
+
+    settings.INBOUND_EMAIL_DOMAIN = "support.example.org"
+    widget.session(email="jo@example.com")
+    widget.send("Is my order shipped?", "c-1")
+    _reply(agent, django_capture_on_commit_callbacks, body="Yes, today.")
+    [mail] = smtp.wait_for(1)
+    reply_to = mail.message["Reply-To"]
+    raw = compose(
+        sender="Jo <jo@example.com>",
+        to=reply_to,
+        subject=f"Re: {mail.message['Subject']}",
+        body="Great, thanks!",
+        in_reply_to=None,
+    )
+    envelope = envelope_of(transport="smtp", mail_from="jo@example.com", rcpt_tos=[reply_to], peer="127.0.0.1")
+    with django_capture_on_commit_callbacks(execute=True):
+        email_accept(raw=raw, envelope=envelope)
+    conversation = Conversation.objects.get()
+    answer = conversation.messages.get(body__startswith="Great, thanks!")
+    assert answer.direction == Message.Direction.INBOUND and answer.channel == "email"
+    texts = [m["text"] for m in widget.history().json()["messages"]]
+    assert texts[:2] == ["Is my order shipped?", "Yes, today."] and texts[2].startswith("Great, thanks!")
