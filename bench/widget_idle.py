@@ -256,7 +256,7 @@ class Client:
                     if hello.get("type") != "hello":
                         raise RuntimeError(f"first frame {hello}")
                 except Exception as exc:  # noqa: BLE001 - counted and reported
-                    name = type(exc).__name__
+                    name = f"{type(exc).__name__}: {str(exc)[:80]}"
                     self.failures[name] = self.failures.get(name, 0) + 1
                     continue
                 index = len(self.sockets)

@@ -44,6 +44,7 @@ class Admission:
     public_id: str
     identity_id: int
     conversations: list[int]
+    position: int
 
 
 def _query(scope: dict[str, Any]) -> dict[str, str]:
@@ -67,12 +68,30 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission | None:
-    """Who this socket is, or None to refuse it. Two queries: the visitor (with inbox and
-    widget settings) and their conversation ids."""
-    from apps.widget.origins import origin_allowed
-    from apps.widget.services import visitor_conversation_ids, visitor_for_token, visitor_socket_touch
+RATE_LIMITED = "rate_limited"
 
+
+def socket_admit(*, inbox_key: str, token: str, origin: str | None, address: str) -> Admission | str | None:
+    """Who this socket is; None to refuse it, RATE_LIMITED when the address connects too often.
+
+    One trip to the database thread per connect: the connect budget (the cache), the visitor
+    with inbox and widget settings (one query), their conversation ids (one query), and the
+    log position the socket starts from (one query).
+    """
+    from apps.widget.origins import origin_allowed
+    from apps.widget.replay import event_position
+    from apps.widget.services import (
+        WidgetError,
+        connect_rate_check,
+        visitor_conversation_ids,
+        visitor_for_token,
+        visitor_socket_touch,
+    )
+
+    try:
+        connect_rate_check(address)  # WIDGET_RATE_CONNECTS, one budget with the session endpoint
+    except WidgetError:
+        return RATE_LIMITED
     if not inbox_key or not token:
         return None
     visitor = visitor_for_token(inbox_key=inbox_key, token=token)
@@ -83,6 +102,7 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission
         return None
     if widget_settings is not None and widget_settings.require_identity and not visitor.user_id:
         return None  # verification was turned on after this visitor started
+    conversations = list(visitor_conversation_ids(visitor))
     visitor_socket_touch(visitor.pk)
     return Admission(
         inbox=visitor.inbox,
@@ -91,19 +111,9 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None) -> Admission
         visitor_id=visitor.pk,
         public_id=visitor.public_id,
         identity_id=visitor.identity_id,
-        conversations=list(visitor_conversation_ids(visitor)),
+        conversations=conversations,
+        position=event_position(),
     )
-
-
-def connect_allowed(address: str) -> bool:
-    """WIDGET_RATE_CONNECTS, shared with the session endpoint (one budget per address)."""
-    from apps.widget.services import WidgetError, connect_rate_check
-
-    try:
-        connect_rate_check(address)
-    except WidgetError:
-        return False
-    return True
 
 
 async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None:
@@ -114,21 +124,21 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
     query = _query(scope)
     client = scope.get("client") or ("", 0)
     try:
-        if not await database_sync_to_async(connect_allowed)(client[0] or "unknown"):
-            await send({"type": "websocket.close", "code": CLOSE_RATE_LIMITED})
-            return
         admission = await database_sync_to_async(socket_admit)(
-            inbox_key=query.get("inbox", ""), token=query.get("token", ""), origin=_header(scope, b"origin")
+            inbox_key=query.get("inbox", ""),
+            token=query.get("token", ""),
+            origin=_header(scope, b"origin"),
+            address=client[0] or "unknown",
         )
     except Exception:  # noqa: BLE001 - the database is away: refuse, the client retries
         log.exception("widget socket admission failed")
         await send({"type": "websocket.close", "code": 1011})
         return
-    if admission is None:
-        await send({"type": "websocket.close", "code": CLOSE_REFUSED})
+    if admission is None or admission == RATE_LIMITED:
+        code = CLOSE_REFUSED if admission is None else CLOSE_RATE_LIMITED
+        await send({"type": "websocket.close", "code": code})
         return
-
-    from apps.widget.replay import event_position
+    assert isinstance(admission, Admission)
 
     hub.ensure_running()
     sock = VisitorSocket(
@@ -141,15 +151,17 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
         identity_id=admission.identity_id,
         conversations=admission.conversations,
     )
-    # Registered before the position is read: whatever commits later is pushed or caught up.
-    hub.add(sock)
+    sock.position = admission.position
     try:
-        sock.position = await database_sync_to_async(event_position)()
         online = await hub.inbox_online(admission.inbox)
         await send({"type": "websocket.accept"})
         await sock.send_json(
             {"type": "hello", "visitor": admission.public_id, "last_event": sock.position, "online": online}
         )
+        # Registered after the hello, which comes first. What committed after the position was
+        # read and before now is read by the hub's catch-up, which `add` brings forward and
+        # moves back to this position.
+        hub.add(sock)
         since = _int(query.get("since"))
         if since is not None and since >= 0:
             await _replay(sock, since)

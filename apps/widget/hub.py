@@ -36,6 +36,7 @@ SEND_TIMEOUT = 10.0  # a socket that cannot take a frame for this long is stalle
 CATCH_UP_LIMIT = 2000
 ONLINE_CACHE_SECONDS = 10.0
 HEARTBEAT_BATCH = 500
+NEWCOMER_CATCH_UP_SECONDS = 1.0
 
 
 class VisitorSocket:
@@ -135,10 +136,13 @@ class WidgetHub:
         self.pending: list[dict[str, Any]] = []
         self.wakeup: asyncio.Event | None = None
         self.checked_upto: int | None = None
+        # The lowest starting position of a socket added since the last catch-up began.
+        self.floor: int | None = None
         self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.online: dict[int, tuple[float, bool]] = {}
         self.background: set[asyncio.Future[Any]] = set()
+        self.stopping = False
 
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
@@ -158,12 +162,29 @@ class WidgetHub:
         ]
 
     async def stop(self) -> None:
+        """Stop the hub (tests; a process that exits does not need it).
+
+        The listener is woken by a message to its own channel rather than cancelled: a cancel in
+        the middle of channels_redis's blocking pop can leave a Redis connection waiting for a
+        reply it will never read."""
+        self.stopping = True
+        layer = get_channel_layer()
+        listener = self.tasks[0] if self.tasks else None
+        if listener is not None and self.channel is not None and layer is not None:
+            try:
+                await layer.send(self.channel, {"type": "hub.stop"})
+                await asyncio.wait([listener], timeout=5)
+            except Exception:  # noqa: BLE001
+                log.warning("widget hub: could not wake the listener", exc_info=True)
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.channel:
+        if self.tasks:
+            _done, pending = await asyncio.wait(self.tasks, timeout=5)
+            for task in pending:
+                log.warning("widget hub: task %s did not stop", task.get_name())
+        if self.channel and layer is not None:
             try:
-                await get_channel_layer().group_discard(GROUP_WIDGETS, self.channel)
+                await asyncio.wait_for(layer.group_discard(GROUP_WIDGETS, self.channel), 5)
             except Exception:  # noqa: BLE001
                 pass
         self.loop = None
@@ -171,6 +192,9 @@ class WidgetHub:
 
     # --- sockets ---------------------------------------------------------------------------
     def add(self, sock: VisitorSocket) -> None:
+        """Register a socket whose `position` was read from the log before this call: the next
+        catch-up starts at or below it, so what committed in between is not missed."""
+        self.floor = sock.position if self.floor is None else min(self.floor, sock.position)
         self.sockets.add(sock)
         self.by_identity.setdefault(sock.identity_id, set()).add(sock)
         for conversation_id in sock.conversations:
@@ -253,6 +277,8 @@ class WidgetHub:
                 log.warning("widget hub: channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
+            if message.get("type") == "hub.stop" and self.stopping:
+                return
             if message.get("type") == "event.push" and isinstance(message.get("event"), dict):
                 self.pending.append(message["event"])
                 assert self.wakeup is not None
@@ -312,12 +338,20 @@ class WidgetHub:
 
     # --- catch-up and heartbeats -----------------------------------------------------------
     async def _tick(self) -> None:
+        """Heartbeats and the catch-up every interval; and within a second of a new socket,
+        the catch-up alone (for what committed while it was being admitted)."""
         interval = settings.WIDGET_HEARTBEAT_SECONDS
+        next_beat = time.monotonic() + interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, NEWCOMER_CATCH_UP_SECONDS))
+            beat = time.monotonic() >= next_beat
+            if not beat and self.floor is None:
+                continue
             try:
                 await self.catch_up()
-                await self._heartbeats()
+                if beat:
+                    next_beat = time.monotonic() + interval
+                    await self._heartbeats()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001
@@ -338,8 +372,11 @@ class WidgetHub:
         # Sockets registered now read their own position after registering: every event above
         # it is either pushed live or read by this pass.
         members = [s for s in self.sockets if not s.replaying]
+        floor, self.floor = self.floor, None
         if self.checked_upto is None:
             self.checked_upto = min(s.position for s in self.sockets)
+        if floor is not None:
+            self.checked_upto = min(self.checked_upto, floor)
         while True:
             rows, upto, more = await database_sync_to_async(widget_events_after)(
                 since=self.checked_upto, limit=CATCH_UP_LIMIT
@@ -359,7 +396,10 @@ class WidgetHub:
                 break
         for sock in members:
             if not sock.replaying:
-                sock.advance(self.checked_upto)
+                sock.advance(upto)
+        if self.floor is not None:  # sockets added during this pass: read again from their start
+            self.checked_upto = min(upto, self.floor)
+            self.floor = None
 
     async def _heartbeats(self) -> None:
         sockets = list(self.sockets)

@@ -328,3 +328,27 @@ async def test_typing_goes_both_ways(widget_inbox, agent):
     assert typing[0]["data"] == {"agent": {"name": "Ana"}, "active": True}
     await console.close()
     await sock.close()
+
+
+async def test_hello_says_online_when_an_agent_of_the_inbox_is_online(widget_inbox, agent):
+    from apps.assignment.services import presence_set
+
+    await sync_to_async(presence_set)(agent_id=agent.pk, status="online")
+    token = await new_visitor(widget_inbox)
+    sock, hello = await open_visitor(widget_inbox, token)
+    assert hello["online"] is True
+    await sock.close()
+
+
+async def test_a_flood_of_frames_is_refused_frame_by_frame_without_closing(widget_inbox):
+    token = await new_visitor(widget_inbox)
+    sock, _ = await open_visitor(widget_inbox, token)
+    for _ in range(31):
+        await sock.send({"action": "ping"})
+    frames = [await sock.frame() for _ in range(31)]
+    assert [f["type"] for f in frames] == ["pong"] * 30 + ["error"]
+    assert frames[-1]["code"] == "rate_limited"
+    await sock.send_text("x" * (64 * 1024 + 1))
+    assert (await sock.frame())["code"] == "too_long"
+    assert not sock.communicator.future.done()
+    await sock.close()

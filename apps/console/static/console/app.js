@@ -489,6 +489,9 @@ function handleFrame(frame) {
       if (state.contactConvs.has(frame.message.conversation)) addMessage(frame.message);
       else removePendingNode(frame.client_id);
     }
+  } else if (frame.type === "typing") {
+    // A widget visitor typing: ephemeral (no event id), pushed to the inbox's agents.
+    onTyping(frame);
   } else if (frame.type === "error") {
     if (frame.client_id && state.pending.has(frame.client_id)) {
       failPending(frame.client_id, frame.message || frame.code);
