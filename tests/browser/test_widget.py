@@ -188,12 +188,13 @@ class WidgetPage:
         kind = "" if mine is None else (".mine" if mine else ".theirs")
         return self.q(f"li.msg{kind}").filter(has_text=text)
 
-    def wait(self, locator: Any) -> None:
-        """Wait for a locator; on a timeout, say what the desk sent to the page."""
+    def wait(self, locator: Any, server: LiveServer | None = None) -> None:
+        """Wait for a locator; on a timeout, say what the desk sent to the page (and logged)."""
         try:
             locator.wait_for()
         except Exception as exc:
-            raise AssertionError(f"{exc}\nsockets: {self.sockets}\nframes: {self.frames}") from None
+            log = server.log()[-3000:] if server else ""
+            raise AssertionError(f"{exc}\nsockets: {self.sockets}\nframes: {self.frames}\nserver log: {log}") from None
 
     def state(self, text: str, state: str, mine: bool = True) -> Any:
         """The visitor's own message with this text, in this state (sending, sent, failed)."""
@@ -266,7 +267,7 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         answer = unique("It left our warehouse this morning.")
         console.page.click("#composer-text")
         console.page.keyboard.type(answer)
-        visitor.wait(visitor.q(".typing").filter(has_text="Ana is typing"))
+        visitor.wait(visitor.q(".typing").filter(has_text="Ana is typing"), desk)
         console.page.keyboard.press("Enter")
         reply = visitor.message(answer, mine=False)
         reply.wait_for()
@@ -280,11 +281,6 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
             console.context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the widget socket pushes visitor typing to the inbox group as an id-less frame, which the "
-    "console's app.js (handleFrame) ignores; remove this marker when the console shows it",
-)
 def test_visitor_typing_shows_in_the_console(chromium, desk, inbox, agent):
     visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
     console = None
