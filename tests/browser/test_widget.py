@@ -58,10 +58,14 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
 # ---- servers: the desk (one per module) and a host site on another origin ----
 
 
-@pytest.fixture(scope="module")
-def desk(django_db_setup, tmp_path_factory) -> Iterator[LiveServer]:
+@pytest.fixture
+def desk(tmp_path) -> Iterator[LiveServer]:
+    """A server process per test. Shared by the module, it kept working (hub catch-up, the
+    periodic sweep) while pytest-django truncated the tables after a test, and the TRUNCATE
+    sometimes lost a deadlock to it, leaving the next test with the last one's rows. Stopped
+    before the flush (fixtures end in reverse order), it cannot."""
     server = start_server(
-        tmp_path_factory.mktemp("widget-server"),
+        tmp_path,
         WIDGET_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         WIDGET_RATE_CONNECTS="1000/60",
         WIDGET_HEARTBEAT_SECONDS="5",
