@@ -69,7 +69,7 @@ def desk(tmp_path) -> Iterator[LiveServer]:
         WIDGET_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
         WIDGET_RATE_CONNECTS="1000/60",
         WIDGET_HEARTBEAT_SECONDS="5",
-        WIDGET_RATE_MESSAGES="3/4",
+        WIDGET_RATE_MESSAGES="3/2",
     )
     try:
         yield server
@@ -355,18 +355,18 @@ def test_history_pages_back_and_never_shows_notes(chromium, desk, inbox, agent):
         visitor.send("Hello, a long story follows")
         visitor.state("Hello, a long story follows", "sent").wait_for()
         conversation_id = visitor_messages(inbox).get().conversation_id
-        replies = [f"Reply {i:02d}" for i in range(55)]
+        replies = [f"Reply {i:02d}" for i in range(51)]
         for i, body in enumerate(replies):
             message_send(conversation_id=conversation_id, agent=agent, body=body, client_id=f"r{i}")
             if i == 30:
                 message_send(
                     conversation_id=conversation_id, agent=agent, body="NOTE: internal", kind=Message.Kind.NOTE
                 )
-        visitor.message("Reply 54", mine=False).wait_for()
+        visitor.message("Reply 50", mine=False).wait_for()
 
         visitor.page.reload()
         visitor.mounted().live()
-        visitor.message("Reply 54", mine=False).wait_for()
+        visitor.message("Reply 50", mine=False).wait_for()
         shown = visitor.q("li.msg.theirs .text").all_text_contents()
         assert shown == replies[-50:]  # the newest page, oldest first
         visitor.q(".more button").click()
@@ -424,7 +424,7 @@ def test_messages_typed_offline_are_sent_once_and_the_missed_reply_arrives_once(
 
 
 def test_a_refused_message_fails_and_is_sent_once_on_retry(chromium, desk, inbox):
-    """More messages than the per-visitor rate (3 per 4 s here): the refused ones say so and
+    """More messages than the per-visitor rate (3 per 2 s here): the refused ones say so and
     offer a retry; retried, each is stored once."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -437,12 +437,12 @@ def test_a_refused_message_fails_and_is_sent_once_on_retry(chromium, desk, inbox
         for text in texts:
             visitor.q("li.msg.mine:not([data-state=sending])").filter(has_text=text).wait_for()
         failed = visitor.q("li.msg.mine[data-state=failed]")
-        assert failed.count() >= 1  # 7 in at most two 4 s windows: at least 4 in one of them
+        assert failed.count() >= 1  # 7 in at most two 2 s windows: at least 4 in one of them
         assert "too fast" in failed.first.inner_text()
         deadline = time.monotonic() + 30
         while failed.count() or visitor.q("li.msg.mine[data-state=sending]").count():
             assert time.monotonic() < deadline, visitor.states()
-            time.sleep(1.5)
+            time.sleep(1.0)
             for _ in range(failed.count()):
                 try:
                     failed.locator(".retry").first.click(timeout=2000)
