@@ -104,42 +104,17 @@ def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
     return rows
 
 
-_widget_inboxes: dict[int, bool] = {}
-
-
-def widget_inbox_ids(inbox_ids: set[int]) -> set[int]:
-    """Which of these inboxes are widget inboxes. An inbox's channel does not change, so each
-    process asks the database once per inbox."""
-    missing = inbox_ids - _widget_inboxes.keys()
-    if missing:
-        from apps.accounts.models import Inbox
-
-        widget = set(Inbox.objects.filter(pk__in=missing, channel=Inbox.Channel.WIDGET).values_list("id", flat=True))
-        for inbox_id in missing:
-            _widget_inboxes[inbox_id] = inbox_id in widget
-    return {i for i in inbox_ids if _widget_inboxes[i]}
-
-
 def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
     """Doorbells for the widget hubs: the new events a visitor may see, by conversation.
 
     They carry ids only. The hub that has a socket on the conversation reads the event back from
     the log and builds the visitor's frame there (apps.widget.replay), the same way a replay does,
-    so agent-internal data never travels towards a visitor's socket.
+    so agent-internal data never travels towards a visitor's socket. Events of every inbox ring
+    (a hub drops those of conversations it has no socket on in a dict lookup): telling widget
+    inboxes apart here would cost a query on the hot path of every channel.
     """
     from apps.widget.replay import visitor_may_see
 
-    candidates = [
-        e
-        for e in rows
-        if e.conversation_id is not None
-        and e.inbox_id is not None
-        and e.agent_id is None
-        and visitor_may_see(e.type, e.data)
-    ]
-    if not candidates:
-        return []
-    widget = widget_inbox_ids({e.inbox_id for e in candidates if e.inbox_id is not None})
     return [
         (
             GROUP_WIDGETS,
@@ -151,8 +126,8 @@ def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
                 "identity": e.data.get("identity") if e.data.get("direction") == "in" else None,
             },
         )
-        for e in candidates
-        if e.inbox_id in widget
+        for e in rows
+        if e.conversation_id is not None and e.agent_id is None and visitor_may_see(e.type, e.data)
     ]
 
 

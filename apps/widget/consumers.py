@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from django.conf import settings
 
 from apps.widget.hub import Send, VisitorSocket, hub
@@ -124,7 +124,9 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
     query = _query(scope)
     client = scope.get("client") or ("", 0)
     try:
-        admission = await database_sync_to_async(socket_admit)(
+        # Off the one thread that Django's sync code shares by default: admissions are reads
+        # (and cache writes), so a burst of reconnecting visitors uses several pool connections.
+        admission = await DatabaseSyncToAsync(socket_admit, thread_sensitive=False)(
             inbox_key=query.get("inbox", ""),
             token=query.get("token", ""),
             origin=_header(scope, b"origin"),

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -141,6 +141,7 @@ class WidgetHub:
         self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.online: dict[int, tuple[float, bool]] = {}
+        self.online_asking: dict[int, asyncio.Future[bool]] = {}
         self.background: set[asyncio.Future[Any]] = set()
         self.stopping = False
 
@@ -148,18 +149,24 @@ class WidgetHub:
     def ensure_running(self) -> None:
         """Start the hub's three tasks on the running loop (once per process and loop)."""
         loop = asyncio.get_running_loop()
-        if self.loop is loop and all(not t.done() for t in self.tasks):
+        if self.loop is loop:
+            for index, task in enumerate(self.tasks):
+                if task.done() and not task.cancelled() and not self.stopping:
+                    # A bug, not a state: say so and run it again; the sockets stay registered.
+                    log.error("widget hub: task %s ended (%r); restarting it", task.get_name(), task.exception())
+                    self.tasks[index] = loop.create_task(self._runners()[index](), name=task.get_name())
             return
+        # A new event loop (a test's own): nothing of the old one can be used.
         for task in self.tasks:
             task.cancel()
         self._reset()
         self.loop = loop
         self.wakeup = asyncio.Event()
-        self.tasks = [
-            loop.create_task(self._listen(), name="widget-hub-listen"),
-            loop.create_task(self._dispatch(), name="widget-hub-dispatch"),
-            loop.create_task(self._tick(), name="widget-hub-tick"),
-        ]
+        names = ("widget-hub-listen", "widget-hub-dispatch", "widget-hub-tick")
+        self.tasks = [loop.create_task(run(), name=name) for run, name in zip(self._runners(), names, strict=True)]
+
+    def _runners(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [self._listen, self._dispatch, self._tick]
 
     async def stop(self) -> None:
         """Stop the hub (tests; a process that exits does not need it).
@@ -241,12 +248,19 @@ class WidgetHub:
             log.warning("widget hub: marking replies delivered failed", exc_info=task.exception())
 
     async def inbox_online(self, inbox: Any) -> bool:
-        """Whether an agent answers now; cached a few seconds so that a burst of connects
-        does not ask presence once per socket."""
+        """Whether an agent answers now; cached a few seconds, and asked once for a burst of
+        connects (they wait for the same answer) rather than once per socket."""
         now = time.monotonic()
         cached = self.online.get(inbox.pk)
         if cached is not None and cached[0] > now:
             return cached[1]
+        asking = self.online_asking.get(inbox.pk)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask_online(inbox))
+            self.online_asking[inbox.pk] = asking
+        return await asyncio.shield(asking)
+
+    async def _ask_online(self, inbox: Any) -> bool:
         from apps.widget.services import inbox_online
 
         try:
@@ -254,14 +268,16 @@ class WidgetHub:
         except Exception:  # noqa: BLE001 - the hello must not fail over presence
             log.exception("inbox_online failed for inbox %s", inbox.pk)
             online = False
-        self.online[inbox.pk] = (now + ONLINE_CACHE_SECONDS, online)
+        finally:
+            self.online_asking.pop(inbox.pk, None)
+        self.online[inbox.pk] = (time.monotonic() + ONLINE_CACHE_SECONDS, online)
         return online
 
     # --- the channel layer -----------------------------------------------------------------
     async def _listen(self) -> None:
         layer = get_channel_layer()
-        if layer is None:
-            return
+        if layer is None:  # no channel layer configured: the catch-up alone delivers
+            await asyncio.Event().wait()
         while True:
             try:
                 if self.channel is None:
