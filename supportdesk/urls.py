@@ -12,8 +12,7 @@ urlpatterns = [
     path("api/v1/", include("apps.api.urls")),
     path("console/", include("apps.console.urls")),
     path("widget/", include("apps.widget.urls")),
-    # WIDGET PAGES INCLUDE POINT (lead merges): `/widget.js` and `/widget/demo/` come from
-    # apps/widget/page_urls.py (helper CLIENT). Add here, before the "" home route:
-    #     path("", include("apps.widget.page_urls")),
+    # `/widget.js` and `/widget/demo/` (apps/widget/page_urls.py), before the "" home route.
+    path("", include("apps.widget.page_urls")),
     path("", core_views.home),
 ]
