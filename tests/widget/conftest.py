@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import uuid
+from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts.models import Inbox
 from apps.widget.models import WidgetSettings
@@ -30,6 +33,15 @@ def _fresh_rate_limits(settings):
     cache_settings["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = cache_settings
     yield
+
+
+@pytest.fixture
+def window_start():
+    """The clock at the start of a rate window (a multiple of 60 s), held still: the limits count
+    in fixed windows, and hits that straddled a window's end would be counted in two."""
+    start = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    with mock.patch("apps.widget.services.timezone.now", return_value=start):
+        yield start
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 from django.utils import timezone
 
@@ -13,7 +14,7 @@ from apps.widget.services import inbox_online
 from tests.widget.conftest import WidgetClient
 
 
-def test_sessions_are_rate_limited_per_ip(widget_inbox, settings):
+def test_sessions_are_rate_limited_per_ip(widget_inbox, settings, window_start):
     settings.WIDGET_RATE_CONNECTS = "3/60"
     client = WidgetClient(widget_inbox, ip="198.51.100.7")
     codes = [client.session().status_code for _ in range(4)]
@@ -24,7 +25,7 @@ def test_sessions_are_rate_limited_per_ip(widget_inbox, settings):
     assert WidgetClient(widget_inbox, ip="198.51.100.8").session().status_code == 200
 
 
-def test_messages_are_rate_limited_per_visitor(widget_inbox, settings):
+def test_messages_are_rate_limited_per_visitor(widget_inbox, settings, window_start):
     settings.WIDGET_RATE_MESSAGES = "3/10"
     one, two = WidgetClient(widget_inbox), WidgetClient(widget_inbox)
     one.session()
@@ -39,8 +40,6 @@ def test_messages_are_rate_limited_per_visitor(widget_inbox, settings):
 
 
 def test_rate_window_passes(widget_inbox, settings):
-    from unittest import mock
-
     settings.WIDGET_RATE_MESSAGES = "1/10"
     client = WidgetClient(widget_inbox)
     client.session()

@@ -112,7 +112,7 @@ def test_permanent_smtp_refusal_is_not_retried(widget, agent, smtp, django_captu
     assert smtp.mails == []
 
 
-def test_email_changes_are_rate_limited(widget, settings):
+def test_email_changes_are_rate_limited(widget, settings, window_start):
     settings.WIDGET_RATE_MESSAGES = "2/10"
     widget.session()
     assert widget.set_email("a@example.com").status_code == 200

@@ -120,7 +120,7 @@ async def test_identity_required_after_the_visitor_started_refuses_the_anonymous
     assert (accepted, code) == (False, 4403)
 
 
-async def test_too_many_connects_from_one_address_are_refused_with_4429(widget_inbox, settings):
+async def test_too_many_connects_from_one_address_are_refused_with_4429(widget_inbox, settings, window_start):
     settings.WIDGET_RATE_CONNECTS = "2/60"
     token = await new_visitor(widget_inbox)  # from another address (the test client's)
     for _ in range(2):
@@ -182,7 +182,9 @@ async def test_bad_input_gets_an_error_frame_and_the_socket_stays(widget_inbox, 
     await sock.close()
 
 
-async def test_sending_too_fast_gets_rate_limited_frames_and_keeps_what_was_accepted(widget_inbox, settings):
+async def test_sending_too_fast_gets_rate_limited_frames_and_keeps_what_was_accepted(
+    widget_inbox, settings, window_start
+):
     settings.WIDGET_RATE_MESSAGES = "2/60"
     token = await new_visitor(widget_inbox)
     sock, _ = await open_visitor(widget_inbox, token)
