@@ -71,7 +71,9 @@ def _int(value: Any) -> int | None:
 RATE_LIMITED = "rate_limited"
 
 
-def socket_admit(*, inbox_key: str, token: str, origin: str | None, address: str) -> Admission | str | None:
+def socket_admit(
+    *, inbox_key: str, token: str, origin: str | None, address: str, host: str | None = None
+) -> Admission | str | None:
     """Who this socket is; None to refuse it, RATE_LIMITED when the address connects too often.
 
     One trip to the database thread per connect: the connect budget (the cache), the visitor
@@ -98,7 +100,7 @@ def socket_admit(*, inbox_key: str, token: str, origin: str | None, address: str
     if visitor is None:
         return None
     widget_settings = getattr(visitor.inbox, "widget", None)
-    if not origin_allowed(widget_settings, origin):
+    if not origin_allowed(widget_settings, origin, host):
         return None
     if widget_settings is not None and widget_settings.require_identity and not visitor.user_id:
         return None  # verification was turned on after this visitor started
@@ -129,6 +131,7 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
             token=query.get("token", ""),
             origin=_header(scope, b"origin"),
             address=client[0] or "unknown",
+            host=_header(scope, b"host"),
         )
     except Exception:  # noqa: BLE001 - the database is away: refuse, the client retries
         log.exception("widget socket admission failed")

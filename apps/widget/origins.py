@@ -42,11 +42,15 @@ def allowed_origins(widget_settings: object | None) -> set[str]:
     return listed | {own_origin()}
 
 
-def origin_allowed(widget_settings: object | None, origin: str | None) -> bool:
-    """An Origin header is allowed when it is listed. A request without Origin is not a browser's
-    cross-site request (curl, a server): it is allowed, since the token or hash is what protects it."""
+def origin_allowed(widget_settings: object | None, origin: str | None, host: str | None = None) -> bool:
+    """An Origin header is allowed when it is listed, or when it is the desk itself: the page came
+    from the host the request went to (the demo page on whatever address and port the desk is
+    run on). A request without Origin is not a browser's cross-site request (curl, a server): it
+    is allowed, since the token or hash is what protects it."""
     if not origin:
         return True
     if origin == "null":
         return False
+    if host and origin_valid(origin) and urlsplit(origin).netloc.lower() == host.strip().lower():
+        return True
     return _normal(origin) in allowed_origins(widget_settings)

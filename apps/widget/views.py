@@ -95,7 +95,7 @@ def widget_endpoint(methods: str) -> Callable[[Callable[..., Any]], Callable[...
 
 
 def _check_origin(request: HttpRequest, ws: WidgetSettings | None) -> None:
-    if not origin_allowed(ws, request.headers.get("Origin")):
+    if not origin_allowed(ws, request.headers.get("Origin"), request.get_host()):
         raise WidgetError("origin_not_allowed", "this site may not use this chat widget", 403)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from apps.contacts.models import Identity
 from apps.widget.models import Visitor
@@ -94,6 +95,27 @@ def test_desk_own_origin_is_allowed_when_the_list_is_empty(widget_inbox):
     widget_inbox.widget.save()
     assert WidgetClient(widget_inbox, origin="http://testserver").session().status_code == 200
     assert WidgetClient(widget_inbox, origin=SITE).session().status_code == 403
+
+
+def test_a_page_of_the_desk_itself_is_allowed_on_whatever_address_the_desk_runs(widget_inbox, settings):
+    """`make run PORT=8123`: the demo page comes from http://127.0.0.1:8123, which is neither
+    PUBLIC_BASE_URL nor listed; it is the host the request went to, so it is the desk's own page."""
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    http = Client()
+
+    def session(origin: str):
+        return http.post(
+            "/widget/api/session",
+            {"inbox": widget_inbox.key},
+            content_type="application/json",
+            HTTP_HOST="127.0.0.1:8123",
+            HTTP_ORIGIN=origin,
+        )
+
+    assert session("http://127.0.0.1:8123").status_code == 200
+    refused = session("http://127.0.0.1:9999")  # another site on the same machine is not the desk
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "origin_not_allowed"
 
 
 def test_verified_user_joins_the_contact_with_that_user_id(widget, widget_inbox):

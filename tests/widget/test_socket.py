@@ -111,6 +111,18 @@ async def test_a_script_without_origin_is_admitted_by_its_token(widget_inbox):
     await sock.close()
 
 
+async def test_a_page_of_the_desk_itself_is_admitted_on_whatever_address_the_desk_runs(widget_inbox):
+    token = await new_visitor(widget_inbox)
+    desk = [(b"host", b"127.0.0.1:8123"), (b"origin", b"http://127.0.0.1:8123")]
+    accepted, code, sock = await connect(widget_path(widget_inbox.key, token), desk)
+    assert accepted, code
+    assert (await sock.frame())["type"] == "hello"
+    await sock.close()
+    other_site = [(b"host", b"127.0.0.1:8123"), (b"origin", b"http://127.0.0.1:9999")]
+    accepted, code, _ = await connect(widget_path(widget_inbox.key, token), other_site)
+    assert (accepted, code) == (False, 4403)
+
+
 async def test_identity_required_after_the_visitor_started_refuses_the_anonymous_socket(widget_inbox):
     from apps.widget.models import WidgetSettings
 
