@@ -275,6 +275,7 @@ def visitor_session(
     name: Any = None,
     email: Any = None,
     origin: str | None = None,
+    inbox: Inbox | None = None,
 ) -> Session:
     """Resume the visitor behind `token`, or start a new one. Origin and rate are the caller's.
 
@@ -287,7 +288,8 @@ def visitor_session(
         raise WidgetError("bad_request", "inbox (the widget's key) is required", 400)
     if token is not None and not isinstance(token, str):
         raise WidgetError("bad_request", "token must be a string", 400)
-    inbox = inbox_for_key(inbox_key)
+    if inbox is None or inbox.key != inbox_key:  # the caller may have loaded it (the session view)
+        inbox = inbox_for_key(inbox_key)
     ws = widget_settings_for(inbox)
     uid = _clean_str(user_id, USER_ID_MAX, "user_id")
     given = user_hash_given if isinstance(user_hash_given, str) else ""

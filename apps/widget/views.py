@@ -133,6 +133,7 @@ def session(request: HttpRequest) -> HttpResponse:
         user_hash_given=body.get("user_hash") or None,
         name=body.get("name"),
         email=body.get("email"),
+        inbox=ws.inbox,
     )
     inbox = result.visitor.inbox
     return JsonResponse(
