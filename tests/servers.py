@@ -132,3 +132,14 @@ def stop_process(process: subprocess.Popen) -> None:
 
 def stop_server(server: LiveServer) -> None:
     stop_process(server.process)
+
+
+def wait_for(condition: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll `condition()` until it returns something true (returned), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

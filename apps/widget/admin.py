@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.accounts.models import Inbox
 from apps.widget.models import OfflineEmail, Visitor, WidgetSettings, new_secret
-from apps.widget.services import embed_snippet, hmac_recipes
+from apps.widget.services import WIDGET_FIELDS, embed_snippet, hmac_recipes
 
 
 class WidgetSettingsForm(forms.ModelForm):
@@ -20,15 +20,7 @@ class WidgetSettingsForm(forms.ModelForm):
 
     class Meta:
         model = WidgetSettings
-        fields = [
-            "allowed_origins",
-            "greeting",
-            "offline_message",
-            "colour",
-            "business_hours",
-            "require_identity",
-            "ask_email_when_offline",
-        ]
+        fields = list(WIDGET_FIELDS)
         widgets = {
             "allowed_origins": forms.Textarea(attrs={"rows": 3, "placeholder": "https://shop.example.com"}),
             "colour": forms.TextInput(attrs={"type": "color"}),

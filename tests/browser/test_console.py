@@ -12,6 +12,7 @@ import pytest
 from apps.conversations.models import Message
 from tests.browser.support import open_console, screenshot
 from tests.conftest import twilio_params
+from tests.servers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -33,16 +34,6 @@ def unique(text: str) -> str:
 
 def conversation_item(page, text: str):
     return page.locator("#conv-list li", has_text=text)
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_agents_see_arrival_assignment_reply_and_delivery_live(

@@ -29,6 +29,7 @@ from apps.conversations.services import message_send
 from apps.widget.models import Visitor, WidgetSettings
 from tests.browser.support import LiveServer, free_port, open_console, screenshot, start_server, stop_server
 from tests.factories import InboxFactory
+from tests.servers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -43,16 +44,6 @@ def sign(user_id: str, secret: str = SECRET) -> str:
 
 def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:6]}"
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---- servers: the desk (one per module) and a host site on another origin ----

@@ -21,7 +21,7 @@ from tests.browser.support import open_console, require_browser, screenshot
 from tests.factories import InboxFactory
 from tests.mail.smtp_capture import SmtpCapture, free_port
 from tests.mail.support import DOMAIN, INBOX_ADDRESS, JANE, MALLORY, compose, dsn
-from tests.servers import LiveServer, start_server, stop_server
+from tests.servers import LiveServer, start_server, stop_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -102,16 +102,6 @@ def image_host() -> Iterator[dict]:
         yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "hits": hits}
     finally:
         server.shutdown()
-
-
-def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def html_mail(subject: str, image_url: str) -> bytes:

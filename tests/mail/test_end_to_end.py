@@ -17,6 +17,7 @@ from apps.conversations.services import message_send
 from apps.gateways.email.smtp import ListenerThread
 from apps.mail.models import EmailInboxSettings
 from tests.mail.support import DOMAIN, INBOX_ADDRESS, JANE, compose
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,16 +33,6 @@ def listener(settings):
 def send(listener, raw: bytes, rcpt: str = INBOX_ADDRESS, mail_from: str = JANE) -> None:
     with smtplib.SMTP("127.0.0.1", listener.port, timeout=30) as client:
         client.sendmail(mail_from, [rcpt], raw)
-
-
-def wait_for(condition, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_mail_in_ack_reply_out_answer_back_and_autoresponder_quiet(listener, email_inbox, agent, smtp):
