@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make run's mail domain: the demo email inbox is support@ it, the SMTP listener (127.0.0.1:2525)
+# takes mail for it and replies carry reply+<token>@ it. Set your own for real mail.
+INBOUND_EMAIL_DOMAIN ?= support.localhost
 
 .PHONY: run test lint bench migrate install install-dev clean
 
@@ -26,9 +29,9 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	$(BIN)/python manage.py seed_demo
-	@echo "supportdesk on http://$(HOST):$(PORT)/console/  (admin: http://$(HOST):$(PORT)/admin/)"
-	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py seed_demo
+	@echo "supportdesk on http://$(HOST):$(PORT)/console/  (admin: http://$(HOST):$(PORT)/admin/, widget demo: http://$(HOST):$(PORT)/widget/demo/)"
+	INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
