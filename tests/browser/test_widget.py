@@ -570,8 +570,9 @@ def test_agent_text_with_markup_is_shown_as_text(chromium, desk, inbox, agent):
         visitor.context.close()
 
 
-def test_uploads_oversized_refused_with_a_message_and_image_accepted(chromium, desk, inbox):
+def test_uploads_oversized_refused_with_a_message_and_image_accepted(chromium, desk, inbox, agent):
     visitor = open_widget(chromium, demo_url(desk, inbox)).mounted()
+    console = None
     try:
         visitor.open().live()
         # Refused in the browser: too large, and a type the desk does not take.
@@ -606,8 +607,20 @@ def test_uploads_oversized_refused_with_a_message_and_image_accepted(chromium, d
         )
         stored = visitor_messages(inbox).get()
         assert [a.filename for a in stored.attachments.all()] == ["dot.png"]
+
+        # The agent sees the image in the console.
+        console = open_console(chromium, desk, "ana")
+        console.page.locator(f"#conv-list li[data-id='{stored.conversation_id}']").click()
+        image = console.page.locator("#timeline li.msg.in a.attachment img[alt='dot.png']")
+        image.wait_for()
+        console.page.wait_for_function(
+            "document.querySelector(\"#timeline li.msg.in a.attachment img[alt='dot.png']\").naturalWidth === 1"
+        )
+        assert console.errors == []
     finally:
         visitor.context.close()
+        if console is not None:
+            console.context.close()
 
 
 def test_offline_inbox_says_so_and_takes_an_email(chromium, desk, inbox):
