@@ -13,21 +13,18 @@ import uuid
 
 import pytest
 import requests
-from django.conf import settings
 
 from apps.bus.models import InboundEntry
 from apps.conversations.models import Message
 from apps.gateways.models import LocalOutboxSend
 from tests.conftest import twilio_params
+from tests.requires import needs_postgres_and_redis
 from tests.servers import ROOT, free_port, server_env, start_server, stop_process, stop_server
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (settings.HAS_POSTGRES and settings.HAS_REDIS),
-        reason="the production layout needs PostgreSQL and Redis (REQUIRE_SERVICES=1 makes this a failure)",
-    ),
+    needs_postgres_and_redis,
 ]
 INBOUND = "/webhooks/twilio/messages"
 

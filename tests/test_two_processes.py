@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import websockets
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from tests.conftest import twilio_params
+from tests.requires import needs_postgres_and_redis
 from tests.servers import LiveServer, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,10 +26,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.skipif(
-        not (settings.HAS_POSTGRES and settings.HAS_REDIS),
-        reason="two processes share PostgreSQL and Redis; one is not reachable (see the banner)",
-    ),
+    needs_postgres_and_redis,
 ]
 
 

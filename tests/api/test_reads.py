@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,6 +14,7 @@ from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Attachment, Conversation, Message
 from tests.conftest import twilio_params
 from tests.factories import ContactFactory, ConversationFactory, IdentityFactory, InboxFactory
+from tests.requires import needs_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -245,7 +245,7 @@ def test_schema_is_openapi(client):
 
 
 @pytest.mark.redis
-@pytest.mark.skipif(not settings.HAS_REDIS, reason="Redis is not reachable (see the banner)")
+@needs_redis
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     response = client.get("/readyz")

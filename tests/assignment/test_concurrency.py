@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,11 +10,12 @@ from apps.assignment.services import assignment_drain, conversation_auto_assign,
 from apps.conversations.models import Conversation
 from tests.concurrency import run_at_once
 from tests.factories import AgentFactory, ContactFactory, ConversationFactory
+from tests.requires import needs_postgres
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.postgres,
-    pytest.mark.skipif(not settings.HAS_POSTGRES, reason="row locks need PostgreSQL (not reachable; see banner)"),
+    needs_postgres,
 ]
 
 

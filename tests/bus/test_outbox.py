@@ -6,7 +6,6 @@ import datetime as dt
 import threading
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
@@ -14,11 +13,10 @@ from apps.bus.models import OutboxEntry
 from apps.bus.services import outbox_deliver
 from apps.conversations.services import message_send
 from tests.fakes.twilio_server import ScriptedResponse
+from tests.requires import needs_postgres
 
 
-@pytest.mark.skipif(
-    not getattr(django_settings, "HAS_POSTGRES", False), reason="needs PostgreSQL for concurrent writers"
-)
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_of_one_message_send_it_once(receive_sms, agent, twilio_server):
     twilio_server.script(ScriptedResponse(500, b"{}"))  # the first try fails: the entry waits for a retry

@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from apps.conversations.models import ReadMarker
 from apps.conversations.services import conversation_mark_read, conversation_update
 from tests.concurrency import run_together
+from tests.requires import needs_postgres
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, needs_postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _someone_waits_for_the_event_lock() -> bool:
@@ -32,8 +33,6 @@ def _someone_waits_for_the_event_lock() -> bool:
 
 
 def test_marking_read_while_a_colleague_assigns_commits_both(receive_sms, agent, other_agent):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks and advisory locks are PostgreSQL's")
     message = receive_sms(Body="Where is my parcel?")
     conversation_id = message.conversation_id
     marked = threading.Event()

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from django.db import connection
 
 from apps.bus.events import EventType
@@ -14,13 +13,9 @@ from apps.bus.models import Event, InboundEntry
 from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Conversation, Message
 from tests.conftest import twilio_params, twilio_sign
+from tests.requires import needs_postgres
 
 INBOUND = "/webhooks/twilio/messages"
-
-needs_postgres = pytest.mark.skipif(
-    not getattr(django_settings, "HAS_POSTGRES", False),
-    reason="concurrent writers need PostgreSQL (SQLite serialises them; see tests/settings.py banner)",
-)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import transaction
 
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve
 from apps.conversations.models import Conversation, Message
 from tests.concurrency import run_together
+from tests.requires import needs_postgres
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,10 +73,7 @@ def test_different_numbers_are_different_contacts(receive_sms, sms_inbox):
     assert Conversation.objects.count() == 2
 
 
-@pytest.mark.skipif(
-    not getattr(django_settings, "HAS_POSTGRES", False),
-    reason="needs PostgreSQL: the race is between two open transactions",
-)
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_first_sms_and_first_whatsapp_at_once_make_one_contact():
     """A WhatsApp identity created while the SMS identity's transaction is still open must wait for it."""

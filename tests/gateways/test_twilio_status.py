@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import transaction
 
 from apps.bus.events import EventType
@@ -16,6 +15,7 @@ from apps.conversations.models import Message
 from apps.conversations.services import message_mark_sent, message_send, message_status_apply
 from apps.gateways.base import DeliveryStatus
 from tests.concurrency import run_together
+from tests.requires import needs_postgres
 
 STATUS = "/webhooks/twilio/status"
 
@@ -163,10 +163,7 @@ def test_callback_that_beats_the_send_record_is_applied_when_the_sid_is_recorded
     assert event.data["status"] == "delivered"
 
 
-@pytest.mark.skipif(
-    not getattr(django_settings, "HAS_POSTGRES", False),
-    reason="needs PostgreSQL: the race is between two open transactions",
-)
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_callback_committing_while_the_send_is_recorded_is_not_lost(receive_sms, agent):
     """The callback's transaction is open (receipt written, message not found) when the send is recorded."""

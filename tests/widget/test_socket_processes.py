@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 import websockets
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 
+from tests.requires import needs_postgres_and_redis
 from tests.servers import LiveServer, start_server, stop_server
 from tests.widget.conftest import SITE, WidgetClient
 
@@ -23,10 +23,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.skipif(
-        not (settings.HAS_POSTGRES and settings.HAS_REDIS),
-        reason="two processes share PostgreSQL and Redis; one is not reachable (see the banner)",
-    ),
+    needs_postgres_and_redis,
     pytest.mark.django_db(transaction=True),
 ]
 
