@@ -56,6 +56,36 @@ def identity_resolve(*, kind: str, address: str, display: str = "", verified: bo
     return identity
 
 
+def identity_attach(*, contact_id: int, kind: str, address: str, label: str = "") -> tuple[Identity, bool]:
+    """Attach an address someone vouches for by hand (an agent, an admin) to a contact, unverified.
+
+    The caller validates and normalises `address`. An address another contact already has is
+    refused (409 `identity_taken`: merge the two contacts instead); one this contact has is
+    returned as it is. Returns (identity, created)."""
+    shown = label or address
+    with transaction.atomic():
+        xact_lock(NAMESPACE_IDENTITY, f"{kind}:{address}")
+        contact = Contact.objects.select_for_update(no_key=True).filter(pk=contact_id, merged_into=None).first()
+        if contact is None:
+            raise NotFound("no such contact")
+        existing = Identity.objects.filter(kind=kind, address=address).first()
+        if existing is not None:
+            if existing.contact_id != contact.pk:
+                raise Conflict(
+                    f"{shown} belongs to another contact; merge the two contacts instead", code="identity_taken"
+                )
+            return existing, False
+        try:
+            with transaction.atomic():
+                identity = Identity.objects.create(
+                    contact=contact, kind=kind, address=address, display=address, verified=False
+                )
+        except IntegrityError:
+            raise Conflict(f"{shown} was just added to a contact", code="identity_taken") from None
+        emit_contact_updated(contact, ["identities"])
+    return identity, True
+
+
 def identity_set_opt_out(*, identity: Identity, opted_out: bool) -> bool:
     """Record STOP/START. Returns True when it changed anything.
 

@@ -8,15 +8,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Inbox
 from apps.bus.models import InboundEntry
-from apps.contacts.models import Contact, Identity
-from apps.contacts.services import emit_contact_updated
+from apps.contacts.models import Identity
+from apps.contacts.services import identity_attach
 from apps.conversations.models import Conversation, Message
-from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.errors import InvalidInput
 from apps.gateways.base import InboundMessage
 from apps.mail.addresses import clean_id, clean_ids, subject_base
 from apps.mail.models import EmailMessage, EmailMessageId, EmailThread
@@ -136,23 +135,4 @@ def email_identity_add(*, contact_id: int, address: str) -> tuple[Identity, bool
         validate_email(normalized)
     except ValidationError:
         raise InvalidInput(f"{address!r} is not an email address", code="invalid_address") from None
-    with transaction.atomic():
-        contact = Contact.objects.select_for_update(no_key=True).filter(pk=contact_id, merged_into=None).first()
-        if contact is None:
-            raise NotFound("no such contact")
-        existing = Identity.objects.filter(kind=Identity.Kind.EMAIL, address=normalized).first()
-        if existing is not None:
-            if existing.contact_id != contact.pk:
-                raise Conflict(
-                    f"{normalized} belongs to another contact; merge the two contacts instead", code="identity_taken"
-                )
-            return existing, False
-        try:
-            with transaction.atomic():
-                identity = Identity.objects.create(
-                    contact=contact, kind=Identity.Kind.EMAIL, address=normalized, display=normalized, verified=False
-                )
-        except IntegrityError:
-            raise Conflict(f"{normalized} was just added to a contact", code="identity_taken") from None
-        emit_contact_updated(contact, ["identities"])
-    return identity, True
+    return identity_attach(contact_id=contact_id, kind=Identity.Kind.EMAIL, address=normalized)

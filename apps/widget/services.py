@@ -725,30 +725,14 @@ def user_id_identity_add(*, contact_id: int, user_id: str, by: Any) -> tuple[Ide
     so that the widget chats of that user, once the site vouches for them with a valid hash,
     land in this contact's timeline. Unverified until such a hash arrives. Returns (identity, created).
     """
-    from apps.contacts.services import emit_contact_updated
-    from apps.core.errors import Conflict, InvalidInput, NotFound
+    from apps.contacts.services import identity_attach
+    from apps.core.errors import InvalidInput
 
     _require_admin(by)
     clean = " ".join((user_id or "").split()) if isinstance(user_id, str) else ""
     if not clean or len(clean) > USER_ID_MAX:
         raise InvalidInput(f"a user id is 1 to {USER_ID_MAX} characters", code="invalid_address")
-    with transaction.atomic():
-        xact_lock(NAMESPACE_IDENTITY, f"user_id:{clean}")
-        contact = Contact.objects.select_for_update().filter(pk=contact_id, merged_into=None).first()
-        if contact is None:
-            raise NotFound("no such contact")
-        existing = Identity.objects.filter(kind=Identity.Kind.USER_ID, address=clean).first()
-        if existing is not None:
-            if existing.contact_id != contact.pk:
-                raise Conflict(
-                    f"user id {clean} belongs to another contact; merge the two contacts instead", code="identity_taken"
-                )
-            return existing, False
-        identity = Identity.objects.create(
-            contact=contact, kind=Identity.Kind.USER_ID, address=clean, display=clean, verified=False
-        )
-        emit_contact_updated(contact, ["identities"])
-    return identity, True
+    return identity_attach(contact_id=contact_id, kind=Identity.Kind.USER_ID, address=clean, label=f"user id {clean}")
 
 
 WIDGET_FIELDS = (
@@ -774,7 +758,7 @@ def widget_settings_update(
     if unknown:
         raise InvalidInput(f"unknown settings {sorted(unknown)}", code="invalid")
     with transaction.atomic():
-        inbox = Inbox.objects.select_for_update().filter(pk=inbox_id, channel=Inbox.Channel.WIDGET).first()
+        inbox = Inbox.objects.select_for_update(no_key=True).filter(pk=inbox_id, channel=Inbox.Channel.WIDGET).first()
         if inbox is None:
             raise NotFound("no such widget inbox")
         ws = widget_settings_for(inbox)
