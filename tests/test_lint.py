@@ -1,4 +1,5 @@
-"""The house style is checked where CI looks: ruff lint and format (mypy runs in `make lint`)."""
+"""The house style is checked where CI looks: ruff lint and format, and the layers contract
+(import-linter, .importlinter; mypy runs in `make lint`)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ def test_code_is_formatted():
         [*RUFF, "format", "--check", "--quiet", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, "run `.venv/bin/ruff format .`:\n" + result.stdout + result.stderr
+
+
+def test_dependencies_point_down():
+    """STYLE.md "Layers": no module imports one above it, not even inside a function."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

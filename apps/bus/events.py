@@ -26,6 +26,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
+from apps.bus import registry
 from apps.bus.models import Event
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ def group_for_agent(agent_id: int) -> str:
 
 
 GROUP_ALL_AGENTS = "agents"
-# Every web process's widget hub (apps.widget.hub) listens here, once per process, not per socket.
-GROUP_WIDGETS = "widgets"
 
 
 def group_for_event(event: Event) -> str:
@@ -99,44 +98,10 @@ def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
         for row in rows:
             row.save(force_insert=True)
     frames = [(group_for_event(e), e.as_frame()) for e in rows]
-    frames += widget_doorbells(rows)
+    for audience in registry.audiences():  # other listeners (the widget hubs) ring their own
+        frames += audience(rows)
     transaction.on_commit(lambda: publish(frames))
     return rows
-
-
-def widget_doorbells(rows: list[Event]) -> list[tuple[str, dict[str, Any]]]:
-    """Doorbells for the widget hubs: the new events a visitor may see, by conversation.
-
-    They carry ids only. The hub that has a socket on the conversation reads the event back from
-    the log and builds the visitor's frame there (apps.widget.replay), the same way a replay does,
-    so agent-internal data never travels towards a visitor's socket.
-
-    Which inbox an event is in is not known here without a query on the hot path of every
-    channel, so: message events ring when the message went over the widget (`channel`), which
-    keeps SMS and email traffic away from the hubs; status changes and agents typing (rare)
-    ring for every inbox, and a hub drops those of conversations it has no socket on. A reply
-    sent over another channel in a widget conversation (email, say) reaches the visitor by the
-    hub's catch-up from the log, at the next heartbeat.
-    """
-    from apps.widget.replay import visitor_may_see
-
-    return [
-        (
-            GROUP_WIDGETS,
-            {
-                "id": e.id,
-                "type": e.type,
-                "conversation": e.conversation_id,
-                # A visitor's own new message: their other tabs follow the conversation it opened.
-                "identity": e.data.get("identity") if e.data.get("direction") == "in" else None,
-            },
-        )
-        for e in rows
-        if e.conversation_id is not None
-        and e.agent_id is None
-        and visitor_may_see(e.type, e.data)
-        and (e.type not in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED) or e.data.get("channel") == "widget")
-    ]
 
 
 def publish(frames: list[tuple[str, dict[str, Any]]]) -> None:

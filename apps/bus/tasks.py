@@ -31,32 +31,9 @@ def deliver_message(message_id: int) -> str:
     return services.outbox_deliver(message_id=message_id)
 
 
-@shared_task(bind=True, name="apps.bus.tasks.fetch_attachment", max_retries=6)
-def fetch_attachment(self, attachment_id: int) -> str:  # type: ignore[no-untyped-def]
-    from apps.conversations.media import attachment_fetch
-    from apps.gateways.base import TransientSendError
-
-    try:
-        return attachment_fetch(attachment_id=attachment_id)
-    except TransientSendError as exc:
-        if self.request.is_eager or self.request.retries >= 6:
-            return "pending"
-        raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 600))
-
-
 @shared_task(name="apps.bus.tasks.sweep")
 def sweep() -> dict:
-    from apps.conversations.services import conversations_wake_snoozed
-
-    result = services.bus_sweep()
-    result["woken"] = conversations_wake_snoozed()
-    try:  # the widget's unread replies, mailed once (apps.widget.offline); never stops the bus sweep
-        from apps.widget.offline import offline_email_sweep
-
-        offline_email_sweep()
-    except Exception:  # noqa: BLE001
-        log.exception("widget offline email sweep failed")
-    return result
+    return services.bus_sweep()
 
 
 @shared_task(name="apps.bus.tasks.events_prune")

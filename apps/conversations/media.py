@@ -3,18 +3,24 @@ from the provider."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import mimetypes
 import os
 import re
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
+from apps.bus import registry
 from apps.bus.events import EventType
 from apps.conversations.events import emit_message
 from apps.conversations.models import Attachment, Message
 from apps.gateways.base import InboundAttachment, PermanentSendError
-from apps.gateways.twilio.gateway import TwilioGateway
+
+log = logging.getLogger(__name__)
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
@@ -55,7 +61,7 @@ def attachment_fetch(*, attachment_id: int) -> str:
     if attachment.file or attachment.error:
         return "done"
     try:
-        content, content_type = TwilioGateway().fetch_media(attachment.source_url)
+        content, content_type = registry.media_fetcher(attachment.message.channel)(attachment.source_url)
     except PermanentSendError as exc:
         with transaction.atomic():
             Attachment.objects.filter(pk=attachment_id).update(error=exc.message[:300])
@@ -75,3 +81,30 @@ def attachment_fetch(*, attachment_id: int) -> str:
         locked.save(update_fields=["file", "filename", "content_type", "size"])
         emit_message(attachment.message, EventType.MESSAGE_UPDATED)
     return "stored"
+
+
+def attachments_fetch_later(attachment_ids: list[int]) -> None:
+    """Queue the fetch of provider media (after commit); the sweep retries what gets lost."""
+    from apps.conversations.tasks import attachment_fetch_task
+
+    for attachment_id in attachment_ids:
+        try:
+            attachment_fetch_task.delay(attachment_id)
+        except Exception:  # noqa: BLE001 - the broker is down: the sweep fetches it later
+            log.exception("could not queue the fetch of attachment %s", attachment_id)
+
+
+ATTACHMENT_GIVE_UP = dt.timedelta(days=1)
+
+
+def attachments_sweep() -> int:
+    """Fetch again media whose fetch was lost or hit a transient error; give up after a day."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.BUS_SWEEP_AFTER_SECONDS)
+    pending = Attachment.objects.filter(file="", error="").exclude(source_url="")
+    pending.filter(created_at__lt=now - ATTACHMENT_GIVE_UP).update(
+        error="The media could not be fetched from the provider (gave up after a day)."
+    )
+    ids = list(pending.filter(created_at__lt=stale).order_by("id").values_list("id", flat=True)[:500])
+    attachments_fetch_later(ids)
+    return len(ids)

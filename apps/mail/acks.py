@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Inbox
 from apps.bus.events import EventType
-from apps.bus.models import OutboxEntry
+from apps.bus.services import outbox_enqueue
 from apps.contacts.models import Identity
 from apps.conversations.events import emit_message
 from apps.conversations.models import Conversation, Message
@@ -76,9 +76,6 @@ def email_auto_ack(*, message: Message, inbox: Inbox, identity: Identity, mail: 
         created_at=max(now, message.created_at),
     )
     Conversation.objects.filter(pk=conversation.pk).update(last_seq=conversation.last_seq)
-    OutboxEntry.objects.create(message=ack, next_attempt_at=now)
     emit_message(ack, EventType.MESSAGE_CREATED)
-    from apps.bus.tasks import deliver_message
-
-    transaction.on_commit(lambda: deliver_message.delay(ack.pk))
+    outbox_enqueue(message_id=ack.pk, at=now)
     return ack

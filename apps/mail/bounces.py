@@ -7,7 +7,7 @@ from typing import Any
 
 from apps.bus.models import InboundEntry
 from apps.conversations.models import Message
-from apps.conversations.services import message_send_failed
+from apps.conversations.services import message_record_failed
 from apps.gateways.base import Unroutable
 from apps.mail.addresses import clean_ids, one_line
 from apps.mail.models import EmailMessage, EmailMessageId
@@ -68,7 +68,7 @@ def email_bounce_apply(*, entry: InboundEntry, bounce: dict[str, Any]) -> Messag
         return None
     if message.status == Message.Status.FAILED and message.error_code == BOUNCED:
         return message  # a second report about the same mail
-    message = message_send_failed(message_id=message.pk, code=BOUNCED, text=text)
+    message = message_record_failed(message_id=message.pk, code=BOUNCED, text=text)
     EmailMessage.objects.filter(message_id=message.pk).update(
         bounce={"kind": bounce.get("kind") or "", "recipient": detail, "text": text}, bounce_entry=entry
     )

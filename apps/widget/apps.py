@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class WidgetConfig(AppConfig):
     name = "apps.widget"
     label = "widget"
+
+    def ready(self) -> None:
+        from apps.bus import registry
+        from apps.widget.gateway import WidgetGateway
+        from apps.widget.offline import offline_email_sweep
+        from apps.widget.replay import widget_doorbells
+
+        registry.register_sender("widget", gateway=WidgetGateway, carries_files=True)
+        registry.register_audience("widget", widget_doorbells)
+        # The widget's unread replies, mailed once to a visitor who left.
+        registry.register_sweep("widget_offline_email", offline_email_sweep)

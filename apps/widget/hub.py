@@ -3,7 +3,7 @@
 A Channels consumer per socket (its own channel, its own receive loop, its own groups) costs
 too much memory for tens of thousands of idle visitors. Here the process has ONE channel in the
 `widgets` group; every event that may concern a visitor rings it with ids only
-(apps.bus.events.widget_doorbells), and the hub hands the visitor frame to the local sockets of
+(apps.widget.replay.widget_doorbells, the widget's audience on the bus), and the hub hands the visitor frame to the local sockets of
 that conversation (a dict conversation id -> sockets). A socket is a small object; its only
 task is the ASGI coroutine uvicorn runs for it (apps.widget.consumers).
 
@@ -26,7 +26,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from apps.bus.events import GROUP_WIDGETS, EventType
+from apps.bus.events import EventType
+from apps.widget.replay import GROUP_WIDGETS
 
 log = logging.getLogger(__name__)
 

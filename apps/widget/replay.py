@@ -9,7 +9,7 @@ Everything else in the log (assignees, labels, contacts, notes, presence) stays 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,44 @@ def visitor_may_see(type: str, data: dict[str, Any]) -> bool:
         changes = data.get("changes")
         return changes is None or any(name in changes for name in CONVERSATION_FIELDS)
     return type == EventType.TYPING and data.get("agent") is not None
+
+
+# Every web process's widget hub (apps.widget.hub) listens on this channel-layer group, once per
+# process, not per socket.
+GROUP_WIDGETS = "widgets"
+
+
+def widget_doorbells(rows: Sequence[Event]) -> list[tuple[str, dict[str, Any]]]:
+    """The widget's audience on the bus: doorbells for the hubs, for new events a visitor may see.
+
+    They carry ids only. The hub that has a socket on the conversation reads the event back from
+    the log and builds the visitor's frame there (`visitor_frames`), the same way a replay does,
+    so agent-internal data never travels towards a visitor's socket.
+
+    Which inbox an event is in is not known here without a query on the hot path of every
+    channel, so: message events ring when the message went over the widget (`channel`), which
+    keeps SMS and email traffic away from the hubs; status changes and agents typing (rare)
+    ring for every inbox, and a hub drops those of conversations it has no socket on. A reply
+    sent over another channel in a widget conversation (email, say) reaches the visitor by the
+    hub's catch-up from the log, at the next heartbeat.
+    """
+    return [
+        (
+            GROUP_WIDGETS,
+            {
+                "id": e.id,
+                "type": e.type,
+                "conversation": e.conversation_id,
+                # A visitor's own new message: their other tabs follow the conversation it opened.
+                "identity": e.data.get("identity") if e.data.get("direction") == "in" else None,
+            },
+        )
+        for e in rows
+        if e.conversation_id is not None
+        and e.agent_id is None
+        and visitor_may_see(e.type, e.data)
+        and (e.type not in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED) or e.data.get("channel") == "widget")
+    ]
 
 
 def event_position() -> int:

@@ -674,7 +674,7 @@ def visitor_socket_connected(visitor_id: int) -> bool:
 def visitor_messages_seen(*, visitor: Visitor, messages: Sequence[Message]) -> int:
     """Agent replies the visitor has now received (history fetched, or pushed to their socket):
     sent -> delivered. Returns how many moved. The offline email is then not needed."""
-    from apps.conversations.services import message_status_apply
+    from apps.bus.services import status_receipt_record
     from apps.gateways.base import DeliveryStatus
 
     moved = 0
@@ -686,7 +686,7 @@ def visitor_messages_seen(*, visitor: Visitor, messages: Sequence[Message]) -> i
             and message.provider_id
         ):
             moved += bool(
-                message_status_apply(
+                status_receipt_record(
                     source="widget",
                     status=DeliveryStatus(provider_message_id=message.provider_id, status=Message.Status.DELIVERED),
                     payload={"visitor": visitor.public_id},

@@ -10,9 +10,11 @@ from django.db import transaction
 
 from apps.bus.events import EventType
 from apps.bus.models import Event, StatusReceipt
+from apps.bus.services import status_receipt_record
+from apps.bus.services.outbox import outbox_settle_sent
 from apps.contacts.models import Identity
 from apps.conversations.models import Message
-from apps.conversations.services import message_mark_sent, message_send, message_status_apply
+from apps.conversations.services import message_send
 from apps.gateways.base import DeliveryStatus
 from tests.concurrency import run_together
 from tests.requires import needs_postgres
@@ -154,7 +156,7 @@ def test_callback_that_beats_the_send_record_is_applied_when_the_sid_is_recorded
     assert reply.status == Message.Status.QUEUED
     assert list(StatusReceipt.objects.values_list("applied", flat=True)) == [False, False]
 
-    message_mark_sent(message_id=reply.pk, provider_id=sid, status="queued")
+    outbox_settle_sent(message_id=reply.pk, provider_id=sid, status="queued")
 
     reply.refresh_from_db()
     assert (reply.provider_id, reply.status) == (sid, Message.Status.DELIVERED)
@@ -186,13 +188,13 @@ def test_callback_committing_while_the_send_is_recorded_is_not_lost(receive_sms,
 
     def callback_side() -> None:
         with transaction.atomic():
-            message_status_apply(source="twilio:AC1", status=DeliveryStatus(sid, "delivered"))
+            status_receipt_record(source="twilio:AC1", status=DeliveryStatus(sid, "delivered"))
             written.set()
             time.sleep(0.3)  # still uncommitted while the send is recorded
 
     def send_side() -> None:
         written.wait(timeout=10)
-        message_mark_sent(message_id=message.pk, provider_id=sid, status="queued")
+        outbox_settle_sent(message_id=message.pk, provider_id=sid, status="queued")
 
     run_together(callback_side, send_side)
     message.refresh_from_db()
@@ -209,20 +211,20 @@ def test_a_status_that_fails_to_apply_is_kept_and_applied_by_the_sweeper(sent_re
     from django.utils import timezone
 
     from apps.bus.tasks import sweep
-    from apps.conversations import services
+    from apps.conversations.services import delivery
 
-    real_advance = services._advance
+    real_advance = delivery.status_advance
 
     def broken(*args, **kwargs):
         raise OperationalError("the database went away while applying")
 
-    monkeypatch.setattr(services, "_advance", broken)
+    monkeypatch.setattr(delivery, "status_advance", broken)
     callback(sent_reply, "delivered")  # still answered 200 (asserted by the fixture)
     receipt = StatusReceipt.objects.get(provider_message_id=sent_reply.provider_id, status="delivered")
     assert receipt.applied is False
     assert sent_reply.status == Message.Status.QUEUED
 
-    monkeypatch.setattr(services, "_advance", real_advance)
+    monkeypatch.setattr(delivery, "status_advance", real_advance)
     StatusReceipt.objects.filter(pk=receipt.pk).update(received_at=timezone.now() - dt.timedelta(minutes=5))
     assert sweep()["statuses"] == 1
     sent_reply.refresh_from_db()

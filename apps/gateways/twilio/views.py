@@ -8,8 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.bus.services import inbound_accept
-from apps.conversations.services import message_status_apply
+from apps.bus.services import inbound_accept, status_receipt_record
 from apps.gateways.base import MalformedPayload
 from apps.gateways.twilio.gateway import EMPTY_TWIML, TwilioGateway, payload_is_utf8
 
@@ -82,5 +81,5 @@ def status_callback(request: HttpRequest) -> HttpResponse:
     source = f"twilio:{(payload.get('AccountSid') or [''])[0]}"
     flat = {k: v[0] if len(v) == 1 else v for k, v in payload.items()}
     for status in statuses:
-        message_status_apply(source=source, status=status, payload=flat)
+        status_receipt_record(source=source, status=status, payload=flat)
     return _twiml()

@@ -1,0 +1,259 @@
+"""What the apps above the bus plug into it. They register in their `AppConfig.ready()`.
+
+The bus is the floor: it keeps the inbound journal, the outbox (with its status receipts) and
+the event log, and it imports nothing above it. Everything it needs from above — who threads a
+channel's inbound messages, which gateway sends on an identity kind, who records a send on the
+message, which periodic work to run, who else listens to the event log — is handed to it here.
+
+Registrations are plain function references, made once at start-up; a second registration of
+the same name replaces the first (tests use that to plug in a variant).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from apps.bus.models import Event, InboundEntry
+    from apps.gateways.base import DeliveryStatus, Gateway, InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+
+# --- inbound -----------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """One parsed inbound message of a journal entry, handed to its channel's receiver.
+
+    The receiver stores it and sets `message`, or sets `unroutable` (a reason in words) when no
+    inbox or conversation will take it; the entry is then flagged for an admin, never dropped.
+    """
+
+    entry: InboundEntry
+    inbound: InboundMessage
+    message: Any = None
+    unroutable: str = ""
+
+
+# A receiver stores a batch of deliveries (in journal order) inside the bus's transaction.
+Receiver = Callable[[Sequence[Delivery]], None]
+
+
+def receiver_each(store: Callable[..., Any]) -> Receiver:
+    """A receiver from a function that stores one message: store(entry=, inbound=) -> Message.
+
+    Each delivery is stored in its own savepoint; `Unroutable` from it marks that delivery
+    unroutable and undoes what it wrote. For channels whose routing is per message (email).
+    """
+    from django.db import transaction
+
+    from apps.gateways.base import Unroutable
+
+    def receive(deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            try:
+                with transaction.atomic():
+                    delivery.message = store(entry=delivery.entry, inbound=delivery.inbound)
+            except Unroutable as exc:
+                delivery.unroutable = str(exc) or "unroutable"
+                return
+
+    return receive
+
+
+@dataclass(frozen=True)
+class InboundChannel:
+    name: str  # InboundEntry.channel
+    parser: Callable[[], Gateway]  # parses what the intake journaled (payload, raw bytes)
+    receiver: Receiver
+
+
+_inbound: dict[str, InboundChannel] = {}
+
+
+def register_inbound(name: str, *, parser: Callable[[], Gateway], receiver: Receiver) -> None:
+    """A journal channel: the gateway that parses its entries and the receiver that stores them."""
+    _inbound[name] = InboundChannel(name=name, parser=parser, receiver=receiver)
+
+
+def inbound_channel(name: str) -> InboundChannel:
+    try:
+        return _inbound[name]
+    except KeyError:
+        raise LookupError(f"no app registered the inbound channel {name!r}") from None
+
+
+# --- outbound ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendChannel:
+    kind: str  # an Identity kind
+    gateway: Callable[[], Gateway]
+    # Completes the OutboundMessage of a queued message before it is sent (email: headers,
+    # files). Called as build(message=Message, outbound=OutboundMessage); may raise
+    # PermanentSendError.
+    build: Callable[..., OutboundMessage] | None = None
+    carries_files: bool = False
+    # The source its status callbacks are journalled under (StatusReceipt.source).
+    source: Callable[[], str] | None = None
+
+
+_senders: dict[str, SendChannel] = {}
+
+
+def register_sender(
+    kind: str,
+    *,
+    gateway: Callable[[], Gateway],
+    build: Callable[..., OutboundMessage] | None = None,
+    carries_files: bool = False,
+    source: Callable[[], str] | None = None,
+) -> None:
+    """An identity kind a reply can go out on, and the gateway that sends it."""
+    _senders[kind] = SendChannel(kind=kind, gateway=gateway, build=build, carries_files=carries_files, source=source)
+
+
+def sender_for(kind: str) -> SendChannel:
+    try:
+        return _senders[kind]
+    except KeyError:
+        raise LookupError(f"no gateway sends on {kind!r}") from None
+
+
+def sendable_kinds() -> frozenset[str]:
+    """Identity kinds a reply can go out on."""
+    return frozenset(_senders)
+
+
+def attachment_kinds() -> frozenset[str]:
+    """Identity kinds whose replies can carry files an agent attached."""
+    return frozenset(kind for kind, channel in _senders.items() if channel.carries_files)
+
+
+def receipt_source(kind: str) -> str:
+    channel = _senders.get(kind)
+    return channel.source() if channel is not None and channel.source is not None else kind
+
+
+# Identity kind -> fetch(url) -> (bytes, content type) for media a provider hands over as a URL
+# (Twilio MMS). Raises TransientSendError (fetch again later) or PermanentSendError.
+MediaFetcher = Callable[[str], tuple[bytes, str]]
+
+_media_fetchers: dict[str, MediaFetcher] = {}
+
+
+def register_media_fetcher(kind: str, fetch: MediaFetcher) -> None:
+    _media_fetchers[kind] = fetch
+
+
+def media_fetcher(kind: str) -> MediaFetcher:
+    try:
+        return _media_fetchers[kind]
+    except KeyError:
+        raise LookupError(f"no app fetches media of {kind!r}") from None
+
+
+class DeliveryRecorder(Protocol):
+    """Records on the message what happened to its send (the conversations app).
+
+    Called by the bus inside its own transaction, which also settles the outbox entry and
+    marks the receipts applied: the recorder writes the message, never the bus's tables.
+    """
+
+    def sent(self, *, message_id: int, provider_id: str, status: str, receipts: Sequence[DeliveryStatus]) -> None: ...
+
+    def failed(self, *, message_id: int, code: str, text: str) -> None: ...
+
+    def statuses(self, *, provider_message_id: str, receipts: Sequence[DeliveryStatus]) -> bool | None:
+        """Apply receipts to the message with this provider id: True when its visible status
+        changed, None when no message has that id yet (the receipts wait)."""
+
+
+_recorder: list[DeliveryRecorder] = []
+
+
+def register_delivery_recorder(recorder: DeliveryRecorder) -> None:
+    _recorder[:] = [recorder]
+
+
+def delivery_recorder() -> DeliveryRecorder:
+    if not _recorder:
+        raise LookupError("no app registered a delivery recorder")
+    return _recorder[0]
+
+
+# --- periodic work -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    run: Callable[[], Any]
+
+
+_sweeps: dict[str, Sweep] = {}
+
+
+def register_sweep(name: str, run: Callable[[], Any]) -> None:
+    """Work the bus sweep runs each round (every BUS_SWEEP_SECONDS): re-dispatch what was lost,
+    wake what is due. Each runs on its own; one failing never stops the others."""
+    _sweeps[name] = Sweep(name=name, run=run)
+
+
+def sweeps() -> Iterable[Sweep]:
+    return list(_sweeps.values())
+
+
+# --- fan-out -----------------------------------------------------------------------------
+
+# An audience turns new events into doorbell frames for its own listeners: (group, frame)
+# pairs pushed after commit. The layer that owns an audience decides what it may see.
+Audience = Callable[[Sequence["Event"]], list[tuple[str, dict[str, Any]]]]
+
+_audiences: dict[str, Audience] = {}
+
+
+def register_audience(name: str, audience: Audience) -> None:
+    _audiences[name] = audience
+
+
+def audiences() -> Iterable[Audience]:
+    return list(_audiences.values())
+
+
+@dataclass
+class _Registry:
+    """For tests: a snapshot of every registration, restored afterwards."""
+
+    inbound: dict[str, InboundChannel] = field(default_factory=dict)
+    senders: dict[str, SendChannel] = field(default_factory=dict)
+    recorder: list[DeliveryRecorder] = field(default_factory=list)
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
+    audiences: dict[str, Audience] = field(default_factory=dict)
+    media_fetchers: dict[str, MediaFetcher] = field(default_factory=dict)
+
+
+def snapshot() -> _Registry:
+    return _Registry(
+        dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_audiences), dict(_media_fetchers)
+    )
+
+
+def restore(saved: _Registry) -> None:
+    _inbound.clear()
+    _inbound.update(saved.inbound)
+    _senders.clear()
+    _senders.update(saved.senders)
+    _recorder[:] = saved.recorder
+    _sweeps.clear()
+    _sweeps.update(saved.sweeps)
+    _audiences.clear()
+    _audiences.update(saved.audiences)
+    _media_fetchers.clear()
+    _media_fetchers.update(saved.media_fetchers)

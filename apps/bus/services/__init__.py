@@ -1,0 +1,19 @@
+"""The bus's services, for the apps above it: the inbound journal, the outbox and its status
+receipts, and the sweep that re-dispatches lost work. The event log is `apps.bus.events`."""
+
+from apps.bus.services.journal import inbound_accept, inbound_process, inbound_record_failure
+from apps.bus.services.outbox import outbox_deliver, outbox_enqueue
+from apps.bus.services.receipts import status_receipt_record, status_receipts_apply
+from apps.bus.services.sweeper import bus_sweep, events_prune
+
+__all__ = [
+    "bus_sweep",
+    "events_prune",
+    "inbound_accept",
+    "inbound_process",
+    "inbound_record_failure",
+    "outbox_deliver",
+    "outbox_enqueue",
+    "status_receipt_record",
+    "status_receipts_apply",
+]
