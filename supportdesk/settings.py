@@ -182,6 +182,9 @@ CELERY_IMPORTS = ["apps.gateways.email.tasks"]
 
 # --- Channels, providers -----------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+# Subaccounts of TWILIO_ACCOUNT_SID whose numbers post to this desk: webhooks of any other
+# account are refused (403), signed or not. With neither set, the signature alone decides.
+TWILIO_SUBACCOUNT_SIDS = env.list("TWILIO_SUBACCOUNT_SIDS", default=[])
 # In development a fixed token lets `simulate_sms` sign webhooks the server accepts. With
 # DEBUG=0 and no token every Twilio webhook is refused.
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="supportdesk-dev-token" if DEBUG else "")
