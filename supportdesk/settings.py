@@ -133,6 +133,12 @@ LOGIN_REDIRECT_URL = "/console/"
 
 # --- Redis, channel layer, Celery --------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Processes that share Redis talk to each other only when their prefixes match.
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
+# Cache keys (sign-in throttles, widget rate limits, visitor presence) are prefixed too, so that
+# two deployments sharing a Redis never share a counter; by default the channel layer's prefix,
+# which such deployments must set apart anyway.
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default=CHANNEL_LAYER_PREFIX)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -147,15 +153,20 @@ if REDIS_URL:
                 ],
                 "capacity": 1500,
                 "expiry": 30,
-                # Processes that share Redis talk to each other only when their prefixes match.
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
+                "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from tests.requires import needs_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +68,74 @@ def test_redis_url_switches_to_redis_layer_and_a_real_broker():
         "channels_redis.core.RedisChannelLayer",
         "False",
     ]
+
+
+# --- two deployments sharing one Redis (issue 10, security finding 4) ------------------------
+
+_THROTTLE_SCRIPT = """
+import datetime as dt
+import sys
+from unittest import mock
+import django
+django.setup()
+from apps.console.views import _count, _record_failure, _username_key
+from apps.widget.services import rate_limited
+user, ip, fail = sys.argv[1], sys.argv[2], sys.argv[3] == "fail"
+# Every run counts in the same rate window (the test's clock), whenever it starts.
+now = dt.datetime.fromtimestamp(float(sys.argv[4]), dt.UTC)
+mock.patch("apps.widget.services.timezone.now", return_value=now).start()
+key = _username_key(user)
+if fail:
+    for _ in range(5):
+        _record_failure(key)
+hits = [rate_limited("connect", ip, (3, 600)) for _ in range(2)]
+print(_count(key), *hits)
+"""
+
+
+def _deployment(user: str, ip: str, *, fail: bool, clock: float = 0.0, **env: str) -> list[str]:
+    """One run of a deployment on the shared test Redis: optionally five failed sign-ins of
+    `user`, then two widget connects from `ip`; prints the user's failure count and whether
+    each connect was over a limit of 3."""
+    from django.conf import settings
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TASKS_EAGER", "DATABASE_POOL"}}
+    clean.update(env, REDIS_URL=settings.REDIS_URL, DJANGO_SETTINGS_MODULE="supportdesk.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", _THROTTLE_SCRIPT, user, ip, "fail" if fail else "look", str(clock or time.time())],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@needs_redis
+def test_deployments_with_different_prefixes_share_no_throttle_or_rate_limit():
+    import uuid
+
+    run, clock = uuid.uuid4().hex[:8], time.time()
+    user, ip = f"ana-{run}", f"ip-{run}"
+    first = _deployment(user, ip, fail=True, clock=clock, CHANNEL_LAYER_PREFIX=f"desk-a-{run}")
+    assert first == ["5", "False", "False"]  # five failures counted, two connects of three
+    # Another deployment on the same Redis: nothing of the first one's counters.
+    other = _deployment(user, ip, fail=False, clock=clock, CHANNEL_LAYER_PREFIX=f"desk-b-{run}")
+    assert other == ["0", "False", "False"]
+    # The first deployment again (same prefix): its counters are still there, so the check
+    # above could have seen them: its fourth connect in the window is over the limit of 3.
+    again = _deployment(user, ip, fail=False, clock=clock, CHANNEL_LAYER_PREFIX=f"desk-a-{run}")
+    assert again == ["5", "False", "True"]
+
+
+@needs_redis
+def test_cache_key_prefix_can_be_set_apart_from_the_channel_prefix():
+    import uuid
+
+    run = uuid.uuid4().hex[:8]
+    user, ip = f"ben-{run}", f"ip-{run}"
+    _deployment(user, ip, fail=True, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-c-{run}")
+    assert _deployment(user, ip, fail=False, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-d-{run}")[0] == "0"
+    assert _deployment(user, ip, fail=False, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-c-{run}")[0] == "5"
