@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from supportdesk.placeholders import placeholder_secrets_refuse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -105,6 +107,10 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The password apart from the URL, taken as it is: a password with '@', '/', ':' or '#' needs no
+# URL-encoding here (docker-compose.yml passes POSTGRES_PASSWORD this way).
+if env.str("DATABASE_PASSWORD", default=""):
+    DATABASES["default"]["PASSWORD"] = env.str("DATABASE_PASSWORD")
 _engine = DATABASES["default"]["ENGINE"]
 if _engine == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
@@ -334,3 +340,15 @@ TWILIO_WEBHOOK_SHARED_KEYS = env.dict("TWILIO_WEBHOOK_SHARED_KEYS", default={})
 
 # Origins (besides the server's own host) whose pages may open the console socket.
 CONSOLE_ORIGINS = env.list("CONSOLE_ORIGINS", default=[PUBLIC_BASE_URL])
+
+if not DEBUG:
+    # Production never runs on an example secret (.env.example copied unedited).
+    placeholder_secrets_refuse(
+        {
+            "SECRET_KEY": SECRET_KEY,
+            "the database password (DATABASE_URL / DATABASE_PASSWORD)": str(DATABASES["default"].get("PASSWORD") or ""),
+            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+            "EMAIL_WEBHOOK_SECRET": EMAIL_WEBHOOK_SECRET,
+            **{f"TWILIO_WEBHOOK_SHARED_KEYS ({key})": value for key, value in TWILIO_WEBHOOK_SHARED_KEYS.items()},
+        }
+    )

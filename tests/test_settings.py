@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.requires import needs_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +41,98 @@ def test_debug_off_refuses_to_start_without_secret_key():
     assert "SECRET_KEY must be set when DEBUG=0" in result.stderr
 
 
+# A key that is not a placeholder ("x" * 50, which these tests used before, now is one).
+REAL_KEY = "7Qm2vR9-kT4wZ1pL8sX3nB6yH0cF5jD2gK9aE4uW7rN1oV3i"
+
+
 def test_debug_off_refuses_to_start_without_allowed_hosts():
-    result = _load_settings(DEBUG="0", SECRET_KEY="x" * 50)
+    result = _load_settings(DEBUG="0", SECRET_KEY=REAL_KEY)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set when DEBUG=0" in result.stderr
 
 
 def test_debug_off_starts_with_both():
-    result = _load_settings(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="desk.example.com")
+    result = _load_settings(DEBUG="0", SECRET_KEY=REAL_KEY, ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode == 0, result.stderr
+
+
+# --- placeholder secrets (issue 10, security finding 5) ---------------------------------------
+
+
+def _env_example() -> dict[str, str]:
+    pairs = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def test_debug_off_refuses_the_secret_key_of_env_example():
+    example = _env_example()
+    assert example["SECRET_KEY"] == "change-me"
+    result = _load_settings(DEBUG="0", SECRET_KEY=example["SECRET_KEY"], ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY is still an example value" in result.stderr
+    assert "DEBUG=0 refuses to start with a placeholder secret" in result.stderr
+
+
+def test_debug_off_refuses_the_database_password_of_env_example():
+    example = _env_example()
+    result = _load_settings(
+        DEBUG="0",
+        SECRET_KEY=REAL_KEY,
+        ALLOWED_HOSTS="desk.example.com",
+        DATABASE_URL="postgres://supportdesk@db.example.com:5432/supportdesk",
+        DATABASE_PASSWORD=example["POSTGRES_PASSWORD"],
+    )
+    assert result.returncode != 0
+    assert "the database password (DATABASE_URL / DATABASE_PASSWORD) is still an example value" in result.stderr
+    in_url = _load_settings(
+        DEBUG="0",
+        SECRET_KEY=REAL_KEY,
+        ALLOWED_HOSTS="desk.example.com",
+        DATABASE_URL=f"postgres://supportdesk:{example['POSTGRES_PASSWORD']}@db.example.com:5432/supportdesk",
+    )
+    assert in_url.returncode != 0 and "the database password" in in_url.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "change-me",
+        "CHANGE_ME",
+        "changeme-please",
+        "secret",
+        "your-secret-key",
+        "<your secret key>",
+        "x" * 50,
+        "django-insecure-abc123def456",
+        "supportdesk-dev-token",
+        "password",
+    ],
+)
+def test_debug_off_refuses_obvious_placeholders(value):
+    result = _load_settings(DEBUG="0", SECRET_KEY=value, ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY is still an example value" in result.stderr
+
+
+def test_debug_off_names_every_placeholder_secret_at_once():
+    result = _load_settings(
+        DEBUG="0",
+        SECRET_KEY="change-me",
+        ALLOWED_HOSTS="desk.example.com",
+        TWILIO_AUTH_TOKEN="supportdesk-dev-token",
+        EMAIL_WEBHOOK_SECRET="changeme",
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY, TWILIO_AUTH_TOKEN, EMAIL_WEBHOOK_SECRET are still an example value" in result.stderr
+
+
+def test_debug_on_keeps_the_development_defaults():
+    """make run: the development Twilio token and any key are fine while DEBUG=1."""
+    result = _load_settings(SECRET_KEY="change-me", TWILIO_AUTH_TOKEN="supportdesk-dev-token")
     assert result.returncode == 0, result.stderr
 
 
