@@ -48,6 +48,9 @@ if not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["*"]
 
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Where `manage.py serve` notes its address for commands run in another terminal
+# (apps/core/runfile.py); empty: nowhere.
+SERVER_RUN_FILE = env.str("SERVER_RUN_FILE", default=str(BASE_DIR / ".supportdesk-server.json"))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [

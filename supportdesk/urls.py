@@ -6,6 +6,7 @@ from apps.core import views as core_views
 urlpatterns = [
     path("healthz", core_views.healthz),
     path("readyz", core_views.readyz),
+    path("favicon.ico", core_views.favicon),
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("apps.gateways.twilio.urls")),
     path("webhooks/email/", include("apps.gateways.email.urls")),

@@ -20,6 +20,9 @@ os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-auth-token")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The test database is created and dropped around the run; a pool would hold it open.
 os.environ.setdefault("DATABASE_POOL", "0")
+# Servers the tests start must not note themselves in the project folder, where a developer's
+# `make run` keeps its note for simulate_sms (apps/core/runfile.py).
+os.environ.setdefault("SERVER_RUN_FILE", "")
 
 REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
 

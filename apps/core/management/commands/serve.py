@@ -1,12 +1,16 @@
 """Serve the ASGI app with uvicorn. In embedded mode also run the periodic work in-process."""
 
+import atexit
 import logging
+import signal
 import threading
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
+
+from apps.core.runfile import runfile_remove, runfile_write
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,12 @@ def raise_fd_limit() -> tuple[int, int]:
     return target, hard
 
 
+def _remove_runfile_and_die(signum: int, frame: object) -> None:
+    runfile_remove()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
 class Command(BaseCommand):
     help = "Serve console, widget, API and webhooks (HTTP + WebSocket) with uvicorn."
 
@@ -76,6 +86,12 @@ class Command(BaseCommand):
             smtp = start_smtp_listener()
             if smtp is not None:
                 self.stdout.write(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
+        runfile = runfile_write(host=opts["host"], port=opts["port"])
+        if runfile is not None:
+            atexit.register(runfile_remove)  # Ctrl-C
+            # uvicorn re-raises SIGTERM after its graceful shutdown, with the handler it found
+            # installed: this one, which takes the note away and then dies of the signal as usual.
+            signal.signal(signal.SIGTERM, _remove_runfile_and_die)
         uvicorn.run(
             "supportdesk.asgi:application",
             host=opts["host"],
@@ -95,5 +111,6 @@ class Command(BaseCommand):
             # Open console sockets must not hold a deploy (or `docker stop`) hostage.
             timeout_graceful_shutdown=10,
         )
+        runfile_remove()
         if smtp is not None:
             smtp.stop()
