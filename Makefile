@@ -8,6 +8,8 @@ PORT ?= 8000
 # console is opened at and Twilio webhooks are signed for (simulate_sms reads it from the running
 # server). Set it to the public URL when the desk is reached through a proxy or tunnel.
 PUBLIC_BASE_URL ?= http://localhost:$(PORT)
+# GET /metrics answers this machine only (docs/observability.md).
+METRICS_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 # make run's mail domain: the demo email inbox is support@ it, the SMTP listener (127.0.0.1:2525)
 # takes mail for it and replies carry reply+<token>@ it. Set your own for real mail.
 INBOUND_EMAIL_DOMAIN ?= support.localhost
@@ -35,7 +37,8 @@ migrate: install
 run: migrate
 	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py seed_demo
 	@echo "supportdesk on $(PUBLIC_BASE_URL)/console/  (admin: $(PUBLIC_BASE_URL)/admin/, widget demo: $(PUBLIC_BASE_URL)/widget/demo/)"
-	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) METRICS_ALLOWED_NETWORKS=$(METRICS_ALLOWED_NETWORKS) \
+		$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

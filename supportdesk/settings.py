@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id and the duration cover everything below (apps/core/middleware.py).
+    "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -177,7 +179,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# memory://localhost/ and not memory://: kombu warns "No hostname was supplied" on every publish.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Without a broker the tasks run in-process, right after the transaction that queued them.
@@ -328,14 +331,41 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# Logs (apps/core/logs.py): `plain` for people (make run), `json` for a log pipeline: one object
+# per line with the request id, conversation id and message id where there is one.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.core.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"()": "apps.core.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print every line a second time while DEBUG=1.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # 4xx answers (a scanner's 404, a refused token) are not an operator's to act on; the
+        # refusals that are say so themselves. 5xx stay errors.
+        "django.request": {"level": "ERROR"},
+        "django.channels.server": {"level": "WARNING"},
+        # aiosmtpd logs every SMTP command at INFO; ours say what matters.
+        "mail.log": {"level": "WARNING"},
+    },
 }
+# Celery workers log through the handler above (JSON too), not a root logger of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# GET /metrics (Prometheus): for a Bearer METRICS_TOKEN, or from METRICS_ALLOWED_NETWORKS
+# (CIDRs); with neither it answers 404. `make run` allows the loopback addresses.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 
 # Twilio webhooks signed with a SharedKey (X-Twilio-Webhooks-Signature-Settings: key=…):
 # "keyid=secret,keyid2=secret2".
@@ -352,6 +382,7 @@ if not DEBUG:
             "the database password (DATABASE_URL / DATABASE_PASSWORD)": str(DATABASES["default"].get("PASSWORD") or ""),
             "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
             "EMAIL_WEBHOOK_SECRET": EMAIL_WEBHOOK_SECRET,
+            "METRICS_TOKEN": METRICS_TOKEN,
             **{f"TWILIO_WEBHOOK_SHARED_KEYS ({key})": value for key, value in TWILIO_WEBHOOK_SHARED_KEYS.items()},
         }
     )
