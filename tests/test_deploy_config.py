@@ -300,6 +300,13 @@ def test_nginx_passes_the_host_with_its_port():
     assert re.search(r"proxy_set_header\s+X-Forwarded-Proto\s+\S+;", server)
 
 
+def test_nginx_gives_each_request_an_id_and_keeps_metrics_inside():
+    server = nginx_block(nginx_text(), r"server")
+    assert re.search(r"proxy_set_header\s+X-Request-ID\s+\$request_id;", direct_directives(server))
+    metrics = nginx_block(server, r"location\s+=\s+/metrics")
+    assert re.search(r"return\s+404;", metrics) and "proxy_pass" not in metrics
+
+
 # --- docker/Dockerfile -----------------------------------------------------------------------
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
