@@ -2,7 +2,7 @@
 
 The embedded default (no variables set) is a single process: SQLite in the project folder,
 the in-memory channel layer and Celery tasks run in-process. Set DATABASE_URL and REDIS_URL to
-run on PostgreSQL and Redis with separate workers; see README.md.
+run on PostgreSQL and Redis with separate workers; docs/settings.md lists every setting.
 """
 
 from __future__ import annotations

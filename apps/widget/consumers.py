@@ -1,4 +1,4 @@
-"""`WS /ws/widget/`: the visitor's socket (DESIGN.md §4; the widget contract in docs/WIDGET.md).
+"""`WS /ws/widget/`: the visitor's socket (DESIGN.md §4; the protocol in docs/sockets.md).
 
 A plain ASGI application, not a Channels consumer: one coroutine per socket, which reads the
 client's frames; everything pushed to it comes through the process's hub (apps.widget.hub).

@@ -109,7 +109,7 @@ class Command(BaseCommand):
             log_config=None,
             lifespan="off",
             ws_max_size=1 << 20,
-            # Tens of thousands of idle widget sockets per process (docs/WIDGET_SOCKET.md): the
+            # Tens of thousands of idle widget sockets per process (docs/sockets.md): the
             # sans-I/O protocol runs no task of its own per socket, keepalive pings every 60 s,
             # and no permessage-deflate (its zlib state costs tens of KiB per socket).
             ws="websockets-sansio",
