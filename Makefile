@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The one origin make run prints, seed_demo writes into the demo widget's allowed origins, the
+# console is opened at and Twilio webhooks are signed for (simulate_sms reads it from the running
+# server). Set it to the public URL when the desk is reached through a proxy or tunnel.
+PUBLIC_BASE_URL ?= http://localhost:$(PORT)
+# GET /metrics answers this machine only (docs/observability.md).
+METRICS_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 # make run's mail domain: the demo email inbox is support@ it, the SMTP listener (127.0.0.1:2525)
 # takes mail for it and replies carry reply+<token>@ it. Set your own for real mail.
 INBOUND_EMAIL_DOMAIN ?= support.localhost
@@ -29,9 +35,10 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py seed_demo
-	@echo "supportdesk on http://$(HOST):$(PORT)/console/  (admin: http://$(HOST):$(PORT)/admin/, widget demo: http://$(HOST):$(PORT)/widget/demo/)"
-	INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) $(BIN)/python manage.py seed_demo
+	@echo "supportdesk on $(PUBLIC_BASE_URL)/console/  (admin: $(PUBLIC_BASE_URL)/admin/, widget demo: $(PUBLIC_BASE_URL)/widget/demo/)"
+	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) METRICS_ALLOWED_NETWORKS=$(METRICS_ALLOWED_NETWORKS) \
+		$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -46,4 +53,4 @@ bench: install-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test-artifacts
+	rm -rf $(VENV) db.sqlite3 test-artifacts .supportdesk-server.json

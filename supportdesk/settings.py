@@ -2,7 +2,7 @@
 
 The embedded default (no variables set) is a single process: SQLite in the project folder,
 the in-memory channel layer and Celery tasks run in-process. Set DATABASE_URL and REDIS_URL to
-run on PostgreSQL and Redis with separate workers; see README.md.
+run on PostgreSQL and Redis with separate workers; docs/settings.md lists every setting.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from supportdesk.placeholders import placeholder_secrets_refuse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +48,9 @@ if not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["*"]
 
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Where `manage.py serve` notes its address for commands run in another terminal
+# (apps/core/runfile.py); empty: nowhere.
+SERVER_RUN_FILE = env.str("SERVER_RUN_FILE", default=str(BASE_DIR / ".supportdesk-server.json"))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [
@@ -74,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id and the duration cover everything below (apps/core/middleware.py).
+    "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -105,6 +112,10 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The password apart from the URL, taken as it is: a password with '@', '/', ':' or '#' needs no
+# URL-encoding here (docker-compose.yml passes POSTGRES_PASSWORD this way).
+if env.str("DATABASE_PASSWORD", default=""):
+    DATABASES["default"]["PASSWORD"] = env.str("DATABASE_PASSWORD")
 _engine = DATABASES["default"]["ENGINE"]
 if _engine == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
@@ -133,6 +144,12 @@ LOGIN_REDIRECT_URL = "/console/"
 
 # --- Redis, channel layer, Celery --------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Processes that share Redis talk to each other only when their prefixes match.
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="asgi")
+# Cache keys (sign-in throttles, widget rate limits, visitor presence) are prefixed too, so that
+# two deployments sharing a Redis never share a counter; by default the channel layer's prefix,
+# which such deployments must set apart anyway.
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default=CHANNEL_LAYER_PREFIX)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -147,17 +164,23 @@ if REDIS_URL:
                 ],
                 "capacity": 1500,
                 "expiry": 30,
-                # Processes that share Redis talk to each other only when their prefixes match.
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
+                "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# memory://localhost/ and not memory://: kombu warns "No hostname was supplied" on every publish.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Without a broker the tasks run in-process, right after the transaction that queued them.
@@ -182,6 +205,9 @@ CELERY_IMPORTS = ["apps.gateways.email.tasks"]
 
 # --- Channels, providers -----------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+# Subaccounts of TWILIO_ACCOUNT_SID whose numbers post to this desk: webhooks of any other
+# account are refused (403), signed or not. With neither set, the signature alone decides.
+TWILIO_SUBACCOUNT_SIDS = env.list("TWILIO_SUBACCOUNT_SIDS", default=[])
 # In development a fixed token lets `simulate_sms` sign webhooks the server accepts. With
 # DEBUG=0 and no token every Twilio webhook is refused.
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="supportdesk-dev-token" if DEBUG else "")
@@ -305,14 +331,41 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# Logs (apps/core/logs.py): `plain` for people (make run), `json` for a log pipeline: one object
+# per line with the request id, conversation id and message id where there is one.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.core.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"()": "apps.core.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print every line a second time while DEBUG=1.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # 4xx answers (a scanner's 404, a refused token) are not an operator's to act on; the
+        # refusals that are say so themselves. 5xx stay errors.
+        "django.request": {"level": "ERROR"},
+        "django.channels.server": {"level": "WARNING"},
+        # aiosmtpd logs every SMTP command at INFO; ours say what matters.
+        "mail.log": {"level": "WARNING"},
+    },
 }
+# Celery workers log through the handler above (JSON too), not a root logger of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# GET /metrics (Prometheus): for a Bearer METRICS_TOKEN, or from METRICS_ALLOWED_NETWORKS
+# (CIDRs); with neither it answers 404. `make run` allows the loopback addresses.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 
 # Twilio webhooks signed with a SharedKey (X-Twilio-Webhooks-Signature-Settings: key=…):
 # "keyid=secret,keyid2=secret2".
@@ -320,3 +373,16 @@ TWILIO_WEBHOOK_SHARED_KEYS = env.dict("TWILIO_WEBHOOK_SHARED_KEYS", default={})
 
 # Origins (besides the server's own host) whose pages may open the console socket.
 CONSOLE_ORIGINS = env.list("CONSOLE_ORIGINS", default=[PUBLIC_BASE_URL])
+
+if not DEBUG:
+    # Production never runs on an example secret (.env.example copied unedited).
+    placeholder_secrets_refuse(
+        {
+            "SECRET_KEY": SECRET_KEY,
+            "the database password (DATABASE_URL / DATABASE_PASSWORD)": str(DATABASES["default"].get("PASSWORD") or ""),
+            "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+            "EMAIL_WEBHOOK_SECRET": EMAIL_WEBHOOK_SECRET,
+            "METRICS_TOKEN": METRICS_TOKEN,
+            **{f"TWILIO_WEBHOOK_SHARED_KEYS ({key})": value for key, value in TWILIO_WEBHOOK_SHARED_KEYS.items()},
+        }
+    )

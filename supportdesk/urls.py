@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
 urlpatterns = [
     path("healthz", core_views.healthz),
     path("readyz", core_views.readyz),
+    path("favicon.ico", core_views.favicon),
+    path("metrics", core_metrics.metrics),
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("apps.gateways.twilio.urls")),
     path("webhooks/email/", include("apps.gateways.email.urls")),

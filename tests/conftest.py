@@ -40,12 +40,13 @@ def other_agent(db, sms_inbox, team):
 
 
 def twilio_params(**overrides: str) -> dict[str, str]:
+    """An inbound SMS webhook's fields, from the configured account (a desk refuses others')."""
     sid = overrides.pop("MessageSid", None) or "SM" + uuid.uuid4().hex
     params = {
         "MessageSid": sid,
         "SmsMessageSid": sid,
         "SmsSid": sid,
-        "AccountSid": TWILIO_ACCOUNT,
+        "AccountSid": settings.TWILIO_ACCOUNT_SID or TWILIO_ACCOUNT,
         "From": "+14155552671",
         "To": "+15005550006",
         "Body": "My router is down",

@@ -20,6 +20,9 @@ os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-auth-token")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # The test database is created and dropped around the run; a pool would hold it open.
 os.environ.setdefault("DATABASE_POOL", "0")
+# Servers the tests start must not note themselves in the project folder, where a developer's
+# `make run` keeps its note for simulate_sms (apps/core/runfile.py).
+os.environ.setdefault("SERVER_RUN_FILE", "")
 
 REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -60,8 +63,11 @@ from supportdesk import settings as _base  # noqa: E402
 from supportdesk.settings import *  # noqa: E402,F403
 
 if _base.REDIS_URL:
-    # A prefix per test run keeps parallel runs and stale messages apart.
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"sdtest-{uuid.uuid4().hex[:8]}"  # noqa: F405
+    # A prefix per test run keeps parallel runs and stale messages apart; the cache follows it,
+    # as it does in a deployment, also in the server processes tests start (tests/servers.py).
+    CHANNEL_LAYER_PREFIX = CACHE_KEY_PREFIX = f"sdtest-{uuid.uuid4().hex[:8]}"
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CHANNEL_LAYER_PREFIX  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = CACHE_KEY_PREFIX  # noqa: F405
 
 HAS_POSTGRES = "postgresql" in DATABASES["default"]["ENGINE"]  # noqa: F405
 if HAS_POSTGRES and not os.environ.get("CI"):

@@ -7,7 +7,10 @@ import json
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class Socket:
@@ -68,3 +71,14 @@ class Socket:
     async def close(self) -> None:
         if not self.communicator.future.done():
             await self.communicator.disconnect()
+
+
+@sync_to_async
+def socket_samples(kind: str) -> tuple[float | None, float | None]:
+    """(open, lowest confirmed position) of `kind`, as a scrape (on another thread) sees them."""
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(generate_latest(REGISTRY).decode()):
+        for sample in family.samples:
+            if sample.labels.get("kind") == kind and sample.name.startswith("supportdesk_sockets_"):
+                values[sample.name] = sample.value
+    return values.get("supportdesk_sockets_open"), values.get("supportdesk_sockets_lowest_confirmed_event_id")

@@ -33,23 +33,26 @@ HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
-def interpolate(value: Any) -> Any:
-    """Compose's variable substitution with an empty environment: defaults, or a placeholder."""
+def interpolate(value: Any, environ: dict[str, str] | None = None) -> Any:
+    """Compose's variable substitution: from `environ` (the .env), else defaults, or a placeholder."""
+    environ = environ or {}
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
-            op = match.group("op") or ""
+            name, op = match.group("name"), match.group("op") or ""
+            if environ.get(name) or (name in environ and not op.startswith(":")):
+                return environ[name]
             if op.endswith("-"):
                 return match.group("arg")
             if op.endswith("?"):
-                return f"required-{match.group('name')}"
+                return f"required-{name}"
             return ""
 
         return INTERPOLATION.sub(sub, value.replace("$$", "\0")).replace("\0", "$")
     if isinstance(value, list):
-        return [interpolate(v) for v in value]
+        return [interpolate(v, environ) for v in value]
     if isinstance(value, dict):
-        return {k: interpolate(v) for k, v in value.items()}
+        return {k: interpolate(v, environ) for k, v in value.items()}
     return value
 
 
@@ -297,6 +300,13 @@ def test_nginx_passes_the_host_with_its_port():
     assert re.search(r"proxy_set_header\s+X-Forwarded-Proto\s+\S+;", server)
 
 
+def test_nginx_gives_each_request_an_id_and_keeps_metrics_inside():
+    server = nginx_block(nginx_text(), r"server")
+    assert re.search(r"proxy_set_header\s+X-Request-ID\s+\$request_id;", direct_directives(server))
+    metrics = nginx_block(server, r"location\s+=\s+/metrics")
+    assert re.search(r"return\s+404;", metrics) and "proxy_pass" not in metrics
+
+
 # --- docker/Dockerfile -----------------------------------------------------------------------
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
@@ -369,7 +379,8 @@ def load_settings(env: dict[str, str]) -> dict[str, Any]:
         "print(json.dumps({'DEBUG': s.DEBUG, 'ENGINE': s.DATABASES['default']['ENGINE'],\n"
         " 'DB_HOST': s.DATABASES['default'].get('HOST'), 'LAYER': s.CHANNEL_LAYERS['default']['BACKEND'],\n"
         " 'EAGER': s.CELERY_TASK_ALWAYS_EAGER, 'BROKER': s.CELERY_BROKER_URL, 'ALLOWED_HOSTS': s.ALLOWED_HOSTS,\n"
-        " 'PUBLIC_BASE_URL': s.PUBLIC_BASE_URL, 'STATICFILES': s.STORAGES['staticfiles']['BACKEND']}))\n"
+        " 'PUBLIC_BASE_URL': s.PUBLIC_BASE_URL, 'STATICFILES': s.STORAGES['staticfiles']['BACKEND'],\n"
+        " 'DB': {k: s.DATABASES['default'].get(k) for k in ('NAME', 'USER', 'PASSWORD', 'HOST', 'PORT')}}))\n"
     )
     clean = {
         "PATH": os.environ.get("PATH", ""),
@@ -395,6 +406,31 @@ def test_the_compose_environment_loads_the_production_settings(services):
     assert loaded["BROKER"].startswith("redis://redis:6379")
     assert "localhost" in loaded["ALLOWED_HOSTS"]
     assert loaded["STATICFILES"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+@pytest.mark.parametrize("password", ["p@ss/w:rd#1?x%20y", "a:b@c/d#e", "ends-with-@"])
+def test_a_postgres_password_with_url_characters_reaches_the_app_as_it_is(raw_compose, password):
+    """.env's POSTGRES_PASSWORD with '@ / : #' (issue 10): the app connects with exactly it."""
+    dotenv = {"POSTGRES_PASSWORD": password, "SECRET_KEY": "Zq8-real-key-" + "kT4wZ1pL8sX3nB6yH0cF5jD2gK9aE4uW7rN"}
+    services = interpolate(yaml.safe_load(raw_compose), dotenv)["services"]
+    assert environment_of(services["postgres"])["POSTGRES_PASSWORD"] == password
+    for name in ("migrate", "web1", "worker"):
+        loaded = load_settings(environment_of(services[name]))
+        assert loaded["DB"] == {
+            "NAME": "supportdesk",
+            "USER": "supportdesk",
+            "PASSWORD": password,
+            "HOST": "postgres",
+            "PORT": 5432,
+        }, name
+
+
+def test_compose_requires_a_postgres_password(raw_compose):
+    """No silent default password: compose stops with a message when .env has none."""
+    services = interpolate(yaml.safe_load(raw_compose))["services"]
+    assert environment_of(services["postgres"])["POSTGRES_PASSWORD"] == "required-POSTGRES_PASSWORD"
+    for name, service in app_services(services).items():
+        assert "required-POSTGRES_PASSWORD" in environment_of(service).values(), name
 
 
 def test_the_build_time_collectstatic_environment_loads_settings():
@@ -458,14 +494,14 @@ def test_healthcheck_fails_on_an_error_answer_or_no_server(healthcheck_module, f
     assert healthcheck_module.main() == 1
 
 
-# --- README ----------------------------------------------------------------------------------
-def test_readme_documents_every_setting():
+# --- the settings reference (docs/settings.md; README.md's table until issue 10) ---------------
+def test_the_settings_reference_documents_every_setting():
     settings_source = (ROOT / "supportdesk" / "settings.py").read_text()
     names = set(re.findall(r"\benv\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", settings_source))
     assert len(names) > 20
-    readme = (ROOT / "README.md").read_text()
-    missing = sorted(name for name in names if f"`{name}`" not in readme)
-    assert not missing, f"settings.py reads these variables; add them to README.md's settings table: {missing}"
+    reference = (ROOT / "docs" / "settings.md").read_text()
+    missing = sorted(name for name in names if f"| `{name}`" not in reference and f", `{name}`" not in reference)
+    assert not missing, f"settings.py reads these variables; add them to docs/settings.md's table: {missing}"
 
 
 # --- the inbound SMTP listener (docs/EMAIL.md) -------------------------------------------------

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ConsoleConfig(AppConfig):
     name = "apps.console"
     label = "console"
+
+    def ready(self) -> None:
+        from apps.console.consumers import open_socket_stats
+        from apps.core.metrics import SocketStats, socket_source_register
+
+        socket_source_register("console", lambda: SocketStats(*open_socket_stats()))

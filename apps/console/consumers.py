@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -21,6 +22,22 @@ log = logging.getLogger(__name__)
 ACTIONS = ("send", "typing", "read", "resume", "presence", "ping")
 TYPING_MIN_INTERVAL = 2.0
 MAX_FRAME_BYTES = 64 * 1024
+
+
+# The consumers open in this process, for /metrics (how many, the lowest confirmed position).
+OPEN: weakref.WeakSet[ConsoleConsumer] = weakref.WeakSet()
+
+
+def open_socket_stats() -> tuple[int, int | None]:
+    """(open console sockets, the lowest position confirmed to one) in this process. Read from
+    the metrics view's thread while the event loop adds and removes: copy, retry on a clash."""
+    for _ in range(5):
+        try:
+            positions = [c.checked_upto for c in list(OPEN)]
+        except RuntimeError:  # the set changed while it was copied
+            continue
+        return len(positions), min(positions, default=None)
+    return 0, None
 
 
 def _int(value: Any) -> int | None:
@@ -66,6 +83,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self._replay(since)
         else:
             self.checked_upto = position
+        OPEN.add(self)
         await self._presence_beat()
         self.beat_task = asyncio.ensure_future(self._beat_loop())
 
@@ -76,6 +94,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         return values[0] if values else None
 
     async def disconnect(self, code: int) -> None:
+        OPEN.discard(self)
         task = getattr(self, "beat_task", None)
         if task:
             task.cancel()

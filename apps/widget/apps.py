@@ -7,7 +7,9 @@ class WidgetConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.bus import registry
+        from apps.core.metrics import SocketStats, socket_source_register
         from apps.widget.gateway import WidgetGateway
+        from apps.widget.hub import hub
         from apps.widget.offline import offline_email_sweep
         from apps.widget.replay import widget_doorbells
 
@@ -15,3 +17,4 @@ class WidgetConfig(AppConfig):
         registry.register_audience("widget", widget_doorbells)
         # The widget's unread replies, mailed once to a visitor who left.
         registry.register_sweep("widget_offline_email", offline_email_sweep)
+        socket_source_register("widget", lambda: SocketStats(*hub.socket_stats()))

@@ -1,11 +1,12 @@
-"""`WS /ws/widget/`: the visitor's socket (DESIGN.md §4; the widget contract in docs/WIDGET.md).
+"""`WS /ws/widget/`: the visitor's socket (DESIGN.md §4; the protocol in docs/sockets.md).
 
 A plain ASGI application, not a Channels consumer: one coroutine per socket, which reads the
 client's frames; everything pushed to it comes through the process's hub (apps.widget.hub).
 That is what lets one process hold ten thousand idle visitors.
 
 Admission, before accept: the inbox key and the visitor token must match a visitor of that
-inbox, and a browser's Origin must be one the inbox allows; anything else is closed with 4403
+inbox, who must pass `visitor_admit` (the Origin the inbox allows, identity when the inbox
+requires it; the HTTP API applies the same rule); anything else is closed with 4403
 (the browser sees the handshake refused). Too many connects from one address: 4429.
 After accept, bad input never drops the socket: it gets an error frame.
 """
@@ -80,11 +81,11 @@ def socket_admit(
     with inbox and widget settings (one query), their conversation ids (one query), and the
     log position the socket starts from (one query).
     """
-    from apps.widget.origins import origin_allowed
     from apps.widget.replay import event_position
     from apps.widget.services import (
         WidgetError,
         connect_rate_check,
+        visitor_admit,
         visitor_conversation_ids,
         visitor_for_token,
         visitor_socket_touch,
@@ -99,11 +100,10 @@ def socket_admit(
     visitor = visitor_for_token(inbox_key=inbox_key, token=token)
     if visitor is None:
         return None
-    widget_settings = getattr(visitor.inbox, "widget", None)
-    if not origin_allowed(widget_settings, origin, host):
+    try:
+        visitor_admit(visitor, origin=origin, host=host)  # the same rule as every HTTP request
+    except WidgetError:
         return None
-    if widget_settings is not None and widget_settings.require_identity and not visitor.user_id:
-        return None  # verification was turned on after this visitor started
     conversations = list(visitor_conversation_ids(visitor))
     visitor_socket_touch(visitor.pk)
     return Admission(

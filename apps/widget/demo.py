@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
 from apps.accounts.models import Inbox, Team
 from apps.widget.models import WidgetSettings
 
 DEMO_NAME = "Demo widget"
-DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+
+def demo_origins() -> list[str]:
+    """The origins the demo page is opened from: PUBLIC_BASE_URL's (what `make run PORT=…` sets),
+    and for a local desk the same port on the other spelling of this machine (localhost or
+    127.0.0.1)."""
+    parts = urlsplit(settings.PUBLIC_BASE_URL)
+    origins = [f"{parts.scheme}://{parts.netloc}".lower()]
+    twin = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}.get(parts.hostname or "")
+    if twin:
+        origins.append(f"{parts.scheme}://{twin}" + (f":{parts.port}" if parts.port else ""))
+    return origins
 
 
 def demo_widget_inbox(*, team: Team) -> Inbox:
@@ -17,12 +32,12 @@ def demo_widget_inbox(*, team: Team) -> Inbox:
     settings_row, created = WidgetSettings.objects.get_or_create(
         inbox=inbox,
         defaults={
-            "allowed_origins": "\n".join(DEMO_ORIGINS),
+            "allowed_origins": "\n".join(demo_origins()),
             "greeting": "Hi! This is the demo chat. Ask anything — an agent answers from the console.",
         },
     )
     if not created:
-        missing = [o for o in DEMO_ORIGINS if o not in settings_row.origins()]
+        missing = [o for o in demo_origins() if o not in settings_row.origins()]
         if missing:
             settings_row.allowed_origins = "\n".join([*settings_row.origins(), *missing])
             settings_row.save(update_fields=["allowed_origins", "updated_at"])

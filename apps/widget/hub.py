@@ -201,6 +201,17 @@ class WidgetHub:
         self._reset()
 
     # --- sockets ---------------------------------------------------------------------------
+    def socket_stats(self) -> tuple[int, int | None]:
+        """(open visitor sockets, the lowest position confirmed to one) in this process, for
+        /metrics, whose thread reads this while the loop changes it: copy, retry on a clash."""
+        for _ in range(5):
+            try:
+                positions = [s.position for s in list(self.sockets)]
+            except RuntimeError:  # the set changed while it was copied
+                continue
+            return len(positions), min(positions, default=None)
+        return 0, None
+
     def add(self, sock: VisitorSocket) -> None:
         """Register a socket whose `position` was read from the log before this call: the next
         catch-up starts at or below it, so what committed in between is not missed."""

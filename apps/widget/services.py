@@ -214,6 +214,28 @@ def email_normalize(value: Any) -> str:
     return address
 
 
+# --- admission ----------------------------------------------------------------------------
+
+
+def visitor_admit(visitor: Visitor, *, origin: str | None, host: str | None) -> None:
+    """The rules every request of a visitor passes, over the socket and over HTTP alike; raises
+    WidgetError (403) when this visitor may not go on from this page.
+
+    - The page's Origin must be one the inbox allows (apps.widget.origins).
+    - When the inbox requires identity, an anonymous visitor is refused, also one whose token
+      was issued before the admin switched it on: their history is not readable, nor can they
+      post, until the host site signs them in (a new session with a user id and its hash).
+    Reads the inbox's widget settings already loaded with the visitor; never writes.
+    """
+    from apps.widget.origins import origin_allowed
+
+    widget_settings = getattr(visitor.inbox, "widget", None)
+    if not origin_allowed(widget_settings, origin, host):
+        raise WidgetError("origin_not_allowed", "this site may not use this chat widget", 403)
+    if widget_settings is not None and widget_settings.require_identity and not visitor.user_id:
+        raise WidgetError("identity_required", "this chat is only for signed-in users of the site", 403)
+
+
 # --- sessions -----------------------------------------------------------------------------
 
 

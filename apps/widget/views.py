@@ -100,7 +100,7 @@ def _check_origin(request: HttpRequest, ws: WidgetSettings | None) -> None:
 
 
 def _visitor(request: HttpRequest) -> services.Visitor:
-    """The visitor behind the Bearer token (the inbox is the token's), Origin checked."""
+    """The visitor behind the Bearer token (the inbox is the token's), admitted as on the socket."""
     token = _bearer(request)
     if not token:
         raise WidgetError("unauthorized", "a visitor token is required (Authorization: Bearer …)", 401)
@@ -111,7 +111,8 @@ def _visitor(request: HttpRequest) -> services.Visitor:
     )
     if visitor is None:
         raise WidgetError("unauthorized", "that visitor token is not valid; start a new session", 401)
-    _check_origin(request, services.widget_settings_for(visitor.inbox))
+    # The socket's admission rule (origin, identity required), not a copy of it.
+    services.visitor_admit(visitor, origin=request.headers.get("Origin"), host=request.get_host())
     return visitor
 
 

@@ -254,7 +254,10 @@ def test_healthz_and_readyz(client):
     assert body["status"] == "ok"
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"] == "ok"
-    assert body["checks"]["channel_layer"] == "RedisChannelLayer"
+    # The channel layer is now checked (its Redis hosts answer), not just named (issue 10).
+    assert body["checks"]["channel_layer"] == "ok"
+    assert body["checks"]["cache"] == "ok"
+    assert body["failing"] == []
 
 
 def test_readyz_is_503_when_redis_is_unreachable(client, settings):
@@ -263,3 +266,4 @@ def test_readyz_is_503_when_redis_is_unreachable(client, settings):
     assert response.status_code == 503
     assert response.json()["checks"]["redis"] == "error"
     assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["failing"] == ["redis"]

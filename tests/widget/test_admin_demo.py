@@ -21,7 +21,8 @@ def admin_client(client):
     return client
 
 
-def test_seed_demo_creates_the_demo_widget_inbox_and_is_safe_to_rerun():
+def test_seed_demo_creates_the_demo_widget_inbox_and_is_safe_to_rerun(settings):
+    settings.PUBLIC_BASE_URL = "http://localhost:8000"  # make run's default
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     inbox = demo_widget_inbox_get()
@@ -32,6 +33,23 @@ def test_seed_demo_creates_the_demo_widget_inbox_and_is_safe_to_rerun():
     assert "http://127.0.0.1:8000" in origins and "http://localhost:8000" in origins
     for origin in ("http://127.0.0.1:8000", "http://localhost:8000"):
         assert WidgetClient(inbox, origin=origin).session().status_code == 200
+
+
+def test_seed_demo_allows_the_port_make_run_serves_on(settings):
+    """`make run PORT=9000` sets PUBLIC_BASE_URL=http://localhost:9000: the demo page works there."""
+    settings.PUBLIC_BASE_URL = "http://localhost:9000"
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    inbox = demo_widget_inbox_get()
+    assert inbox.widget.origins() == ["http://localhost:9000", "http://127.0.0.1:9000"]
+    for origin in ("http://localhost:9000", "http://127.0.0.1:9000"):
+        assert WidgetClient(inbox, origin=origin).session().status_code == 200
+    assert WidgetClient(inbox, origin="http://localhost:8000").session().status_code == 403
+
+
+def test_seed_demo_allows_a_public_base_url_elsewhere(settings):
+    settings.PUBLIC_BASE_URL = "https://desk.example.com"
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert demo_widget_inbox_get().widget.origins() == ["https://desk.example.com"]
 
 
 def _post_data(page, inbox, **inline_values):

@@ -189,3 +189,73 @@ def test_typed_email_of_another_contact_never_merges(widget):
 def test_invalid_email_in_session(widget, email):
     response = widget.session(email=email)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_email"
+
+
+# --- identity required after the visitor started (issue 10, security finding 3) -------------
+
+
+def _require_identity(widget_inbox) -> None:
+    widget_inbox.widget.require_identity = True
+    widget_inbox.widget.save()
+
+
+def test_identity_required_later_refuses_the_anonymous_token_reading_history(
+    widget, widget_inbox, agent, django_capture_on_commit_callbacks
+):
+    from apps.conversations.models import Message
+    from apps.conversations.services import message_send
+
+    widget.session()
+    sent = widget.send("my address is 1 Main St", "c-1").json()["message"]
+    with django_capture_on_commit_callbacks(execute=True):
+        reply, _ = message_send(conversation_id=sent["conversation"], agent=agent, body="We ship there tomorrow")
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
+    _require_identity(widget_inbox)
+    response = widget.history()
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_required"
+    assert "1 Main St" not in response.content.decode() and "tomorrow" not in response.content.decode()
+    # The refused read did not count as the visitor having seen the reply.
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
+
+
+def test_identity_required_later_refuses_the_anonymous_token_posting(widget, widget_inbox):
+    from apps.conversations.models import Message
+
+    widget.session()
+    _require_identity(widget_inbox)
+    response = widget.send("still here", "c-2")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_required"
+    assert Message.objects.count() == 0
+
+
+def test_identity_required_later_refuses_the_anonymous_token_leaving_an_email(widget, widget_inbox):
+    widget.session()
+    _require_identity(widget_inbox)
+    response = widget.set_email("jo@example.com")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "identity_required"
+    assert Visitor.objects.get().email == ""
+    assert not Identity.objects.filter(kind=Identity.Kind.EMAIL).exists()
+
+
+def test_identity_required_later_still_admits_a_signed_in_visitor(widget, widget_inbox):
+    widget.session(user_id="user-42", user_hash=sign("user-42"))
+    _require_identity(widget_inbox)
+    assert widget.send("hello", "c-1").status_code == 201
+    assert [m["text"] for m in widget.history().json()["messages"]] == ["hello"]
+
+
+def test_socket_and_http_share_one_admission_rule():
+    """One rule, not two copies: both paths call apps.widget.services.visitor_admit."""
+    import inspect
+
+    from apps.widget import consumers, views
+
+    assert "visitor_admit(" in inspect.getsource(consumers.socket_admit)
+    assert "visitor_admit(" in inspect.getsource(views._visitor)
+    assert "require_identity" not in inspect.getsource(consumers)
+    assert "require_identity" not in inspect.getsource(views)

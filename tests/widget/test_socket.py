@@ -366,3 +366,19 @@ async def test_a_flood_of_frames_is_refused_frame_by_frame_without_closing(widge
     assert (await sock.frame())["code"] == "too_long"
     assert not sock.communicator.future.done()
     await sock.close()
+
+
+# --- /metrics -----------------------------------------------------------------------------------
+
+
+async def test_open_widget_sockets_and_their_lowest_position_are_in_metrics(widget_inbox):
+    from tests.sockets import socket_samples
+
+    assert await socket_samples("widget") == (0, None)
+    token = await new_visitor(widget_inbox)
+    accepted, _, sock = await connect(widget_path(widget_inbox.key, token))
+    assert accepted
+    hello = await sock.frame()
+    assert await socket_samples("widget") == (1, hello["last_event"])
+    await sock.close()
+    assert await socket_samples("widget") == (0, None)

@@ -136,7 +136,7 @@ class SmtpListener:
         sockets = list(self.server.sockets or ())
         if sockets and self.port == 0:
             self.port = sockets[0].getsockname()[1]
-        log.warning(
+        log.info(
             "SMTP listener on %s:%s: mail for @%s, at most %d bytes",
             self.host,
             self.port,
@@ -157,7 +157,7 @@ class SmtpListener:
                 session.transport.close()
         await asyncio.sleep(0)
         self.executor.shutdown(wait=True, cancel_futures=False)
-        log.warning("SMTP listener stopped (%d mails accepted)", self.handler.accepted)
+        log.info("SMTP listener stopped (%d mails accepted)", self.handler.accepted)
 
 
 class ListenerThread:

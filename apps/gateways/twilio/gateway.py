@@ -125,6 +125,27 @@ class TwilioGateway(Gateway):
         return RequestValidator(secret).validate(url, request.POST, signature, algorithm)
 
     @staticmethod
+    def accounts() -> set[str]:
+        """The Twilio accounts whose webhooks we take: TWILIO_ACCOUNT_SID and its subaccounts.
+
+        Empty when none is configured (replies go to the local outbox): then the signature alone
+        decides, as it must for `simulate_sms` and a desk tried without a Twilio account."""
+        listed = [settings.TWILIO_ACCOUNT_SID, *settings.TWILIO_SUBACCOUNT_SIDS]
+        return {sid.strip() for sid in listed if sid and sid.strip()}
+
+    def account_refusal(self, payload: Payload) -> str:
+        """Why a correctly signed webhook is still refused ("" when it is not): it speaks for an
+        account that is not ours. A signature proves who holds the secret, not which account the
+        message belongs to (a SharedKey, or an auth token reused across accounts)."""
+        accounts = self.accounts()
+        if not accounts:
+            return ""
+        account = _first(payload, "AccountSid")
+        if account in accounts:
+            return ""
+        return f"AccountSid {account or '(none)'!r} is not TWILIO_ACCOUNT_SID or one of TWILIO_SUBACCOUNT_SIDS"
+
+    @staticmethod
     def _signing_secret(settings_header: str) -> str:
         key_id = ""
         for part in settings_header.split(","):

@@ -19,13 +19,20 @@ def _twiml() -> HttpResponse:
     return HttpResponse(EMPTY_TWIML, content_type="text/xml; charset=utf-8")
 
 
-def _forbidden(request: HttpRequest) -> HttpResponse:
-    log.warning(
-        "Twilio webhook %s refused: bad or missing signature (from %s)",
-        request.path,
-        request.META.get("REMOTE_ADDR"),
-    )
-    return HttpResponseForbidden("invalid signature", content_type="text/plain")
+def _forbidden(request: HttpRequest, reason: str = "bad or missing signature") -> HttpResponse:
+    log.warning("Twilio webhook %s refused: %s (from %s)", request.path, reason, request.META.get("REMOTE_ADDR"))
+    answer = "invalid signature" if reason.startswith("bad or missing") else "unknown account"
+    return HttpResponseForbidden(answer, content_type="text/plain")
+
+
+def _refusal(gateway: TwilioGateway, request: HttpRequest) -> HttpResponse | None:
+    """403 for a webhook that is not signed by us or not for our account; None to go on."""
+    if not gateway.verify(request):
+        return _forbidden(request)
+    reason = gateway.account_refusal(dict(request.POST.lists()))
+    if reason:
+        return _forbidden(request, reason)
+    return None
 
 
 def _storable(payload: dict[str, list[str]]) -> tuple[dict[str, list[str]], bool]:
@@ -45,8 +52,9 @@ def _storable(payload: dict[str, list[str]]) -> tuple[dict[str, list[str]], bool
 def inbound_message(request: HttpRequest) -> HttpResponse:
     raw = request.body  # read before request.POST consumes the stream
     gateway = TwilioGateway()
-    if not gateway.verify(request):
-        return _forbidden(request)
+    refused = _refusal(gateway, request)
+    if refused is not None:
+        return refused
     payload, had_nul = _storable(dict(request.POST.lists()))
     source, provider_id = gateway.journal_key(payload, raw)
     flag = "" if payload_is_utf8(raw) else "the form body is not UTF-8"
@@ -69,8 +77,9 @@ def inbound_message(request: HttpRequest) -> HttpResponse:
 @require_POST
 def status_callback(request: HttpRequest) -> HttpResponse:
     gateway = TwilioGateway()
-    if not gateway.verify(request):
-        return _forbidden(request)
+    refused = _refusal(gateway, request)
+    if refused is not None:
+        return refused
     payload, _ = _storable(dict(request.POST.lists()))
     try:
         statuses = gateway.parse_status(payload)

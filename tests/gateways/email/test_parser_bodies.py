@@ -7,7 +7,7 @@ import re
 import pytest
 
 from apps.gateways.email.parser import parse_mail
-from tests.gateways.email.support import REAL_CLIENTS, fixture, make_mail
+from tests.gateways.email.support import FIXTURES, REAL_CLIENTS, fixture, make_mail
 
 REAL = sorted(p.name for p in REAL_CLIENTS.glob("*.eml"))
 
@@ -146,3 +146,19 @@ def test_format_flowed_lines_are_joined():
 def test_unencoded_8bit_headers_are_read_as_utf8_else_windows_1252(subject, expected):
     raw = b"From: a@example.com\r\nTo: help@support.example\r\nSubject: " + subject + b"\r\n\r\nx\r\n"
     assert parse_mail(raw).subject == expected
+
+
+# --- text after a sign-off line is the customer's (issue 10) ----------------------------------
+
+SIGN_OFF = FIXTURES / "sign-off"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SIGN_OFF.glob("*.eml")))
+def test_text_after_a_sign_off_is_kept_and_only_quotes_and_signature_blocks_go(name):
+    expected = (SIGN_OFF / f"{name}.txt").read_text().rstrip("\n")
+    assert parse_mail((SIGN_OFF / f"{name}.eml").read_bytes()).new_text == expected
+
+
+def test_the_sign_off_corpus_is_there():
+    assert len(list(SIGN_OFF.glob("*.eml"))) == 8
+    assert {p.stem for p in SIGN_OFF.glob("*.eml")} == {p.stem for p in SIGN_OFF.glob("*.txt")}

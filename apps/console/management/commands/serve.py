@@ -1,12 +1,16 @@
 """Serve the ASGI app with uvicorn. In embedded mode also run the periodic work in-process."""
 
+import atexit
 import logging
+import signal
 import threading
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
+
+from apps.core.runfile import runfile_remove, runfile_write
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,12 @@ def raise_fd_limit() -> tuple[int, int]:
     return target, hard
 
 
+def _remove_runfile_and_die(signum: int, frame: object) -> None:
+    runfile_remove()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
 class Command(BaseCommand):
     help = "Serve console, widget, API and webhooks (HTTP + WebSocket) with uvicorn."
 
@@ -59,32 +69,47 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1)
 
+    def _say(self, text: str) -> None:
+        """A start-up line: printed for a person, a log record (one JSON line) with LOG_FORMAT=json."""
+        if settings.LOG_FORMAT == "json":
+            log.info("%s", text)
+        else:
+            self.stdout.write(text)
+
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         import uvicorn
 
         soft, _hard = raise_fd_limit()
         if soft and soft < 16384:
-            self.stdout.write(f"open-file limit {soft}: at most about {soft - 100} sockets (raise the hard limit)")
+            self._say(f"open-file limit {soft}: at most about {soft - 100} sockets (raise the hard limit)")
         smtp = None
         if settings.CELERY_TASK_ALWAYS_EAGER:
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
-            self.stdout.write("tasks run in-process (no REDIS_URL); periodic work every 5 s")
+            self._say("tasks run in-process (no REDIS_URL); periodic work every 5 s")
             # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
             from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
 
             start_imap_polling()
             smtp = start_smtp_listener()
             if smtp is not None:
-                self.stdout.write(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
+                self._say(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
+        runfile = runfile_write(host=opts["host"], port=opts["port"])
+        if runfile is not None:
+            atexit.register(runfile_remove)  # Ctrl-C
+            # uvicorn re-raises SIGTERM after its graceful shutdown, with the handler it found
+            # installed: this one, which takes the note away and then dies of the signal as usual.
+            signal.signal(signal.SIGTERM, _remove_runfile_and_die)
         uvicorn.run(
             "supportdesk.asgi:application",
             host=opts["host"],
             port=opts["port"],
             workers=opts["workers"],
             log_level="warning",
+            # uvicorn's lines go through the project's handler (LOG_FORMAT), not a format of its own.
+            log_config=None,
             lifespan="off",
             ws_max_size=1 << 20,
-            # Tens of thousands of idle widget sockets per process (docs/WIDGET_SOCKET.md): the
+            # Tens of thousands of idle widget sockets per process (docs/sockets.md): the
             # sans-I/O protocol runs no task of its own per socket, keepalive pings every 60 s,
             # and no permessage-deflate (its zlib state costs tens of KiB per socket).
             ws="websockets-sansio",
@@ -95,5 +120,6 @@ class Command(BaseCommand):
             # Open console sockets must not hold a deploy (or `docker stop`) hostage.
             timeout_graceful_shutdown=10,
         )
+        runfile_remove()
         if smtp is not None:
             smtp.stop()

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
+from apps.core.runfile import running_server
 
 
 class Command(BaseCommand):
@@ -17,7 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="sender", required=True, help='e.g. "+1 415 555 2671"')
         parser.add_argument("--body", default="Hello")
         parser.add_argument("--to", help="the inbox number (default: the first SMS inbox)")
-        parser.add_argument("--url", help="base URL of the server (default: PUBLIC_BASE_URL)")
+        parser.add_argument(
+            "--url", help="base URL of the server (default: the running `serve`'s address, else PUBLIC_BASE_URL)"
+        )
         parser.add_argument("--whatsapp", action="store_true", help="send as a WhatsApp message")
         parser.add_argument("--media-url", action="append", default=[], help="MMS media URL (repeatable)")
         parser.add_argument("--sid", help="MessageSid (default: a new one); repeat one to test dedupe")
@@ -47,12 +50,14 @@ class Command(BaseCommand):
         for index, url in enumerate(opts["media_url"]):
             params[f"MediaUrl{index}"] = url
             params[f"MediaContentType{index}"] = "image/jpeg"
-        base = (opts["url"] or settings.PUBLIC_BASE_URL).rstrip("/")
+        # `make run PORT=…` in another terminal: post where that server listens, and sign with
+        # the PUBLIC_BASE_URL it checks signatures against (apps/core/runfile.py).
+        server = running_server()
+        public_base_url = server.public_base_url if server else settings.PUBLIC_BASE_URL
+        base = (opts["url"] or (server.url if server else settings.PUBLIC_BASE_URL)).rstrip("/")
         path = "/webhooks/twilio/messages"
         # Twilio signs the URL it was configured with: PUBLIC_BASE_URL, whatever host we post to.
-        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
-            settings.PUBLIC_BASE_URL + path, params
-        )
+        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(public_base_url + path, params)
         try:
             response = requests.post(base + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
         except requests.RequestException as exc:
