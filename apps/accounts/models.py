@@ -41,6 +41,7 @@ class Inbox(models.Model):
         WIDGET = "widget", "Web widget"
         TELEGRAM = "telegram", "Telegram"
         XMPP = "xmpp", "XMPP"
+        MASTODON = "mastodon", "Mastodon"
 
     name = models.CharField(max_length=120)
     channel = models.CharField(max_length=16, choices=Channel.choices)

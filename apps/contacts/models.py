@@ -28,6 +28,8 @@ class Identity(models.Model):
         WIDGET = "widget", "Widget visitor"
         TELEGRAM = "telegram", "Telegram"
         XMPP = "xmpp", "XMPP"
+        # A social account (Mastodon): its stable account id on its instance, not the handle.
+        MASTODON = "mastodon", "Mastodon"
         # The host site's user id, proven by the widget's HMAC (verified) or attached by an admin.
         USER_ID = "user_id", "Site user id"
 

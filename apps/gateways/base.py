@@ -33,6 +33,12 @@ class TransientSendError(Exception):
     """The provider may accept this later (rate limit, 5xx, network): retry with backoff."""
 
 
+class SendOutcomeUnknown(TransientSendError):
+    """The request may have reached the provider but its answer was lost (a timeout after the
+    request was sent, a connection reset mid-answer). The outbox does not send again blindly:
+    it asks the gateway (`Gateway.confirm`) whether the provider has the message first."""
+
+
 class PermanentSendError(Exception):
     """The provider will never accept this send as it is: record it, never retry."""
 
@@ -114,3 +120,16 @@ class Gateway(abc.ABC):
 
     @abc.abstractmethod
     def send(self, outbound: OutboundMessage) -> SendResult: ...
+
+    def confirm(self, outbound: OutboundMessage, *, attempted_at: dt.datetime) -> SendResult | None:
+        """After an attempt whose outcome is unknown (a crash, `SendOutcomeUnknown`): the
+        provider's record of this send if it has one, None if it certainly never got it (the
+        outbox then sends again). Raise TransientSendError when the provider cannot tell yet.
+
+        The default answers None: right only for channels where sending again is harmless (the
+        provider dedupes by our idempotency key, or the receiver by a fixed message id)."""
+        return None
+
+    def fetch_media(self, url: str) -> tuple[bytes, str]:
+        """Provider media handed over as a URL: (bytes, content type)."""
+        raise PermanentSendError("media_unsupported", f"{self.channel} does not fetch media")
