@@ -263,6 +263,8 @@ CONSOLE_HEARTBEAT_SECONDS = env.float("CONSOLE_HEARTBEAT_SECONDS", default=20.0)
 # Widget sockets: heartbeat frame and the hub's catch-up from the event log (apps.widget.hub).
 WIDGET_HEARTBEAT_SECONDS = env.float("WIDGET_HEARTBEAT_SECONDS", default=30.0)
 EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
+# Each web process's event stream reads the log at least this often, rung or not (apps.bus.stream).
+STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
 BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)

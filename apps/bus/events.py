@@ -1,9 +1,10 @@
 """The event log and its fan-out.
 
 Every change an agent or a visitor should see is written here as an `Event` row in the same
-transaction as the change, then pushed to Channels groups after commit. The channel layer is
-only the doorbell: clients catch up from the log (`since`), so a lost push costs latency, never
-an event.
+transaction as the change, which rings the event doorbell (apps.bus.doorbell) on commit. Each
+web process's event stream (apps.bus.stream) then reads the log after its position, in id
+order, and hands the new events to its socket hubs (console, widget), which deliver them in
+that order. The log is the truth; the doorbell only saves waiting for the stream's timer.
 
 Ordering: on PostgreSQL two transactions can draw ids 7 and 8 and commit 8 first; a client that
 has seen 8 would then resume past 7 forever. `event_append` therefore takes a transaction-scoped
@@ -14,19 +15,18 @@ section short. SQLite serialises writers anyway.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
-import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import connection, transaction
+from asgiref.sync import sync_to_async
+from django.db import connection
 from django.db.models import Q, QuerySet
 
-from apps.bus import registry
+from apps.bus import doorbell
 from apps.bus.models import Event
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,45 @@ def event_append(
     )[0]
 
 
+_deferred = threading.local()
+
+
+@contextmanager
+def events_deferred() -> Iterator[None]:
+    """Events appended inside this block are written together when it ends, with one INSERT and
+    one turn of the event-order lock (the bus's batches: one per batch, not one per message).
+    The block must run inside the transaction of the changes; nothing is written if it raises."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("events must be appended inside the transaction of their change")
+    stack: list[list[Event]] = _deferred.__dict__.setdefault("stack", [])
+    buffer: list[Event] = []
+    stack.append(buffer)
+    try:
+        yield
+    finally:
+        stack.pop()
+    _write(buffer)
+
+
 def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
+    """Write events in the current transaction; they ring the event doorbell on commit.
+
+    Inside `events_deferred` they are written when that block ends (and have no id until then).
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("events must be appended inside the transaction of their change")
     rows = [Event(**spec) for spec in specs]
+    stack = _deferred.__dict__.get("stack")
+    if stack:
+        stack[-1].extend(rows)
+        return rows
+    _write(rows)
+    return rows
+
+
+def _write(rows: list[Event]) -> None:
     if not rows:
-        return []
+        return
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOCK_KEY])
@@ -97,105 +130,22 @@ def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
     else:
         for row in rows:
             row.save(force_insert=True)
-    frames = [(group_for_event(e), e.as_frame()) for e in rows]
-    for audience in registry.audiences():  # other listeners (the widget hubs) ring their own
-        frames += audience(rows)
-    transaction.on_commit(lambda: publish(frames))
-    return rows
-
-
-def publish(frames: list[tuple[str, dict[str, Any]]]) -> None:
-    """Ring the doorbell. A failure here is logged, not raised: the log already has the event."""
-    layer = get_channel_layer()
-    if layer is None or not frames:
-        return
-    if not isinstance(layer, InMemoryChannelLayer):
-        _doorbell.ring(layer, frames)
-        return
-    # The in-memory layer (embedded mode) lives on the server's own event loop.
-    try:
-        async_to_sync(_publish)(layer, frames)
-    except Exception:  # noqa: BLE001 - the push is late, not lost: clients catch up from the log
-        log.exception("publishing %d event(s) to the channel layer failed", len(frames))
-
-
-async def _publish(layer: Any, frames: list[tuple[str, dict[str, Any]]]) -> None:
-    for group, frame in frames:
-        await layer.group_send(group, {"type": "event.push", "event": frame})
-
-
-class _Doorbell:
-    """One long-lived event loop per process that sends frames to the channel layer, in order.
-
-    `async_to_sync` from a Celery worker thread builds a new event loop and a new Redis
-    connection on every call (2-3 ms of CPU each, measured by bench/); here frames are queued
-    to one coroutine on a persistent loop and the caller does not wait. Started lazily, and
-    again after a fork (Celery's prefork children).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[Any, list[tuple[str, dict[str, Any]]]]] | None = None
-
-    def ring(self, layer: Any, frames: list[tuple[str, dict[str, Any]]]) -> None:
-        if self._pid != os.getpid():
-            self._start()
-        assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (layer, frames))
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            ready = threading.Event()
-            loop = asyncio.new_event_loop()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                self._queue = asyncio.Queue()
-                ready.set()
-                loop.run_until_complete(self._drain())
-
-            threading.Thread(target=run, daemon=True, name="event-doorbell").start()
-            ready.wait(5)
-            self._loop = loop
-            self._pid = os.getpid()
-
-    async def _drain(self) -> None:
-        assert self._queue is not None
-        while True:
-            layer, frames = await self._queue.get()
-            try:
-                await _publish(layer, frames)
-            except Exception:  # noqa: BLE001 - late, not lost: clients catch up from the log
-                log.exception("publishing %d event(s) to the channel layer failed", len(frames))
-
-
-_doorbell = _Doorbell()
+    # Every web process's event stream (apps.bus.stream) reads the log after its position.
+    doorbell.ring(doorbell.EVENTS, str(rows[-1].id))
 
 
 def publish_ephemeral(group: str, frame: dict[str, Any]) -> None:
-    """Push something that is not worth logging (typing indicators)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    """Push something that is not worth logging (typing indicators) to a group's sockets in
+    every process. Best effort: a frame that cannot go is dropped."""
     try:
-        async_to_sync(layer.group_send)(group, {"type": "ephemeral.push", "frame": frame})
+        doorbell.ring(doorbell.EPHEMERAL, json.dumps({"group": group, "frame": frame}, separators=(",", ":")))
     except Exception:  # noqa: BLE001
         log.warning("ephemeral push to %s failed", group, exc_info=True)
 
 
 async def publish_ephemeral_async(group: str, frame: dict[str, Any]) -> None:
     """`publish_ephemeral` from async code (the widget socket's typing)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        await layer.group_send(group, {"type": "ephemeral.push", "frame": frame})
-    except Exception:  # noqa: BLE001
-        log.warning("ephemeral push to %s failed", group, exc_info=True)
+    await sync_to_async(publish_ephemeral, thread_sensitive=False)(group, frame)
 
 
 def events_visible_q(*, agent_id: int, inbox_ids: Iterable[int]) -> Q:

@@ -3,7 +3,8 @@
 The bus is the floor: it keeps the inbound journal, the outbox (with its status receipts) and
 the event log, and it imports nothing above it. Everything it needs from above — who threads a
 channel's inbound messages, which gateway sends on an identity kind, who records a send on the
-message, which periodic work to run, who else listens to the event log — is handed to it here.
+message, which periodic work to run — is handed to it here. (Who listens to the event log, the socket
+hubs of the web processes, attach to the event stream at run time: apps.bus.stream.)
 
 Registrations are plain function references, made once at start-up; a second registration of
 the same name replaces the first (tests use that to plug in a variant).
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from apps.bus.models import Event, InboundEntry
+    from apps.bus.models import InboundEntry
     from apps.gateways.base import DeliveryStatus, Gateway, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -210,23 +211,6 @@ def sweeps() -> Iterable[Sweep]:
     return list(_sweeps.values())
 
 
-# --- fan-out -----------------------------------------------------------------------------
-
-# An audience turns new events into doorbell frames for its own listeners: (group, frame)
-# pairs pushed after commit. The layer that owns an audience decides what it may see.
-Audience = Callable[[Sequence["Event"]], list[tuple[str, dict[str, Any]]]]
-
-_audiences: dict[str, Audience] = {}
-
-
-def register_audience(name: str, audience: Audience) -> None:
-    _audiences[name] = audience
-
-
-def audiences() -> Iterable[Audience]:
-    return list(_audiences.values())
-
-
 @dataclass
 class _Registry:
     """For tests: a snapshot of every registration, restored afterwards."""
@@ -235,14 +219,11 @@ class _Registry:
     senders: dict[str, SendChannel] = field(default_factory=dict)
     recorder: list[DeliveryRecorder] = field(default_factory=list)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
-    audiences: dict[str, Audience] = field(default_factory=dict)
     media_fetchers: dict[str, MediaFetcher] = field(default_factory=dict)
 
 
 def snapshot() -> _Registry:
-    return _Registry(
-        dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_audiences), dict(_media_fetchers)
-    )
+    return _Registry(dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_media_fetchers))
 
 
 def restore(saved: _Registry) -> None:
@@ -253,7 +234,5 @@ def restore(saved: _Registry) -> None:
     _recorder[:] = saved.recorder
     _sweeps.clear()
     _sweeps.update(saved.sweeps)
-    _audiences.clear()
-    _audiences.update(saved.audiences)
     _media_fetchers.clear()
     _media_fetchers.update(saved.media_fetchers)

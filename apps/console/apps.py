@@ -6,7 +6,7 @@ class ConsoleConfig(AppConfig):
     label = "console"
 
     def ready(self) -> None:
-        from apps.console.consumers import open_socket_stats
+        from apps.console.hub import hub
         from apps.core.metrics import SocketStats, socket_source_register
 
-        socket_source_register("console", lambda: SocketStats(*open_socket_stats()))
+        socket_source_register("console", lambda: SocketStats(*hub.stats()))

@@ -6,15 +6,14 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from apps.bus.events import GROUP_ALL_AGENTS, group_for_agent, group_for_inbox
 from apps.console import selectors
+from apps.console.hub import hub
 from apps.core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -22,22 +21,6 @@ log = logging.getLogger(__name__)
 ACTIONS = ("send", "typing", "read", "resume", "presence", "ping")
 TYPING_MIN_INTERVAL = 2.0
 MAX_FRAME_BYTES = 64 * 1024
-
-
-# The consumers open in this process, for /metrics (how many, the lowest confirmed position).
-OPEN: weakref.WeakSet[ConsoleConsumer] = weakref.WeakSet()
-
-
-def open_socket_stats() -> tuple[int, int | None]:
-    """(open console sockets, the lowest position confirmed to one) in this process. Read from
-    the metrics view's thread while the event loop adds and removes: copy, retry on a clash."""
-    for _ in range(5):
-        try:
-            positions = [c.checked_upto for c in list(OPEN)]
-        except RuntimeError:  # the set changed while it was copied
-            continue
-        return len(positions), min(positions, default=None)
-    return 0, None
 
 
 def _int(value: Any) -> int | None:
@@ -48,6 +31,14 @@ def _int(value: Any) -> int | None:
 
 
 class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+    """One agent's socket. Events come from the process's console hub (apps.console.hub), in
+    log order; until the socket has caught up from the log to the hub's position it reads the
+    log itself. Every frame goes through one queue and one writer, so frames leave in the order
+    they were queued.
+
+    `upto` is a position in the event log: every event at or below it that this agent may see
+    has been queued to this client (or came before the position it resumed from)."""
+
     agent_id: int
     inbox_ids: list[int]
 
@@ -61,29 +52,24 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         self.agent_id = user.pk
         self.inbox_ids = await database_sync_to_async(selectors.agent_inbox_ids)(agent_id=self.agent_id)
-        # `checked_upto` is a position in the event log: every visible event at or below it has
-        # been delivered to this client (or came before the position it resumed from). `sent`
-        # holds ids above it already delivered live.
-        self.checked_upto = 0
-        self.sent: set[int] = set()
+        self.upto = 0
+        self.live = False
+        self.last_sent = 0  # the newest event id written to the client (since its last resume)
+        self.epoch = 0  # a resume starts a new epoch: events queued before it are dropped
+        self.outbox: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
         self.typing_sent: dict[int, float] = {}
         self.replay_lock = asyncio.Lock()
-        self.groups_joined = [group_for_inbox(i) for i in self.inbox_ids]
-        self.groups_joined += [group_for_agent(self.agent_id), GROUP_ALL_AGENTS]
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        # Read after joining the groups: whatever commits later is pushed live or caught up.
+        self.writer_task = asyncio.ensure_future(self._write_loop())
+        hub.add(self)  # not live yet: the catch-up below decides when
         position = await database_sync_to_async(selectors.event_position)()
-        await self.send_json(
-            {"type": "hello", "agent": self.agent_id, "last_event_id": position, "inboxes": self.inbox_ids}
-        )
+        self.push({"type": "hello", "agent": self.agent_id, "last_event_id": position, "inboxes": self.inbox_ids})
         since = _int(self._query("since"))
         if since is not None and since >= 0:
             await self._replay(since)
         else:
-            self.checked_upto = position
-        OPEN.add(self)
+            self.upto = position
+            await self._catch_up()
         await self._presence_beat()
         self.beat_task = asyncio.ensure_future(self._beat_loop())
 
@@ -94,30 +80,50 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         return values[0] if values else None
 
     async def disconnect(self, code: int) -> None:
-        OPEN.discard(self)
-        task = getattr(self, "beat_task", None)
-        if task:
-            task.cancel()
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        for name in ("beat_task", "writer_task"):
+            task = getattr(self, name, None)
+            if task:
+                task.cancel()
+        if hasattr(self, "live"):
+            hub.remove(self)
 
     # --- delivery --------------------------------------------------------------------
-    async def _deliver(self, frame: dict[str, Any]) -> None:
-        event_id = frame["id"]
-        if event_id <= self.checked_upto or event_id in self.sent:
-            return
-        self.sent.add(event_id)
-        await self.send_json(frame)
+    def push(self, frame: dict[str, Any]) -> None:
+        """Queue a frame for the client (never blocks)."""
+        self.outbox.put_nowait((self.epoch, frame))
 
-    async def event_push(self, message: dict[str, Any]) -> None:
-        await self._deliver(message["event"])
+    def push_event(self, frame: dict[str, Any]) -> None:
+        """The hub's delivery: an event this socket may see, in log order."""
+        if frame["id"] > self.upto:
+            self.upto = frame["id"]
+            self.push(frame)
 
-    async def ephemeral_push(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["frame"])
+    def advance(self, upto: int) -> None:
+        """Every visible event up to `upto` has been queued (a position read from the log)."""
+        if upto > self.upto:
+            self.upto = upto
+
+    async def _write_loop(self) -> None:
+        while True:
+            epoch, frame = await self.outbox.get()
+            event_id = frame.get("id")
+            if event_id is not None:
+                if epoch != self.epoch:
+                    continue  # an event queued before a resume: the replay sends it again, in order
+                if event_id <= self.last_sent:
+                    continue
+                self.last_sent = event_id
+            try:
+                await self.send_json(frame)
+            except Exception:  # noqa: BLE001 - the socket is closing; disconnect() ends this task
+                log.debug("console socket send failed", exc_info=True)
 
     async def _replay(self, since: int) -> None:
         """The client asked for what follows `since`: it gets it, in order, even if sent before."""
         async with self.replay_lock:
+            self.live = False
+            self.epoch += 1
+            self.last_sent = since
             replay = await database_sync_to_async(selectors.events_after)(
                 agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=since, limit=settings.EVENT_REPLAY_LIMIT
             )
@@ -125,46 +131,40 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
                 # Too old or too long to replay: the client refetches state over REST and goes
                 # on live from the current position.
                 position = replay.upto if replay.gone else await database_sync_to_async(selectors.event_position)()
-                self.checked_upto, self.sent = position, set()
-                await self.send_json({"type": "resync.required", "last_event_id": position})
-                return
-            self.checked_upto = since
-            self.sent = {i for i in self.sent if i > since}
-            for frame in replay.frames:
-                self.sent.discard(frame["id"])
-                await self._deliver(frame)
-            self._advance(replay.upto)
-
-    def _advance(self, upto: int) -> None:
-        """Everything visible up to `upto` has been delivered.
-
-        `upto` must come from a database read: event ids become visible in id order, so a read
-        that saw id N saw every id below N. Live pushes alone never move it, since the channel
-        layer may have dropped one in between.
-        """
-        self.checked_upto = max(self.checked_upto, upto)
-        self.sent = {i for i in self.sent if i > self.checked_upto}
+                self.upto = self.last_sent = position
+                self.push({"type": "resync.required", "last_event_id": position})
+            else:
+                self.upto = since
+                for frame in replay.frames:
+                    self.push_event(frame)
+                self.advance(replay.upto)
+            await self._read_until_live()
 
     async def _catch_up(self) -> None:
-        """Deliver visible events the channel layer dropped (it is at-most-once).
+        async with self.replay_lock:
+            await self._read_until_live()
 
-        A dropped event arrives here after later ones that were pushed live: clients keep
-        events by id, they do not drop an id lower than the newest they saw.
-        """
-        async with self.replay_lock:  # a concurrent `resume` must not see its position move
-            while True:
-                replay = await database_sync_to_async(selectors.events_after)(
-                    agent_id=self.agent_id,
-                    inbox_ids=self.inbox_ids,
-                    since=self.checked_upto,
-                    limit=settings.EVENT_REPLAY_LIMIT,
-                    check_gone=False,
-                )
-                for frame in replay.frames:
-                    await self._deliver(frame)
-                self._advance(replay.upto)
-                if not replay.more:
-                    return
+    async def _read_until_live(self) -> None:
+        """Read the log from `upto` until it reaches the hub's position, then go live. The check
+        and the switch happen with no await between them, and the hub only runs on this loop:
+        nothing the hub hands over after the switch is below `upto`, nothing before it is lost."""
+        while True:
+            position = hub.position
+            if position is not None and self.upto >= position:
+                self.live = True
+                return
+            replay = await database_sync_to_async(selectors.events_after)(
+                agent_id=self.agent_id,
+                inbox_ids=self.inbox_ids,
+                since=self.upto,
+                limit=settings.EVENT_REPLAY_LIMIT,
+                check_gone=False,
+            )
+            for frame in replay.frames:
+                self.push_event(frame)
+            self.advance(replay.upto)
+            if position is None and not replay.frames:
+                await asyncio.sleep(0.02)  # the stream is starting: it reads its position first
 
     async def _presence_beat(self) -> None:
         from apps.assignment.services import presence_heartbeat
@@ -182,15 +182,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return False
         if inbox_ids != self.inbox_ids:
-            before = {group_for_inbox(i) for i in self.inbox_ids}
-            after = {group_for_inbox(i) for i in inbox_ids}
-            for group in sorted(after - before):
-                await self.channel_layer.group_add(group, self.channel_name)
-            for group in sorted(before - after):
-                await self.channel_layer.group_discard(group, self.channel_name)
-            self.inbox_ids = inbox_ids
-            self.groups_joined = [group_for_inbox(i) for i in inbox_ids]
-            self.groups_joined += [group_for_agent(self.agent_id), GROUP_ALL_AGENTS]
+            before, self.inbox_ids = self.inbox_ids, inbox_ids
+            hub.inboxes_changed(self, before)
         return True
 
     async def _beat_loop(self) -> None:
@@ -200,9 +193,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             try:
                 if not await self._refresh_access():
                     return
-                await self._catch_up()
                 await self._presence_beat()
-                await self.send_json({"type": "heartbeat", "last_event_id": self.checked_upto})
+                self.push({"type": "heartbeat", "last_event_id": self.upto})
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001
@@ -241,7 +233,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if ref is not None:
             frame["client_id"] = ref
-        await self.send_json(frame)
+        self.push(frame)
 
     async def _visible_conversation(self, content: dict[str, Any]) -> int:
         from apps.core.errors import InvalidInput, NotFound
@@ -256,7 +248,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         return conversation_id
 
     async def action_ping(self, content: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong", "last_event_id": self.checked_upto})
+        self.push({"type": "pong", "last_event_id": self.upto})
 
     async def action_resume(self, content: dict[str, Any]) -> None:
         from apps.core.errors import InvalidInput
@@ -294,7 +286,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             return message_data(message), created
 
         data, created = await database_sync_to_async(send)()
-        await self.send_json({"type": "ack", "client_id": client_id, "created": created, "message": data})
+        self.push({"type": "ack", "client_id": client_id, "created": created, "message": data})
 
     async def action_typing(self, content: dict[str, Any]) -> None:
         from django.db import transaction
@@ -328,7 +320,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         seq = await database_sync_to_async(conversation_mark_read)(
             agent_id=self.agent_id, conversation_id=conversation_id, seq=_int(content.get("seq"))
         )
-        await self.send_json({"type": "read.ack", "conversation": conversation_id, "seq": seq})
+        self.push({"type": "read.ack", "conversation": conversation_id, "seq": seq})
 
     async def action_presence(self, content: dict[str, Any]) -> None:
         from apps.assignment.services import presence_set

@@ -11,10 +11,8 @@ class WidgetConfig(AppConfig):
         from apps.widget.gateway import WidgetGateway
         from apps.widget.hub import hub
         from apps.widget.offline import offline_email_sweep
-        from apps.widget.replay import widget_doorbells
 
         registry.register_sender("widget", gateway=WidgetGateway, carries_files=True)
-        registry.register_audience("widget", widget_doorbells)
         # The widget's unread replies, mailed once to a visitor who left.
         registry.register_sweep("widget_offline_email", offline_email_sweep)
         socket_source_register("widget", lambda: SocketStats(*hub.socket_stats()))

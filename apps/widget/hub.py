@@ -1,16 +1,17 @@
-"""One hub per web process: the widget sockets' link to the channel layer.
+"""One hub per web process: the widget sockets' listener on the event stream.
 
-A Channels consumer per socket (its own channel, its own receive loop, its own groups) costs
-too much memory for tens of thousands of idle visitors. Here the process has ONE channel in the
-`widgets` group; every event that may concern a visitor rings it with ids only
-(apps.widget.replay.widget_doorbells, the widget's audience on the bus), and the hub hands the visitor frame to the local sockets of
-that conversation (a dict conversation id -> sockets). A socket is a small object; its only
-task is the ASGI coroutine uvicorn runs for it (apps.widget.consumers).
+A Channels consumer per socket (its own channel, its own receive loop) costs too much memory for
+tens of thousands of idle visitors. Here the process's event stream (apps.bus.stream) hands the
+hub every event of the log, in id order; the events that may concern a visitor become doorbells
+(apps.widget.replay.widget_doorbells: the widget decides what a visitor may see), and the hub
+hands the visitor frame to the local sockets of that conversation (a dict conversation id ->
+sockets). A socket is a small object; its only task is the ASGI coroutine uvicorn runs for it
+(apps.widget.consumers).
 
-The channel layer is at-most-once, so the hub also catches up from the event log: every
-heartbeat interval it reads the widget events after its position (one query per process, not
-per socket), delivers what a socket has not had, and only then moves every socket's position
-forward. The heartbeat frame carries that position: a client that stores it resumes from there.
+The hub also catches up from the event log on a timer (one query per process, not per socket):
+for a socket that was just admitted, and for replies sent over another channel (which ring no
+doorbell). Deliveries, live or caught up, take one lock, so a socket's frames leave in order.
+The heartbeat frame carries the socket's position: a client that stores it resumes from there.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.bus.events import EventType
-from apps.widget.replay import GROUP_WIDGETS
+from apps.bus.stream import StreamEvent, stream
+from apps.widget.replay import widget_doorbells
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +140,12 @@ class WidgetHub:
         self.checked_upto: int | None = None
         # The lowest starting position of a socket added since the last catch-up began.
         self.floor: int | None = None
-        self.channel: str | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.online: dict[int, tuple[float, bool]] = {}
         self.online_asking: dict[int, asyncio.Future[bool]] = {}
         self.background: set[asyncio.Future[Any]] = set()
         self.stopping = False
+        self.route_lock = asyncio.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_running(self) -> None:
@@ -163,27 +164,17 @@ class WidgetHub:
         self._reset()
         self.loop = loop
         self.wakeup = asyncio.Event()
-        names = ("widget-hub-listen", "widget-hub-dispatch", "widget-hub-tick")
+        names = ("widget-hub-dispatch", "widget-hub-tick")
         self.tasks = [loop.create_task(run(), name=name) for run, name in zip(self._runners(), names, strict=True)]
+        stream.attach(self)
 
     def _runners(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
-        return [self._listen, self._dispatch, self._tick]
+        return [self._dispatch, self._tick]
 
     async def stop(self) -> None:
-        """Stop the hub (tests; a process that exits does not need it).
-
-        The listener is woken by a message to its own channel rather than cancelled: a cancel in
-        the middle of channels_redis's blocking pop can leave a Redis connection waiting for a
-        reply it will never read."""
+        """Stop the hub (tests; a process that exits does not need it)."""
         self.stopping = True
-        layer = get_channel_layer()
-        listener = self.tasks[0] if self.tasks else None
-        if listener is not None and self.channel is not None and layer is not None:
-            try:
-                await layer.send(self.channel, {"type": "hub.stop"})
-                await asyncio.wait([listener], timeout=5)
-            except Exception:  # noqa: BLE001
-                log.warning("widget hub: could not wake the listener", exc_info=True)
+        stream.detach(self)
         if self.background:  # replies being marked delivered: let them finish
             await asyncio.wait(list(self.background), timeout=5)
         for task in self.tasks:
@@ -192,11 +183,6 @@ class WidgetHub:
             _done, pending = await asyncio.wait(self.tasks, timeout=5)
             for task in pending:
                 log.warning("widget hub: task %s did not stop", task.get_name())
-        if self.channel and layer is not None:
-            try:
-                await asyncio.wait_for(layer.group_discard(GROUP_WIDGETS, self.channel), 5)
-            except Exception:  # noqa: BLE001
-                pass
         self.loop = None
         self._reset()
 
@@ -287,32 +273,19 @@ class WidgetHub:
         self.online[inbox.pk] = (time.monotonic() + ONLINE_CACHE_SECONDS, online)
         return online
 
-    # --- the channel layer -----------------------------------------------------------------
-    async def _listen(self) -> None:
-        layer = get_channel_layer()
-        if layer is None:  # no channel layer configured: the catch-up alone delivers
-            await asyncio.Event().wait()
-        while True:
-            try:
-                if self.channel is None:
-                    self.channel = await layer.new_channel()
-                    await layer.group_add(GROUP_WIDGETS, self.channel)
-                message = await layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - Redis away: pushes are late; the catch-up covers them
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from None  # stopping: the layer turned it into an error
-                log.warning("widget hub: channel layer receive failed; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
-            if message.get("type") == "hub.stop" and self.stopping:
-                return
-            if message.get("type") == "event.push" and isinstance(message.get("event"), dict):
-                self.pending.append(message["event"])
-                assert self.wakeup is not None
-                self.wakeup.set()
+    # --- the event stream ------------------------------------------------------------------
+    def on_events(self, events: list[StreamEvent], upto: int) -> None:
+        """The stream's delivery (apps.bus.stream): doorbells for what a visitor may see."""
+        if self.stopping or self.wakeup is None:
+            return
+        bells = [frame for _group, frame in widget_doorbells(events)]
+        if bells:
+            self.pending.extend(bells)
+            self.wakeup.set()
+
+    def on_ephemeral(self, group: str, frame: dict[str, Any]) -> None:
+        """Ephemeral frames are for agents (a visitor's typing); visitors get agents' typing
+        as events."""
 
     async def _dispatch(self) -> None:
         """Doorbells in, visitor frames out: one database read per batch of doorbells."""
@@ -329,6 +302,10 @@ class WidgetHub:
                 log.exception("widget hub: dispatching %d doorbell(s) failed", len(batch))
 
     async def _route(self, doorbells: list[dict[str, Any]], *, frames_of: Any = None) -> None:
+        async with self.route_lock:
+            await self._route_locked(doorbells, frames_of=frames_of)
+
+    async def _route_locked(self, doorbells: list[dict[str, Any]], *, frames_of: Any = None) -> None:
         """Deliver these events (doorbells, or event rows of the catch-up) to the local sockets
         of their conversations. A visitor's own new message makes their other sockets follow
         the conversation it opened."""
@@ -388,17 +365,12 @@ class WidgetHub:
                 log.exception("widget hub: heartbeat failed")
 
     async def catch_up(self) -> None:
-        """Deliver what the channel layer dropped, then move the sockets' positions forward."""
+        """Deliver what no doorbell rang for, then move the sockets' positions forward."""
         from apps.widget.replay import widget_events_after
 
         if not self.sockets:
             self.checked_upto = None
             return
-        if self.channel is not None:  # keep the group membership from expiring
-            try:
-                await get_channel_layer().group_add(GROUP_WIDGETS, self.channel)
-            except Exception:  # noqa: BLE001
-                log.warning("widget hub: group_add failed", exc_info=True)
         # Sockets registered now read their own position after registering: every event above
         # it is either pushed live or read by this pass.
         members = [s for s in self.sockets if not s.replaying]

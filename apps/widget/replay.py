@@ -39,13 +39,13 @@ def visitor_may_see(type: str, data: dict[str, Any]) -> bool:
     return type == EventType.TYPING and data.get("agent") is not None
 
 
-# Every web process's widget hub (apps.widget.hub) listens on this channel-layer group, once per
-# process, not per socket.
+# The doorbells' group name (the hub is one listener per process, not one per socket).
 GROUP_WIDGETS = "widgets"
 
 
-def widget_doorbells(rows: Sequence[Event]) -> list[tuple[str, dict[str, Any]]]:
-    """The widget's audience on the bus: doorbells for the hubs, for new events a visitor may see.
+def widget_doorbells(rows: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The widget's audience: doorbells for the hub, for new events a visitor may see (`rows`
+    are Event rows or the stream's StreamEvents).
 
     They carry ids only. The hub that has a socket on the conversation reads the event back from
     the log and builds the visitor's frame there (`visitor_frames`), the same way a replay does,

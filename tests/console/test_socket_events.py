@@ -105,12 +105,19 @@ async def test_reconnect_with_since_and_resume_replay_exactly_the_missed_events(
     assert await socket.frames_for(1.2) == []
 
 
-async def test_event_dropped_by_the_channel_layer_arrives_with_the_heartbeat(
+async def test_event_whose_doorbell_never_rang_arrives_from_the_streams_timer(
     open_socket, agent, token_for, sms, monkeypatch
 ):
+    from apps.bus import doorbell
+
     socket, _, presence = await connect_online(open_socket, agent, token_for)
-    # The doorbell never rings: the events are only in the log.
-    monkeypatch.setattr("apps.bus.events.publish", lambda frames: None)
+    # The event doorbell never rings (a listener reconnecting): the events are only in the log.
+    real_ring = doorbell.ring
+    monkeypatch.setattr(
+        doorbell,
+        "ring",
+        lambda channel, payload="": None if channel == doorbell.EVENTS else real_ring(channel, payload),
+    )
     await sms(Body="nobody rang", From=CUSTOMER)
     expected = await visible_ids_after(agent, presence["id"])
     assert len(expected) == 3

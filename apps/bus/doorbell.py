@@ -1,0 +1,163 @@
+"""Doorbells: a committed change wakes whoever waits for it, at once, in any process.
+
+On PostgreSQL a doorbell is a NOTIFY sent inside the transaction of the change: PostgreSQL
+delivers it when, and only if, that transaction commits, to every session LISTENing on the
+channel, in commit order. Nothing else (no broker, no Redis) is between a change and the
+process that acts on it. On SQLite (the embedded default, one process) it is an in-process
+signal rung after commit.
+
+A doorbell says "look"; the truth is in the tables. Listeners also look on a timer, so a ring
+lost while a listener reconnects costs latency, never work. Payloads are hints (the newest
+event id) or ephemeral frames (typing), at most NOTIFY's 8000 bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import connection, transaction
+
+log = logging.getLogger(__name__)
+
+INBOUND = "supportdesk_inbound"  # a journal entry is pending
+OUTBOX = "supportdesk_outbox"  # an outbox entry is due
+EVENTS = "supportdesk_events"  # events were appended (payload: the newest id)
+EPHEMERAL = "supportdesk_ephemeral"  # a frame not worth logging (payload: JSON)
+
+MAX_PAYLOAD = 7900
+
+_local: dict[str, list[Callable[[str], None]]] = {}
+_local_lock = threading.Lock()
+
+
+def ring(channel: str, payload: str = "") -> None:
+    """Ring `channel` when the current transaction commits (at once outside a transaction)."""
+    if len(payload.encode()) > MAX_PAYLOAD:
+        raise ValueError(f"a doorbell payload is at most {MAX_PAYLOAD} bytes")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+    else:
+        transaction.on_commit(lambda: ring_local(channel, payload))
+
+
+def ring_local(channel: str, payload: str = "") -> None:
+    """Wake this process's listeners of `channel` (never raises)."""
+    with _local_lock:
+        callbacks = list(_local.get(channel, ()))
+    for callback in callbacks:
+        try:
+            callback(payload)
+        except Exception:  # noqa: BLE001 - one listener's bug never stops a commit
+            log.exception("doorbell listener of %s failed", channel)
+
+
+def listen_local(channel: str, callback: Callable[[str], None]) -> Callable[[], None]:
+    """Call `callback(payload)` (on the ringing thread; keep it short) for this process's rings.
+    Returns the function that stops it."""
+    with _local_lock:
+        _local.setdefault(channel, []).append(callback)
+
+    def stop() -> None:
+        with _local_lock:
+            callbacks = _local.get(channel, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+    return stop
+
+
+class Listener:
+    """A blocking wait for doorbells, for a thread that acts on them.
+
+    On PostgreSQL: its own autocommit connection that LISTENs, reconnecting after a drop (the
+    caller reads the tables after every wait, rung or not, so nothing rung during a reconnect is
+    missed for long). Elsewhere: this process's rings.
+    """
+
+    def __init__(self, channels: Iterable[str]) -> None:
+        self.channels = list(channels)
+        self._conn: Any = None
+        self._pending: list[tuple[str, str]] = []
+        self._cond = threading.Condition()
+        self._stops: list[Callable[[], None]] = []
+        self._postgres = connection.vendor == "postgresql"
+        if not self._postgres:
+            for channel in self.channels:
+                self._stops.append(listen_local(channel, self._ringer(channel)))
+
+    def _ringer(self, channel: str) -> Callable[[str], None]:
+        def rung(payload: str) -> None:
+            self._rung(channel, payload)
+
+        return rung
+
+    def _rung(self, channel: str, payload: str) -> None:
+        with self._cond:
+            self._pending.append((channel, payload))
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """The rings (channel, payload) that came within `timeout` seconds; [] on a timeout."""
+        if not self._postgres:
+            with self._cond:
+                if not self._pending:
+                    self._cond.wait(timeout)
+                rings, self._pending = self._pending, []
+                return rings
+        try:
+            conn = self._connect()
+            rings = self._drain(conn)
+            if rings:
+                return rings
+            ready, _, _ = select.select([conn.fileno()], [], [], timeout)
+            return self._drain(conn) if ready else []
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL away: reconnect on the next wait
+            log.warning("doorbell listener lost its connection (%s); reconnecting", exc)
+            self.close()
+            threading.Event().wait(min(timeout, 0.5))
+            return []
+
+    def _connect(self) -> Any:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        params.pop("pool", None)
+        params.pop("prepare_threshold", None)
+        conn = psycopg.connect(**params, autocommit=True, connect_timeout=3)
+        for channel in self.channels:
+            conn.execute(f'LISTEN "{channel}"')
+        self._conn = conn
+        return conn
+
+    @staticmethod
+    def _drain(conn: Any) -> list[tuple[str, str]]:
+        conn.pgconn.consume_input()
+        rings: list[tuple[str, str]] = []
+        while True:
+            notify = conn.pgconn.notifies()
+            if notify is None:
+                return rings
+            rings.append((notify.relname.decode(), notify.extra.decode()))
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def stop(self) -> None:
+        self.close()
+        for stop in self._stops:
+            stop()
+        self._stops = []
