@@ -267,6 +267,12 @@ EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
 STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
 BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)
+# The bus worker (manage.py run_bus): journal entries per batch, how often it looks without a
+# doorbell, threads sending replies, and the outbox lease (renewed while a send runs).
+BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
+BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
+BUS_SEND_THREADS = env.int("BUS_SEND_THREADS", default=8)
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=15)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
 # Files an agent attaches to one reply or note, together (18 MiB keeps a mail under the 25 MB

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -79,8 +80,9 @@ class Listener:
     missed for long). Elsewhere: this process's rings.
     """
 
-    def __init__(self, channels: Iterable[str]) -> None:
+    def __init__(self, channels: Iterable[str], stop: threading.Event | None = None) -> None:
         self.channels = list(channels)
+        self.stopping = stop or threading.Event()  # set: a wait ends within half a second
         self._conn: Any = None
         self._pending: list[tuple[str, str]] = []
         self._cond = threading.Condition()
@@ -104,9 +106,13 @@ class Listener:
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """The rings (channel, payload) that came within `timeout` seconds; [] on a timeout."""
         if not self._postgres:
+            deadline = time.monotonic() + timeout
             with self._cond:
-                if not self._pending:
-                    self._cond.wait(timeout)
+                while not self._pending and not self.stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(min(left, 0.5))
                 rings, self._pending = self._pending, []
                 return rings
         try:
@@ -114,8 +120,15 @@ class Listener:
             rings = self._drain(conn)
             if rings:
                 return rings
-            ready, _, _ = select.select([conn.fileno()], [], [], timeout)
-            return self._drain(conn) if ready else []
+            deadline = time.monotonic() + timeout
+            while not self.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                ready, _, _ = select.select([conn.fileno()], [], [], min(left, 0.5))
+                if ready:
+                    return self._drain(conn)
+            return []
         except Exception as exc:  # noqa: BLE001 - PostgreSQL away: reconnect on the next wait
             log.warning("doorbell listener lost its connection (%s); reconnecting", exc)
             self.close()

@@ -123,15 +123,17 @@ def _write(rows: list[Event]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
+        # The event-order lock, and the doorbell every web process's event stream (apps.bus.stream)
+        # waits on: PostgreSQL delivers it when this transaction commits. One round trip.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')", [EVENT_LOCK_KEY, doorbell.EVENTS])
+    else:
+        doorbell.ring(doorbell.EVENTS)
     if connection.features.can_return_rows_from_bulk_insert:
         Event.objects.bulk_create(rows)
     else:
         for row in rows:
             row.save(force_insert=True)
-    # Every web process's event stream (apps.bus.stream) reads the log after its position.
-    doorbell.ring(doorbell.EVENTS, str(rows[-1].id))
 
 
 def publish_ephemeral(group: str, frame: dict[str, Any]) -> None:

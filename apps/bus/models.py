@@ -27,6 +27,9 @@ class InboundEntry(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     flag_reason = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="Processing failed: not again before then (backoff)."
+    )
     last_error = models.TextField(blank=True)
     message = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -40,6 +43,8 @@ class InboundEntry(models.Model):
         indexes = [
             models.Index(fields=["state", "received_at"], name="inbound_state_idx"),
             models.Index(fields=["source", "sender", "state"], name="inbound_sender_idx"),
+            # The drain's claim: pending entries in journal order.
+            models.Index(fields=["id"], condition=models.Q(state="pending"), name="inbound_pending_idx"),
         ]
 
     def __str__(self) -> str:
@@ -59,15 +64,25 @@ class OutboxEntry(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     lease_until = models.DateTimeField(
-        null=True, blank=True, help_text="A worker is sending it until then; others keep off."
+        null=True, blank=True, help_text="A worker is sending it until then (renewed while it does); others keep off."
     )
+    lease_owner = models.CharField(max_length=64, blank=True)
+    attempt_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="An attempt whose outcome is not known yet: the provider is asked before sending again.",
+    )
+    provider_checks = models.PositiveIntegerField(default=0, help_text="Times the provider was asked about it.")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "outbox"
-        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outbox_due_idx")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="outbox_due_idx"),
+            models.Index(fields=["next_attempt_at"], condition=models.Q(state="pending"), name="outbox_pending_idx"),
+        ]
 
 
 class StatusReceipt(models.Model):
@@ -78,6 +93,9 @@ class StatusReceipt(models.Model):
     status = models.CharField(max_length=32)
     error_code = models.CharField(max_length=32, blank=True)
     payload = models.JSONField(default=dict)
+    # Our message id, when the provider hands it back (Twilio: the status callback URL carries
+    # it): a send whose answer was lost is then known to have reached the provider.
+    message_ref = models.BigIntegerField(null=True, blank=True)
     applied = models.BooleanField(default=False)
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -85,7 +103,15 @@ class StatusReceipt(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "provider_message_id", "status"], name="status_receipt_dedupe")
         ]
-        indexes = [models.Index(fields=["provider_message_id"], name="status_receipt_pid_idx")]
+        indexes = [
+            models.Index(fields=["provider_message_id"], name="status_receipt_pid_idx"),
+            models.Index(
+                fields=["message_ref"], condition=models.Q(message_ref__isnull=False), name="status_receipt_ref_idx"
+            ),
+            models.Index(
+                fields=["received_at"], condition=models.Q(applied=False), name="status_receipt_unapplied_idx"
+            ),
+        ]
 
 
 class Event(models.Model):

@@ -62,7 +62,6 @@ def receiver_each(store: Callable[..., Any]) -> Receiver:
                     delivery.message = store(entry=delivery.entry, inbound=delivery.inbound)
             except Unroutable as exc:
                 delivery.unroutable = str(exc) or "unroutable"
-                return
 
     return receive
 

@@ -92,8 +92,8 @@ class PlainFormatter(logging.Formatter):
 # --- Celery: a task's log lines carry the ids it was called with --------------------------
 
 REQUEST_ID_HEADER = "supportdesk_request_id"
-# Tasks whose first argument is a message id (deliver_message(message_id)).
-_MESSAGE_TASKS = {"deliver_message", "offline_email"}
+# Tasks whose first argument is a message id (offline_email(message_id)).
+_MESSAGE_TASKS = {"offline_email"}
 _task_tokens: dict[str, list[tuple[ContextVar[Any], Any]]] = {}
 
 

@@ -74,8 +74,12 @@ def test_a_reply_logs_with_its_conversation_and_message_id(client, receive_sms, 
     )
     assert response.status_code == 201
     reply = Message.objects.get(client_id="r-1")
-    # The send task ran after the commit, inside the request: its lines carry all three ids.
-    sends = [r for r in _records(log_lines) if r["logger"] == "celery.app.trace" and "deliver_message" in r["message"]]
+    # The send ran after the commit, inside the request: its lines carry all three ids.
+    sends = [
+        r
+        for r in _records(log_lines)
+        if r["logger"] == "apps.bus.services.outbox" and "send of message" in r["message"]
+    ]
     assert sends, _records(log_lines)
     for record in sends:
         assert record["request_id"] == response["X-Request-ID"]

@@ -9,6 +9,11 @@ twilio SDK talks to it through `settings.TWILIO_API_BASE_URL`; nothing in the SD
 - `GET /2010-04-01/Accounts/{AccountSid}/Messages/{MM…}/Media/{ME…}`: Basic auth required;
   serves bytes registered with `add_media`, or redirects to `/cdn/…` (a stand-in for
   mms.twiliocdn.com: no auth needed, reachable under another host name).
+- `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&PageSize=`: the messages it
+  created, newest first, filtered like Twilio's list (what the desk asks after a send whose
+  answer was lost).
+- `drop_answers(n)`: the next n creates make the message, then close the connection without an
+  answer (a reply lost on the way back: the client cannot tell whether it was sent).
 - Every request is recorded (`requests`), with its form fields and Basic credentials.
 
 Use it as a context manager or with start()/stop(); `reset()` clears state between tests.
@@ -56,6 +61,7 @@ class ScriptedResponse:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection instead of answering
 
 
 @dataclass
@@ -140,6 +146,7 @@ class FakeTwilio:
             self.messages: dict[str, dict[str, Any]] = {}
             self._media: dict[str, MediaItem] = {}
             self._cdn: dict[str, MediaItem] = {}
+            self._drops = 0
 
     # --- scripting -------------------------------------------------------------------
     def script(self, *responses: ScriptedResponse) -> None:
@@ -149,6 +156,36 @@ class FakeTwilio:
 
     def script_error(self, status: int, code: int, message: str = "scripted error") -> None:
         self.script(twilio_error(status, code, message))
+
+    def drop_answers(self, count: int = 1) -> None:
+        """The next `count` creates make the message, then hang up without answering."""
+        with self._lock:
+            self._drops += count
+
+    def list_messages(self, request: RecordedRequest, account: str, query: dict[str, list[str]]) -> ScriptedResponse:
+        if not self._authorized(request, account):
+            return twilio_error(401, 20003, "Authenticate")
+        to = (query.get("To") or [""])[0]
+        sender = (query.get("From") or [""])[0]
+        size = int((query.get("PageSize") or ["50"])[0])
+        with self._lock:
+            found = [m for m in reversed(self.messages.values()) if m["account_sid"] == account]
+        if to:
+            found = [m for m in found if m["to"] == to]
+        if sender:
+            found = [m for m in found if m["from"] == sender]
+        page = {
+            "messages": found[:size],
+            "page": 0,
+            "page_size": size,
+            "first_page_uri": f"/{API_VERSION}/Accounts/{account}/Messages.json?PageSize={size}&Page=0",
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": f"/{API_VERSION}/Accounts/{account}/Messages.json?PageSize={size}&Page=0",
+            "start": 0,
+            "end": max(len(found[:size]) - 1, 0),
+        }
+        return ScriptedResponse(status=200, body=json.dumps(page).encode())
 
     def add_media(
         self,
@@ -256,7 +293,10 @@ class FakeTwilio:
         }
         with self._lock:
             self.messages[sid] = message
-        return ScriptedResponse(status=201, body=json.dumps(message).encode())
+            drop = self._drops > 0
+            if drop:
+                self._drops -= 1
+        return ScriptedResponse(status=201, body=json.dumps(message).encode(), drop=drop)
 
     def _media_for(self, request: RecordedRequest, account: str) -> tuple[ScriptedResponse | None, MediaItem | None]:
         if not self._authorized(request, account):
@@ -311,6 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
         return request
 
     def _send(self, response: ScriptedResponse) -> None:
+        if response.drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -341,6 +385,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         request = self._read()
         fake = self.server_fake
+        if match := MESSAGES_RE.match(request.path):
+            query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+            self._send(fake.list_messages(request, match["account"], query))
+            return
         if match := MEDIA_RE.match(request.path):
             error, item = fake._media_for(request, match["account"])
             if error is not None:

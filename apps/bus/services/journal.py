@@ -1,19 +1,38 @@
 """The inbound journal: durable intake before the provider is answered, then at-least-once,
-idempotent processing through the channel's registered parser and receiver."""
+idempotent processing in batches, through each channel's registered parser and receiver.
+
+Intake is one INSERT (deduplicated by the (source, provider_message_id) constraint) that rings
+the inbound doorbell in its transaction. The bus worker (`manage.py run_bus`) drains the
+journal: it claims pending entries in journal order with `FOR NO KEY UPDATE SKIP LOCKED` (so
+several drainers share the work and a crashed one's entries go back at once), stores a whole
+batch in one transaction with one INSERT of its events, and marks the batch done. A customer's
+messages keep their order: an entry whose sender has an older pending entry outside the batch
+(another drainer has it, or it waits for a retry) is left for later.
+
+With TASKS_EAGER (the embedded default and the tests) an entry is processed right after its
+intake commits, in the same process, by the same batch code.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.bus import registry
+from apps.bus import doorbell, registry
+from apps.bus.events import events_deferred
 from apps.bus.models import InboundEntry
-from apps.gateways.base import MalformedPayload
+from apps.gateways.base import Gateway, MalformedPayload
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
 
 
 def inbound_accept(
@@ -29,7 +48,7 @@ def inbound_accept(
     """Make an inbound delivery durable. Returns (entry, created); a redelivery is not created.
 
     This is all a webhook does before it answers: one INSERT, deduplicated by the
-    (source, provider_message_id) constraint, and the processing task queued after commit.
+    (source, provider_message_id) constraint, and the doorbell that wakes the drain.
     """
     try:
         with transaction.atomic():
@@ -44,7 +63,10 @@ def inbound_accept(
                 flag_reason=flag_reason[:500],
             )
             if not flag_reason:
-                transaction.on_commit(lambda: _dispatch_inbound(entry.pk))
+                if settings.CELERY_TASK_ALWAYS_EAGER:
+                    transaction.on_commit(lambda: inbound_process(entry_id=entry.pk), robust=True)
+                else:
+                    doorbell.ring(doorbell.INBOUND)
     except IntegrityError:
         return None, False
     if flag_reason:
@@ -52,67 +74,179 @@ def inbound_accept(
     return entry, True
 
 
-def _dispatch_inbound(entry_id: int) -> None:
-    from apps.bus.tasks import process_inbound
-
-    try:
-        process_inbound.delay(entry_id)
-    except Exception:  # noqa: BLE001 - the broker is down: the entry is durable, the sweeper retries
-        log.exception("could not queue inbound entry %s; the sweeper will pick it up", entry_id)
-
-
 def inbound_process(*, entry_id: int) -> str:
-    """Process one journal entry, and before it any older pending entry of the same sender.
+    """Process one journal entry now, and before it any older pending entry of its sender.
 
-    Runs at least once; idempotent: an entry that is no longer pending is left alone, and the
-    rows of one sender are locked in id order so their messages keep the order they came in.
-    Returns the entry's final state.
+    Idempotent: an entry that is no longer pending is left alone. Returns its state.
     """
-    with transaction.atomic():
-        entry = InboundEntry.objects.filter(pk=entry_id).only("id", "source", "sender", "state").first()
-        if entry is None or entry.state != InboundEntry.State.PENDING:
-            return entry.state if entry else "missing"
-        batch = list(
-            InboundEntry.objects.select_for_update(no_key=True)
-            .filter(source=entry.source, sender=entry.sender, state=InboundEntry.State.PENDING, id__lte=entry.pk)
-            .order_by("id")
-        )
-        state: str = InboundEntry.State.DONE
-        for item in batch:
-            state = _process_one(item)
-        return state if batch else InboundEntry.objects.get(pk=entry_id).state
-
-
-def _process_one(entry: InboundEntry) -> str:
-    channel = registry.inbound_channel(entry.channel)
+    batch: list[InboundEntry] = []
     try:
-        parsed = channel.parser().parse_inbound(entry.payload, raw=bytes(entry.raw or b""))
-    except MalformedPayload as exc:
-        return _flag(entry, str(exc))
-    deliveries = [registry.Delivery(entry=entry, inbound=inbound) for inbound in parsed]
-    channel.receiver(deliveries)  # inside the batch's transaction; an error undoes the batch
-    unroutable = next((d.unroutable for d in deliveries if d.unroutable), "")
-    if unroutable:
-        return _flag(entry, unroutable)
-    entry.state = InboundEntry.State.DONE
-    entry.message = next((d.message for d in reversed(deliveries) if d.message is not None), None)
-    entry.processed_at = timezone.now()
-    entry.attempts += 1
-    entry.save(update_fields=["state", "message", "processed_at", "attempts"])
-    return entry.state
+        with transaction.atomic():
+            entry = InboundEntry.objects.filter(pk=entry_id).only("id", "source", "sender", "state").first()
+            if entry is None or entry.state != InboundEntry.State.PENDING:
+                return entry.state if entry else "missing"
+            batch = list(
+                InboundEntry.objects.select_for_update(no_key=True)
+                .filter(source=entry.source, sender=entry.sender, state=InboundEntry.State.PENDING, id__lte=entry.pk)
+                .order_by("id")
+            )
+            with events_deferred():
+                _store(batch)
+            return next(e.state for e in batch if e.pk == entry_id)
+    except DATABASE_TROUBLE:
+        raise
+    except Exception as exc:  # noqa: BLE001 - undone; each entry alone, so the bad one is found
+        _one_by_one(batch, exc)
+    return InboundEntry.objects.values_list("state", flat=True).get(pk=entry_id)
 
 
-def _flag(entry: InboundEntry, reason: str) -> str:
-    entry.state = InboundEntry.State.FLAGGED
-    entry.flag_reason = reason[:500]
-    entry.processed_at = timezone.now()
-    entry.save(update_fields=["state", "flag_reason", "processed_at"])
-    log.warning("inbound entry %s flagged: %s", entry.pk, reason)
-    return entry.state
+def inbound_drain(*, limit: int | None = None) -> tuple[int, int]:
+    """Claim up to `limit` pending entries (journal order) and process them as one batch.
+
+    Returns (claimed, processed): nothing claimed means nothing is pending for this drainer;
+    claimed but none processed means what it found waits behind another drainer or a retry.
+    A batch that fails is undone and its entries are processed one by one, so that the bad
+    one alone is retried later (and its sender's later entries wait behind it).
+    """
+    limit = limit or settings.BUS_BATCH_SIZE
+    now = timezone.now()
+    claimed: list[InboundEntry] = []
+    batch: list[InboundEntry] = []
+    try:
+        with transaction.atomic():
+            claimed = list(
+                InboundEntry.objects.select_for_update(no_key=True, skip_locked=True)
+                .filter(state=InboundEntry.State.PENDING)
+                .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+                .order_by("id")[:limit]
+            )
+            if not claimed:
+                return 0, 0
+            batch = _in_sender_order(claimed)
+            with events_deferred():
+                _store(batch)
+            return len(claimed), len(batch)
+    except DATABASE_TROUBLE:
+        raise  # the database, not an entry: nothing to record; the drain tries again
+    except Exception as exc:  # noqa: BLE001
+        return len(claimed), _one_by_one(batch, exc)
 
 
-def inbound_record_failure(*, entry_id: int, error: str, give_up: bool) -> None:
-    InboundEntry.objects.filter(pk=entry_id, state=InboundEntry.State.PENDING).update(
-        last_error=error[:5000],
+def _in_sender_order(claimed: list[InboundEntry]) -> list[InboundEntry]:
+    """The claimed entries whose sender has no older pending entry outside the claim."""
+    ids = {e.pk for e in claimed}
+    older = (
+        InboundEntry.objects.filter(
+            state=InboundEntry.State.PENDING,
+            sender__in={e.sender for e in claimed},
+            id__lt=max(ids),
+        )
+        .exclude(id__in=ids)
+        .values_list("source", "sender", "id")
+    )
+    first_blocker: dict[tuple[str, str], int] = {}
+    for source, sender, entry_id in older:
+        key = (source, sender)
+        first_blocker[key] = min(entry_id, first_blocker.get(key, entry_id))
+    if not first_blocker:
+        return claimed
+    return [e for e in claimed if e.pk < first_blocker.get((e.source, e.sender), e.pk + 1)]
+
+
+# The database itself failing (restarting, unreachable) is no entry's fault: no retry is spent.
+DATABASE_TROUBLE = (OperationalError, InterfaceError)
+
+
+def _one_by_one(batch: Sequence[InboundEntry], exc: BaseException) -> int:
+    if len(batch) > 1:
+        log.warning("inbound batch of %d failed (%r); processing its entries one by one", len(batch), exc)
+    failed: set[tuple[str, str]] = set()
+    processed = 0
+    for stale in batch:
+        key = (stale.source, stale.sender)
+        if key in failed:
+            continue  # a customer's later messages wait behind the one that failed
+        try:
+            with transaction.atomic():
+                entry = (
+                    InboundEntry.objects.select_for_update(no_key=True, skip_locked=True)
+                    .filter(pk=stale.pk, state=InboundEntry.State.PENDING)
+                    .first()
+                )
+                if entry is None:
+                    continue
+                with events_deferred():
+                    _store([entry])
+                processed += 1
+        except DATABASE_TROUBLE:
+            raise
+        except Exception as error:  # noqa: BLE001
+            failed.add(key)
+            with transaction.atomic():
+                _record_failure(stale, error)
+    return processed
+
+
+def _store(batch: Sequence[InboundEntry]) -> None:
+    now = timezone.now()
+    parsers: dict[str, Gateway] = {}
+    parsed: list[tuple[InboundEntry, list[registry.Delivery]]] = []
+    flagged: list[tuple[InboundEntry, str]] = []
+    for entry in batch:
+        channel = registry.inbound_channel(entry.channel)
+        parser = parsers.get(entry.channel) or parsers.setdefault(entry.channel, channel.parser())
+        try:
+            inbound = parser.parse_inbound(entry.payload, raw=bytes(entry.raw or b""))
+        except MalformedPayload as exc:
+            flagged.append((entry, str(exc)))
+            continue
+        parsed.append((entry, [registry.Delivery(entry=entry, inbound=item) for item in inbound]))
+    # Each channel's receiver gets its consecutive run of deliveries, in journal order.
+    for name, run in itertools.groupby(parsed, key=lambda item: item[0].channel):
+        registry.inbound_channel(name).receiver([d for _, deliveries in run for d in deliveries])
+    done: list[InboundEntry] = []
+    for entry, deliveries in parsed:
+        unroutable = next((d.unroutable for d in deliveries if d.unroutable), "")
+        if unroutable:
+            flagged.append((entry, unroutable))
+            continue
+        entry.state = InboundEntry.State.DONE
+        entry.message = next((d.message for d in reversed(deliveries) if d.message is not None), None)
+        entry.processed_at = now
+        entry.attempts += 1
+        done.append(entry)
+    if done:
+        InboundEntry.objects.bulk_update(done, ["state", "message", "processed_at", "attempts"])
+    for entry, reason in flagged:
+        entry.state = InboundEntry.State.FLAGGED
+        entry.flag_reason = reason[:500]
+        entry.processed_at = now
+        entry.save(update_fields=["state", "flag_reason", "processed_at"])
+        log.warning("inbound entry %s flagged: %s", entry.pk, reason)
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(2**attempts, 60))
+
+
+def _record_failure(entry: InboundEntry, exc: BaseException) -> None:
+    attempts = (
+        InboundEntry.objects.filter(pk=entry.pk).values_list("attempts", flat=True).first() or entry.attempts
+    ) + 1
+    give_up = attempts >= MAX_ATTEMPTS
+    log.error(
+        "processing inbound entry %s failed (try %s%s)",
+        entry.pk,
+        attempts,
+        ", giving up" if give_up else "",
+        exc_info=exc,
+    )
+    entry.attempts = attempts
+    if give_up:
+        entry.state = InboundEntry.State.FAILED
+    InboundEntry.objects.filter(pk=entry.pk, state=InboundEntry.State.PENDING).update(
+        attempts=attempts,
+        last_error=repr(exc)[:5000],
+        retry_at=timezone.now() + _backoff(attempts),
         state=InboundEntry.State.FAILED if give_up else InboundEntry.State.PENDING,
     )

@@ -16,7 +16,9 @@ from apps.gateways.base import DeliveryStatus
 log = logging.getLogger(__name__)
 
 
-def status_receipt_record(*, source: str, status: DeliveryStatus, payload: dict[str, Any] | None = None) -> bool:
+def status_receipt_record(
+    *, source: str, status: DeliveryStatus, payload: dict[str, Any] | None = None, message_ref: int | None = None
+) -> bool:
     """Record a delivery-status callback, then apply it. Out-of-order and repeated callbacks are safe.
 
     The receipt is committed on its own first (one row per status): it is the journal, so an
@@ -34,6 +36,7 @@ def status_receipt_record(*, source: str, status: DeliveryStatus, payload: dict[
                 status=status.status,
                 error_code=status.error_code,
                 payload=record,
+                message_ref=message_ref,
             )
     except IntegrityError:
         return False  # the same status for the same message again

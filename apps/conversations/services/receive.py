@@ -31,17 +31,116 @@ def inbox_for_inbound(channel: str, inbound: InboundMessage) -> Inbox | None:
     return Inbox.objects.filter(channel=channel, address=inbound.recipient).order_by("id").first()
 
 
+class ReceiveBatch:
+    """What a batch of messages threaded by address needs, read with one query per kind of row
+    instead of one per message: the inboxes, the messages already stored, the senders' identities,
+    their contacts (locked, in id order), and their open conversations (locked). Conversations
+    are written once at the end of the batch, however many of its messages they got.
+
+    Everything read here is read again by `message_receive` when the batch does not know it (a
+    new customer, a conversation it opens), so the batch only saves queries, never decides.
+    """
+
+    def __init__(self, deliveries: Sequence[Delivery]) -> None:
+        self.inboxes: dict[tuple[str, str], Inbox | None] = {}
+        self.inboxes_by_id: dict[int, Inbox | None] = {}
+        self.stored: set[tuple[int, str | None]] = set()
+        self.identities: dict[tuple[str, str], Identity] = {}
+        self.locked_contacts: set[int] = set()
+        # (contact id, inbox id) -> the newest conversation that is not resolved (None: none).
+        self.open: dict[tuple[int, int], Conversation | None] = {}
+        self.dirty: dict[int, Conversation] = {}
+        self.unstaffed: set[int] = set()  # inboxes where nobody could take a conversation
+        self._load(deliveries)
+
+    def _load(self, deliveries: Sequence[Delivery]) -> None:
+        by_channel: dict[str, set[str]] = {}
+        ids: set[int] = set()
+        for d in deliveries:
+            if d.inbound.inbox_id is not None:
+                ids.add(d.inbound.inbox_id)
+            else:
+                by_channel.setdefault(d.entry.channel, set()).add(d.inbound.recipient)
+        for inbox in Inbox.objects.filter(pk__in=ids):
+            self.inboxes_by_id[inbox.pk] = inbox
+        for channel, recipients in by_channel.items():
+            for inbox in Inbox.objects.filter(channel=channel, address__in=recipients).order_by("-id"):
+                self.inboxes[(channel, inbox.address)] = inbox  # the lowest id wins, as one by one
+        inbox_ids = {i.pk for i in (*self.inboxes.values(), *self.inboxes_by_id.values()) if i is not None}
+        provider_ids = {d.inbound.provider_message_id for d in deliveries}
+        self.stored = set(
+            Message.objects.filter(inbox_id__in=inbox_ids, provider_id__in=provider_ids).values_list(
+                "inbox_id", "provider_id"
+            )
+        )
+        addresses = {(d.inbound.channel, d.inbound.sender) for d in deliveries}
+        if addresses:
+            for identity in Identity.objects.filter(
+                kind__in={k for k, _ in addresses}, address__in={a for _, a in addresses}
+            ):
+                if (identity.kind, identity.address) in addresses:
+                    self.identities[(identity.kind, identity.address)] = identity
+        contact_ids = sorted({i.contact_id for i in self.identities.values()})
+        if contact_ids:
+            # One customer's messages are threaded one at a time (see message_receive).
+            self.locked_contacts = set(
+                Contact.objects.select_for_update(no_key=True)
+                .filter(pk__in=contact_ids)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            for conversation in (
+                Conversation.objects.select_for_update(no_key=True)
+                .filter(contact_id__in=contact_ids, inbox_id__in=inbox_ids)
+                .exclude(status=Conversation.Status.RESOLVED)
+                .order_by("last_activity_at")
+            ):
+                self.open[(conversation.contact_id, conversation.inbox_id)] = conversation  # the newest wins
+            for contact_id in contact_ids:
+                for inbox_id in inbox_ids:
+                    self.open.setdefault((contact_id, inbox_id), None)
+
+    def inbox(self, channel: str, inbound: InboundMessage) -> Inbox | None:
+        if inbound.inbox_id is not None:
+            if inbound.inbox_id not in self.inboxes_by_id:
+                self.inboxes_by_id[inbound.inbox_id] = inbox_for_inbound(channel, inbound)
+            return self.inboxes_by_id[inbound.inbox_id]
+        key = (channel, inbound.recipient)
+        if key not in self.inboxes:
+            self.inboxes[key] = inbox_for_inbound(channel, inbound)
+        return self.inboxes[key]
+
+    def flush(self) -> None:
+        for conversation in self.dirty.values():
+            conversation.save(update_fields=CONVERSATION_FIELDS)
+        self.dirty.clear()
+
+
+# What receiving a message changes on its conversation.
+CONVERSATION_FIELDS = [
+    "status",
+    "snoozed_until",
+    "last_seq",
+    "last_activity_at",
+    "last_identity",
+    "waiting_since",
+    "last_message",
+]
+
+
 def messages_receive(deliveries: Sequence[Delivery]) -> None:
     """The bus receiver of channels threaded by address (SMS, WhatsApp, …): each message goes to
-    the inbox it was written to and its sender's open conversation there."""
+    the inbox it was written to and its sender's open conversation there, in journal order."""
+    batch = ReceiveBatch(deliveries)
     for delivery in deliveries:
-        inbox = inbox_for_inbound(delivery.entry.channel, delivery.inbound)
+        inbox = batch.inbox(delivery.entry.channel, delivery.inbound)
         if inbox is None:
             delivery.unroutable = f"no {delivery.entry.channel} inbox has the address {delivery.inbound.recipient!r}"
-            return
+            continue
         delivery.message, _ = message_receive(
-            inbox=inbox, inbound=delivery.inbound, received_at=delivery.entry.received_at
+            inbox=inbox, inbound=delivery.inbound, received_at=delivery.entry.received_at, batch=batch
         )
+    batch.flush()
 
 
 def message_receive(
@@ -53,6 +152,7 @@ def message_receive(
     new_conversation: bool = False,
     identity: Identity | None = None,
     automatic: bool = False,
+    batch: ReceiveBatch | None = None,
 ) -> tuple[Message, bool]:
     """Store a customer's message once, in their conversation, and tell the consoles.
 
@@ -65,11 +165,18 @@ def message_receive(
     resolved, unless the message is `automatic`) or ask for a `new_conversation`, and the
     `identity` they resolved. An `automatic` message (an out-of-office, a list mail) is stored
     and shown, but never reopens or wakes a conversation nor makes the customer wait.
+
+    Within a `ReceiveBatch` (the bus's batches), what the batch read is not read again and the
+    conversation is written once for the batch.
     """
-    existing = Message.objects.filter(inbox=inbox, provider_id=inbound.provider_message_id).first()
-    if existing is not None:
-        return existing, False
+    if batch is None or (inbox.pk, inbound.provider_message_id) in batch.stored:
+        existing = Message.objects.filter(inbox=inbox, provider_id=inbound.provider_message_id).first()
+        if existing is not None:
+            return existing, False
     now = received_at or timezone.now()
+    known = batch.identities.get((inbound.channel, inbound.sender)) if batch is not None and identity is None else None
+    if known is not None and known.verified:
+        identity = known
     if identity is None:
         identity = identity_resolve(
             kind=inbound.channel,
@@ -78,13 +185,21 @@ def message_receive(
             verified=True,
             name=inbound.sender_name,
         )
+        if batch is not None:
+            batch.identities[(inbound.channel, inbound.sender)] = identity
     # One contact's messages are threaded one at a time, so two first messages from a new
     # customer cannot open two conversations.
-    Contact.objects.select_for_update(no_key=True).filter(pk=identity.contact_id).first()
+    if batch is None or identity.contact_id not in batch.locked_contacts:
+        Contact.objects.select_for_update(no_key=True).filter(pk=identity.contact_id).first()
+        if batch is not None:
+            batch.locked_contacts.add(identity.contact_id)
+    open_key = (identity.contact_id, inbox.pk)
     if conversation is not None:
         if conversation.inbox_id != inbox.pk:
             raise ValueError("a message threaded into a conversation is stored in that conversation's inbox")
         conversation = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
+    elif not new_conversation and batch is not None and open_key in batch.open:
+        conversation = batch.open[open_key]
     elif not new_conversation:
         conversation = (
             Conversation.objects.select_for_update(no_key=True)
@@ -169,19 +284,19 @@ def message_receive(
     conversation.last_message = message_preview(message)
     if conversation.waiting_since is None and not automatic:
         conversation.waiting_since = now
-    conversation.save(
-        update_fields=[
-            "status",
-            "snoozed_until",
-            "last_seq",
-            "last_activity_at",
-            "last_identity",
-            "waiting_since",
-            "last_message",
-        ]
-    )
+    if batch is not None:
+        batch.open[open_key] = conversation
+        batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
+    else:
+        conversation.save(update_fields=CONVERSATION_FIELDS)
 
-    auto_assigned = conversation.assignee_id is None and conversation_auto_assign(conversation=conversation, emit=False)
+    auto_assigned = (
+        conversation.assignee_id is None
+        and (batch is None or inbox.pk not in batch.unstaffed)
+        and conversation_auto_assign(conversation=conversation, emit=False)
+    )
+    if batch is not None and conversation.assignee_id is None and conversation.status == Conversation.Status.OPEN:
+        batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
     if auto_assigned:
         changes.append("assignee")
     # Events last: they take the event-order lock, held until commit.

@@ -14,6 +14,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from apps.gateways.base import (
     DeliveryStatus,
@@ -24,6 +25,7 @@ from apps.gateways.base import (
     OutboundMessage,
     Payload,
     PermanentSendError,
+    SendOutcomeUnknown,
     SendResult,
     TransientSendError,
 )
@@ -89,6 +91,14 @@ def payload_is_utf8(raw: bytes) -> bool:
     return True
 
 
+def _never_sent(exc: Exception) -> bool:
+    """The request never left: no connection was made (refused, unresolved, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError | NameResolutionError)
+
+
 def _send_error(status: int | None, code: int | str | None, text: str) -> Exception:
     """A refused create call: transient (429, 5xx) or permanent (the request itself is wrong)."""
     status = int(status or 0)
@@ -98,7 +108,10 @@ def _send_error(status: int | None, code: int | str | None, text: str) -> Except
         code = status
     # 401/20003 is our credentials, not the message: keep the reply queued (with backoff) so
     # that fixing TWILIO_AUTH_TOKEN sends it, instead of failing every queued reply at once.
-    if status in (401, 429) or code in (20003, 20429) or status >= 500:
+    if status >= 500:
+        # A server error may come after the message was created: ask before sending again.
+        return SendOutcomeUnknown(f"Twilio answered {status} ({code}): {text}")
+    if status in (401, 429) or code in (20003, 20429):
         return TransientSendError(f"Twilio answered {status} ({code}): {text}")
     if code in PERMANENT_CODES or 400 <= status < 500:
         return PermanentSendError(str(code), text)
@@ -255,7 +268,9 @@ class TwilioGateway(Gateway):
         prefix = "whatsapp:" if outbound.channel == "whatsapp" else ""
         kwargs: dict = {
             "to": prefix + outbound.to,
-            "status_callback": settings.PUBLIC_BASE_URL + "/webhooks/twilio/status",
+            # Our message id rides along: the first status callback of a send whose answer was
+            # lost tells the outbox that Twilio has it (apps.bus.services.outbox).
+            "status_callback": f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status?m={outbound.message_id}",
         }
         if outbound.body:
             kwargs["body"] = outbound.body
@@ -274,10 +289,34 @@ class TwilioGateway(Gateway):
             # RFC 9457 problem details (twilio >= 9.9): same status/code, classified the same way.
             raise _send_error(exc.status, exc.code, exc.detail or exc.title) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientSendError(f"Twilio unreachable: {exc}") from exc
+            if _never_sent(exc):
+                raise TransientSendError(f"Twilio unreachable: {exc}") from exc
+            raise SendOutcomeUnknown(f"Twilio's answer was lost: {exc}") from exc
         except TwilioException as exc:
             raise TransientSendError(f"Twilio client error: {exc}") from exc
         return SendResult(provider_message_id=created.sid, status=STATUS_MAP.get(created.status or "", "queued"))
+
+    def confirm(self, outbound: OutboundMessage, *, attempted_at: dt.datetime) -> SendResult | None:
+        """Whether Twilio has this message (a send whose answer was lost): its Messages list to
+        this number, newest first, for one from our number with our text, created since the
+        attempt (a minute's leeway for clocks). Twilio creates the message before it answers
+        the POST, so a message that is not listed was never taken."""
+        prefix = "whatsapp:" if outbound.channel == "whatsapp" else ""
+        filters: dict = {"to": prefix + outbound.to, "limit": 50, "page_size": 50}
+        if not outbound.options.get("messaging_service_sid"):
+            filters["from_"] = prefix + outbound.sender
+        try:
+            listed = self.client().messages.list(**filters)
+        except (TwilioRestException, TwilioServiceException, TwilioException, requests.RequestException) as exc:
+            raise TransientSendError(f"Twilio's Messages list could not be read: {exc}") from exc
+        since = attempted_at - dt.timedelta(minutes=1)
+        for item in listed:
+            created = item.date_created
+            if created is not None and created.tzinfo is None:
+                created = created.replace(tzinfo=dt.UTC)
+            if (item.body or "") == outbound.body and (created is None or created >= since):
+                return SendResult(provider_message_id=item.sid, status=STATUS_MAP.get(item.status or "", "queued"))
+        return None
 
     # --- media -----------------------------------------------------------------------
     def media_hosts(self) -> set[str]:

@@ -89,6 +89,9 @@ def status_callback(request: HttpRequest) -> HttpResponse:
         return _twiml()
     source = f"twilio:{(payload.get('AccountSid') or [''])[0]}"
     flat = {k: v[0] if len(v) == 1 else v for k, v in payload.items()}
+    # The status callback URL of our sends carries our message id (`?m=`, signed with the rest).
+    ref = request.GET.get("m", "")
+    message_ref = int(ref) if ref.isdigit() and len(ref) < 19 else None
     for status in statuses:
-        status_receipt_record(source=source, status=status, payload=flat)
+        status_receipt_record(source=source, status=status, payload=flat, message_ref=message_ref)
     return _twiml()
