@@ -97,7 +97,7 @@ class Injector:
     async def _inject(self, fault: Fault) -> None:
         kind = fault.kind
         role, _, action = kind.rpartition("-")
-        if action in (KILL, STOP) and role not in ("redis", "pg"):
+        if action in (KILL, STOP):
             candidates = [p.name for p in self.supervisor.layout.processes if p.role == role and action in p.faults]
             if not candidates:
                 raise ValueError(f"no {role} process can take {action}")

@@ -64,7 +64,6 @@ class CallbackRouter:
     def __init__(self, http_urls: list[str]) -> None:
         self.http_urls = http_urls
         self.next = 0
-        self.session = requests.Session()
 
     def __call__(self, url: str, params: dict[str, str], signature: str) -> int:
         path = urlsplit(url).path
@@ -248,7 +247,7 @@ class ChaosRun:
                     )
             ended = time.time()
             run_over.set()
-            supervisor._closing = True
+            supervisor.stop_watching()
             await asyncio.gather(*background, return_exceptions=True)
         outcome = await asyncio.to_thread(database.outcome, db_url)
         return Recorded(
@@ -304,7 +303,7 @@ class ChaosRun:
                 pending = await asyncio.to_thread(database.oldest_pending_work, db_url)
             except Exception:  # noqa: BLE001
                 pending = -1.0
-            callbacks_due = bool(self.twilio._callbacks_due)
+            callbacks_due = self.twilio.callbacks_pending()
             if pending is None and not replies.tasks and not callbacks_due:
                 log("nothing pending")
                 return

@@ -98,8 +98,9 @@ class Supervisor:
         finally:
             self._restarting.discard(spec.name)
 
-    def unexpected_exits(self) -> list[Exit]:
-        return [e for e in self.exits if not e.expected]
+    def stop_watching(self) -> None:
+        """No more restarts: the run is over."""
+        self._closing = True
 
     def log_tail(self, name: str, lines: int = 12) -> str:
         try:
@@ -109,7 +110,7 @@ class Supervisor:
         return "\n".join(text.splitlines()[-lines:])
 
     def close(self) -> None:
-        self._closing = True
+        self.stop_watching()
         for name in list(self._stopped):
             self.resume(name)
         self.procs.stop([p.name for p in self.layout.processes])

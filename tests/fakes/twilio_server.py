@@ -28,6 +28,7 @@ import heapq
 import itertools
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -144,7 +145,7 @@ class FakeTwilio:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server = _Server((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
         self._thread.start()
@@ -296,6 +297,11 @@ class FakeTwilio:
     def _authorized(self, request: RecordedRequest, account: str) -> bool:
         return request.auth == (self.account_sid, self.auth_token) and account == self.account_sid
 
+    def callbacks_pending(self) -> bool:
+        """Whether status callbacks are still due to be posted."""
+        with self._lock:
+            return bool(self._callbacks_due)
+
     def _schedule_callbacks(self, sid: str, url: str) -> None:
         with self._lock:
             due = time.monotonic()
@@ -401,6 +407,13 @@ class FakeTwilio:
                 status=307, body=b"", content_type="text/plain", headers={"Location": location}
             ), None
         return None, item
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away (killed, or gave up) is not the server's error
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
