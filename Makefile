@@ -14,7 +14,7 @@ METRICS_ALLOWED_NETWORKS ?= 127.0.0.0/8,::1/128
 # takes mail for it and replies carry reply+<token>@ it. Set your own for real mail.
 INBOUND_EMAIL_DOMAIN ?= support.localhost
 
-.PHONY: run test lint bench migrate install install-dev clean
+.PHONY: run test lint bench chaos migrate install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Fault injection on the production layout, on its own PostgreSQL and Redis (bench/README.md).
+chaos: install-dev
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-artifacts .supportdesk-server.json

@@ -42,7 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import PY, Processes, base_env, bin_path, log, port_free, wait_http  # noqa: E402
+from bench.processes import PY, Processes, bin_path, port_free, wait_http  # noqa: E402
+from bench.run import base_env, log  # noqa: E402
 
 DOMAIN = "bench.example"
 INBOX = f"help@{DOMAIN}"

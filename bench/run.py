@@ -23,19 +23,18 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.processes import PY, ROOT, Processes, bin_path, clean_environ, port_free, wait_http  # noqa: E402
+
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-VENV_BIN = ROOT / ".venv" / "bin"
-PY = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 
 TARGET_SUSTAINED = 500.0
 TARGET_RATIO = 0.50
@@ -46,11 +45,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def bin_path(name: str) -> str:
-    candidate = VENV_BIN / name
-    return str(candidate) if candidate.exists() else name
 
 
 # --- arguments -------------------------------------------------------------------------------
@@ -127,83 +121,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # --- processes -------------------------------------------------------------------------------
-
-
-class Processes:
-    """Every process the bench starts, each in its own process group; stop() ends them all."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.items: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen:
-        out = open(self.log_dir / f"{name}.log", "wb")
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=kw.pop("stdout", out),
-            stderr=kw.pop("stderr", out),
-            start_new_session=True,
-            **kw,
-        )
-        self.items.append((name, proc))
-        return proc
-
-    def dead(self) -> list[str]:
-        return [
-            f"{name} (exit {proc.returncode})"
-            for name, proc in self.items
-            if name != "loadgen" and proc.poll() is not None
-        ]
-
-    def stop(self) -> None:
-        for _, proc in self.items:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 8
-        for name, proc in self.items:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop on SIGTERM; killing its process group")
-        for _, proc in self.items:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group (pool children)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def wait_http(url: str, timeout: float, procs: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if procs.dead():
-            raise RuntimeError(f"a server process exited: {', '.join(procs.dead())}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from a last run is fine
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 # --- CPU accounting from /proc ------------------------------------------------------------
@@ -340,24 +257,7 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
 
 def base_env(args: argparse.Namespace) -> dict[str, str]:
     # The project's own settings come from here only, not from whatever the caller's shell has.
-    project_prefixes = (
-        "DJANGO_",
-        "DATABASE_",
-        "CELERY_",
-        "CHANNEL_",
-        "TWILIO_",
-        "CONSOLE_",
-        "REDIS_",
-        "EMAIL_",
-        "TELEGRAM_",
-        "PRESENCE_",
-        "EVENT_",
-        "BUS_",
-        "OUTBOUND_",
-        "MESSAGE_",
-        "TASKS_",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(project_prefixes)}
+    env = clean_environ()
     env.update(
         DJANGO_SETTINGS_MODULE="supportdesk.settings",
         PYTHONPATH=str(ROOT),
@@ -773,6 +673,7 @@ def main(argv: list[str]) -> int:
     log_dir.mkdir()
     env = base_env(args)
     procs = Processes(log_dir)
+    procs.ignore_dead.add("loadgen")
     ok = False
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -10,11 +10,14 @@ twilio SDK talks to it through `settings.TWILIO_API_BASE_URL`; nothing in the SD
   serves bytes registered with `add_media`, or redirects to `/cdn/…` (a stand-in for
   mms.twiliocdn.com: no auth needed, reachable under another host name).
 - `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&PageSize=`: the messages it
-  created, newest first, filtered like Twilio's list (what the desk asks after a send whose
+  accepted, newest first, filtered like Twilio's list (what the desk asks after a send whose
   answer was lost).
-- `drop_answers(n)`: the next n creates make the message, then close the connection without an
-  answer (a reply lost on the way back: the client cannot tell whether it was sent).
-- Every request is recorded (`requests`), with its form fields and Basic credentials.
+- Every request is recorded (`requests`), with its form fields and Basic credentials; every
+  message it accepted is in `messages` (sid -> the message as answered).
+- Like Twilio it can post delivery-status callbacks, signed with the auth token, to the
+  `StatusCallback` URL of each accepted message (`post_status_callbacks`), and it can behave
+  like a slow or flaky provider: answer after a delay (`answer_delay`), or accept a message and
+  lose the answer (`drop_answers`: the connection closes without a response).
 
 Use it as a context manager or with start()/stop(); `reset()` clears state between tests.
 """
@@ -24,11 +27,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import heapq
+import itertools
 import json
 import re
+import sys
 import threading
+import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,7 +70,6 @@ class ScriptedResponse:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection instead of answering
 
 
 @dataclass
@@ -70,6 +78,28 @@ class MediaItem:
     content_type: str
     send_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     redirect: bool = False  # True: the API URL redirects to an unauthenticated CDN URL
+
+
+@dataclass
+class StatusCallback:
+    """A status callback the server posted: `outcome` is the HTTP status, or the error's name."""
+
+    sid: str
+    status: str
+    url: str
+    outcome: int | str
+    at: float  # time.time() when the answer (or the error) came
+
+
+# Posts one signed callback: (url, form fields, X-Twilio-Signature) -> HTTP status. May raise.
+CallbackPoster = Callable[[str, dict[str, str], str], int]
+
+
+def post_callback(url: str, params: dict[str, str], signature: str) -> int:
+    import requests
+
+    response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
+    return response.status_code
 
 
 def twilio_error(status: int, code: int, message: str) -> ScriptedResponse:
@@ -103,6 +133,12 @@ class FakeTwilio:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._callbacks_due: list[tuple[float, int, str, str, str]] = []  # (due, seq, sid, status, url)
+        self._callbacks_wake = threading.Condition(self._lock)
+        self._callback_thread: threading.Thread | None = None
+        self._callback_pool: ThreadPoolExecutor | None = None
+        self._stopping = False
+        self._callback_seq = itertools.count()
         self.reset()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -112,7 +148,7 @@ class FakeTwilio:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server = _Server((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
         self._thread.start()
@@ -123,6 +159,15 @@ class FakeTwilio:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            self._stopping = True
+            self._callbacks_wake.notify_all()
+        if self._callback_thread is not None:
+            self._callback_thread.join(timeout=5)
+            self._callback_thread = None
+        if self._callback_pool is not None:
+            self._callback_pool.shutdown(wait=True, cancel_futures=True)
+            self._callback_pool = None
 
     def __enter__(self) -> FakeTwilio:
         return self.start()
@@ -146,7 +191,14 @@ class FakeTwilio:
             self.messages: dict[str, dict[str, Any]] = {}
             self._media: dict[str, MediaItem] = {}
             self._cdn: dict[str, MediaItem] = {}
-            self._drops = 0
+            self.answer_delay = 0.0
+            self._drop_answers = 0
+            self.dropped_answers: list[str] = []  # sids accepted whose answer was never sent
+            self._callback_statuses: tuple[str, ...] = ()
+            self._callback_delay = 0.0
+            self._callback_poster: CallbackPoster = post_callback
+            self.callbacks: list[StatusCallback] = []
+            self._callbacks_due = []
 
     # --- scripting -------------------------------------------------------------------
     def script(self, *responses: ScriptedResponse) -> None:
@@ -158,9 +210,10 @@ class FakeTwilio:
         self.script(twilio_error(status, code, message))
 
     def drop_answers(self, count: int = 1) -> None:
-        """The next `count` creates make the message, then hang up without answering."""
+        """Accept the next `count` messages (they are sent, as far as the provider is concerned)
+        and close the connection instead of answering: the sender cannot know they went out."""
         with self._lock:
-            self._drops += count
+            self._drop_answers += count
 
     def list_messages(self, request: RecordedRequest, account: str, query: dict[str, list[str]]) -> ScriptedResponse:
         if not self._authorized(request, account):
@@ -186,6 +239,29 @@ class FakeTwilio:
             "end": max(len(found[:size]) - 1, 0),
         }
         return ScriptedResponse(status=200, body=json.dumps(page).encode())
+
+    def post_status_callbacks(
+        self,
+        statuses: Sequence[str] = ("sent", "delivered"),
+        *,
+        delay: float = 0.2,
+        poster: CallbackPoster | None = None,
+    ) -> None:
+        """From now on, for each accepted message with a StatusCallback, post these statuses to it
+        as Twilio does: in order, `delay` seconds apart (the first `delay` after the answer), form
+        fields as in `status_callback_params`, signed with the auth token. `poster` does the POST
+        (default: requests, to the URL as given); its answers are recorded in `callbacks`."""
+        with self._lock:
+            self._callback_statuses = tuple(statuses)
+            self._callback_delay = delay
+            self._callback_poster = poster or post_callback
+            if self._callback_thread is None:
+                self._stopping = False
+                self._callback_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fake-twilio-callback")
+                self._callback_thread = threading.Thread(
+                    target=self._callback_loop, name="fake-twilio-callbacks", daemon=True
+                )
+                self._callback_thread.start()
 
     def add_media(
         self,
@@ -249,6 +325,53 @@ class FakeTwilio:
     def _authorized(self, request: RecordedRequest, account: str) -> bool:
         return request.auth == (self.account_sid, self.auth_token) and account == self.account_sid
 
+    def callbacks_pending(self) -> bool:
+        """Whether status callbacks are still due to be posted."""
+        with self._lock:
+            return bool(self._callbacks_due)
+
+    def _schedule_callbacks(self, sid: str, url: str) -> None:
+        with self._lock:
+            due = time.monotonic()
+            for status in self._callback_statuses:
+                due += self._callback_delay
+                heapq.heappush(self._callbacks_due, (due, next(self._callback_seq), sid, status, url))
+            self._callbacks_wake.notify()
+
+    def _callback_loop(self) -> None:
+        with self._lock:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._callbacks_due and self._callbacks_due[0][0] <= now:
+                    _, _, sid, status, url = heapq.heappop(self._callbacks_due)
+                    assert self._callback_pool is not None
+                    self._callback_pool.submit(self._post_callback, sid, status, url)
+                    continue
+                timeout = self._callbacks_due[0][0] - now if self._callbacks_due else None
+                self._callbacks_wake.wait(timeout)
+
+    def _post_callback(self, sid: str, status: str, url: str) -> None:
+        from twilio.request_validator import RequestValidator
+
+        with self._lock:
+            params = self.status_callback_params(sid, status)
+            poster = self._callback_poster
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        outcome: int | str
+        try:
+            outcome = poster(url, params, signature)
+        except Exception as exc:  # noqa: BLE001 - recorded: Twilio does not retry a failed callback
+            outcome = type(exc).__name__
+        with self._lock:
+            self.callbacks.append(StatusCallback(sid=sid, status=status, url=url, outcome=outcome, at=time.time()))
+
+    def _take_dropped_answer(self) -> bool:
+        with self._lock:
+            if self._drop_answers <= 0:
+                return False
+            self._drop_answers -= 1
+            return True
+
     def _create_message(self, request: RecordedRequest, account: str) -> ScriptedResponse:
         if not self._authorized(request, account):
             return twilio_error(401, 20003, "Authenticate")
@@ -293,10 +416,7 @@ class FakeTwilio:
         }
         with self._lock:
             self.messages[sid] = message
-            drop = self._drops > 0
-            if drop:
-                self._drops -= 1
-        return ScriptedResponse(status=201, body=json.dumps(message).encode(), drop=drop)
+        return ScriptedResponse(status=201, body=json.dumps(message).encode())
 
     def _media_for(self, request: RecordedRequest, account: str) -> tuple[ScriptedResponse | None, MediaItem | None]:
         if not self._authorized(request, account):
@@ -315,6 +435,13 @@ class FakeTwilio:
                 status=307, body=b"", content_type="text/plain", headers={"Location": location}
             ), None
         return None, item
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away (killed, or gave up) is not the server's error
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -351,17 +478,16 @@ class _Handler(BaseHTTPRequestHandler):
         return request
 
     def _send(self, response: ScriptedResponse) -> None:
-        if response.drop:
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the sender went away (gave up, or was killed) before the answer
 
     def _send_media(self, item: MediaItem) -> None:
         self.send_response(200)
@@ -380,7 +506,23 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             self._send(twilio_error(404, 20404, "The requested resource was not found"))
             return
-        self._send(self.server_fake._create_message(request, match["account"]))
+        fake = self.server_fake
+        response = fake._create_message(request, match["account"])
+        if response.status == 201:
+            sid = json.loads(response.body)["sid"]
+            if fake._take_dropped_answer():
+                with fake._lock:
+                    fake.dropped_answers.append(sid)
+                self.close_connection = True  # accepted, and the answer is lost
+            else:
+                if fake.answer_delay:
+                    time.sleep(fake.answer_delay)  # accepted already: a sender that dies now cannot know
+                self._send(response)
+            callback = request.field("StatusCallback")
+            if callback and fake._callback_statuses:
+                fake._schedule_callbacks(sid, callback)
+            return
+        self._send(response)
 
     def do_GET(self) -> None:  # noqa: N802
         request = self._read()

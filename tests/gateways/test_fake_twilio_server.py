@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
+import pytest
 import requests
 
 from tests.fakes.twilio_server import FakeTwilio
@@ -74,3 +76,47 @@ def test_media_needs_basic_auth():
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "image/jpeg"
         assert response.content == b"jpeg-bytes"
+
+
+def test_a_dropped_answer_accepts_the_message_and_closes_the_connection():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        server.drop_answers(1)
+        data = {"To": "+14155552671", "From": "+15005550006", "Body": "lost answer"}
+        with pytest.raises(requests.ConnectionError):
+            _post(server, data)
+        [sid] = server.dropped_answers
+        assert server.messages[sid]["body"] == "lost answer"  # the provider has it: it goes out
+        second = _post(server, data)  # only the next `count` answers are lost
+        assert second.status_code == 201
+        assert sorted(server.messages) == sorted([sid, second.json()["sid"]])
+
+
+def test_status_callbacks_are_posted_signed_in_order_to_the_status_callback_url():
+    from twilio.request_validator import RequestValidator
+
+    posted: list[tuple[str, dict[str, str], str]] = []
+
+    def poster(url: str, params: dict[str, str], signature: str) -> int:
+        posted.append((url, params, signature))
+        return 200
+
+    with FakeTwilio(ACCOUNT, "token") as server:
+        server.post_status_callbacks(("sent", "delivered"), delay=0.01, poster=poster)
+        url = "https://desk.example/webhooks/twilio/status"
+        sid = _post(server, {"To": "+14155552671", "From": "+15005550006", "Body": "hi", "StatusCallback": url}).json()[
+            "sid"
+        ]
+        _post(server, {"To": "+14155552672", "From": "+15005550006", "Body": "no callback"})
+        deadline = time.monotonic() + 5
+        while len(server.callbacks) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # nothing more comes
+    assert [(c.sid, c.status, c.url, c.outcome) for c in server.callbacks] == [
+        (sid, "sent", url, 200),
+        (sid, "delivered", url, 200),
+    ]
+    assert [p["MessageStatus"] for _, p, _ in posted] == ["sent", "delivered"]
+    for posted_url, params, signature in posted:
+        assert posted_url == url
+        assert (params["MessageSid"], params["To"], params["AccountSid"]) == (sid, "+14155552671", ACCOUNT)
+        assert RequestValidator("token").validate(url, params, signature)
