@@ -3,7 +3,8 @@
 One command. It
   1. resets a PostgreSQL database for the bench (default supportdesk_bench) and a Redis db,
      migrates, seeds an SMS inbox and K agents with API tokens (bench/seed.py);
-  2. starts the production layout: N uvicorn web processes (one port each) and M Celery
+  2. starts the production layout: N uvicorn web processes (one port each) and M bus workers
+     (`manage.py run_bus`, which drain the journal and send the outbox; the pipeline needs no
      workers, DEBUG=0, DATABASE_POOL on, TASKS_EAGER=0, ROOT_URLCONF=bench.urls (the project's
      URLs plus the bench-only baseline view, bench/baseline.py);
   3. runs bench/loadgen.py in its own process: K console WebSockets, then signed Twilio
@@ -85,13 +86,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     g = p.add_argument_group("server layout")
     g.add_argument("--web", type=int, default=2, help="uvicorn web processes, one port each (default 2)")
-    g.add_argument(
-        "--workers", type=int, default=2, help="Celery worker processes (default 2: one threaded process is GIL-bound)"
-    )
-    g.add_argument(
-        "--pool", default="threads", choices=["threads", "prefork", "solo"], help="Celery pool (default threads)"
-    )
-    g.add_argument("--concurrency", type=int, default=2, help="Celery concurrency per worker (default 2)")
+    g.add_argument("--workers", type=int, default=1, help="bus worker processes, manage.py run_bus (default 1)")
+    g.add_argument("--batch", type=int, default=100, help="journal entries per batch of a bus worker (default 100)")
+    g.add_argument("--send-threads", type=int, default=8, help="send threads per bus worker (default 8)")
     g.add_argument("--web-db-pool", type=int, default=10, help="DATABASE_POOL_MAX of a web process (default 10)")
     g.add_argument("--port", type=int, default=8710, help="first web port (default 8710)")
     g = p.add_argument_group("services")
@@ -155,7 +152,7 @@ def machine_jiffies() -> tuple[int, int]:
 class CPUMeter:
     """CPU seconds per group of processes between two snapshots, from /proc.
 
-    web, celery, loadgen: the process trees the bench started. postgres: the backends connected
+    web, bus, loadgen: the process trees the bench started. postgres: the backends connected
     to the bench database plus the server's own background processes (not other databases'
     backends). redis: the redis-server process, which other users of this Redis share.
     Processes that start during a phase count in full; ones that exit during it are lost.
@@ -280,7 +277,7 @@ def base_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def start_servers(args: argparse.Namespace, env: dict[str, str], procs: Processes) -> dict[str, list[int]]:
-    roots: dict[str, list[int]] = {"web": [], "celery": []}
+    roots: dict[str, list[int]] = {"web": [], "bus": []}
     ports = [args.port + i for i in range(args.web)]
     busy = [p for p in ports if not port_free(p)]
     if busy:
@@ -307,31 +304,16 @@ def start_servers(args: argparse.Namespace, env: dict[str, str], procs: Processe
             web_env,
         )
         roots["web"].append(proc.pid)
-    per_worker_pool = args.concurrency + 2 if args.pool in ("threads", "gevent", "eventlet") else 2
-    worker_env = dict(env, DATABASE_POOL_MAX=str(per_worker_pool), DATABASE_POOL_MIN="1")
+    bus_env = dict(
+        env,
+        DATABASE_POOL_MAX=str(args.send_threads + 4),
+        DATABASE_POOL_MIN="2",
+        BUS_BATCH_SIZE=str(args.batch),
+        BUS_SEND_THREADS=str(args.send_threads),
+    )
     for i in range(args.workers):
-        proc = procs.start(
-            f"celery{i}",
-            [
-                bin_path("celery"),
-                "-A",
-                "supportdesk",
-                "worker",
-                "-P",
-                args.pool,
-                "-c",
-                str(args.concurrency),
-                "-n",
-                f"bench{i}@%h",
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            worker_env,
-        )
-        roots["celery"].append(proc.pid)
+        proc = procs.start(f"bus{i}", [PY, "manage.py", "run_bus"], bus_env)
+        roots["bus"].append(proc.pid)
     for port in ports:
         wait_http(f"http://127.0.0.1:{port}/healthz", 60, procs)
     return roots
@@ -574,10 +556,12 @@ def report(args: argparse.Namespace, result: dict[str, Any], git: dict[str, Any]
         return f"{d['undelivered']} / {sum(d['errors'].values())} / {d['messages_missing_a_console']}"
 
     lines.append("")
-    lines.append("supportdesk bench: Twilio webhook → journal → Celery → message + events → console sockets")
     lines.append(
-        f"  layout   {args.web} uvicorn web process(es), one port each; {args.workers} Celery worker(s) "
-        f"-P {args.pool} -c {args.concurrency}; PostgreSQL + Redis; {args.cpus} CPUs"
+        "supportdesk bench: Twilio webhook → journal → bus worker (batches) → message + events → event stream → console sockets"
+    )
+    lines.append(
+        f"  layout   {args.web} uvicorn web process(es), one port each; {args.workers} bus worker(s) "
+        f"(run_bus, batch {args.batch}); PostgreSQL + Redis; {args.cpus} CPUs"
     )
     lines.append(
         f"  load     {args.consoles} console sockets (all agents of the inbox), {args.senders} customer numbers; "
@@ -640,7 +624,7 @@ def report(args: argparse.Namespace, result: dict[str, Any], git: dict[str, Any]
     lines.append("   journal→task: webhook INSERT to task start; task→event: task start to its message.created row)")
     lines.append("")
     lines.append("  CPU: cores busy, and (CPU ms per delivered message)")
-    groups = ["web", "celery", "postgres", "redis", "loadgen"]
+    groups = ["web", "bus", "postgres", "redis", "loadgen"]
     lines.append(f"  {'phase':<16}" + "".join(f"{g:>15}" for g in groups) + f"{'other':>8}{'machine':>9}")
     for phase in result["phases"]:
         if phase["name"].startswith("warmup"):
@@ -688,7 +672,7 @@ def main(argv: list[str]) -> int:
         roots = start_servers(args, env, procs)
         log(
             f"servers up: {args.web} web on :{args.port}-{args.port + args.web - 1}, "
-            f"{args.workers} Celery worker(s) -P {args.pool} -c {args.concurrency}"
+            f"{args.workers} bus worker(s) (run_bus, batch {args.batch})"
         )
         started = time.time()
         result = run_loadgen(args, seeded, roots, procs, env, log_dir)

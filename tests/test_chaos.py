@@ -6,10 +6,8 @@ PostgreSQL restarted fast and immediate, a provider answer lost) under 20 inboun
 runner's own PostgreSQL and Redis. The run happens once per module; each test below checks one
 promise against its figures.
 
-The tests under "Known defects" fail today for the reasons issue 9 gives; they are marked
-`xfail(strict=True)`, so they turn the suite red the day they start to pass: then remove the
-mark. Each such test asserts every part of its promise at once, so the failure message lists
-all that is still wrong.
+Each test asserts every part of its promise at once, so a failure message lists all that is
+wrong.
 """
 
 from __future__ import annotations
@@ -69,9 +67,15 @@ def test_the_short_run_injects_ten_faults_of_every_kind_under_load(chaos):
     assert len(faults) == 10
     assert [f["error"] for f in faults] == [""] * 10
     assert {f["kind"] for f in faults} == set(chaos["args"]["fault_kinds"])
-    assert {"worker-kill", "worker-stop", "web-kill", "redis-restart", "pg-restart-fast", "pg-restart-immediate"} <= {
-        f["kind"] for f in faults
-    }
+    assert {
+        "bus-kill",
+        "bus-stop",
+        "worker-kill",
+        "web-kill",
+        "redis-restart",
+        "pg-restart-fast",
+        "pg-restart-immediate",
+    } <= {f["kind"] for f in faults}
     # Enough traffic that a fault has something to break: 20/s and 5/s over about a minute.
     assert chaos["inbound"]["acked"] > 800
     assert chaos["inbound"]["redelivered"] > 20
@@ -93,8 +97,8 @@ def test_no_reply_answered_201_is_lost_or_stored_twice(chaos):
     assert _unmet(chaos, "replies_lost", "replies_doubled") == []
 
 
-def test_every_delivery_status_answered_200_is_applied(chaos):
-    assert _unmet(chaos, "statuses_not_applied") == []
+def test_every_delivery_status_is_taken_and_applied(chaos):
+    assert _unmet(chaos, "statuses_not_applied", "status_callbacks_refused") == []
 
 
 def test_a_console_resuming_from_the_confirmed_position_misses_no_event(chaos):
@@ -103,47 +107,25 @@ def test_a_console_resuming_from_the_confirmed_position_misses_no_event(chaos):
     assert _unmet(chaos, *(f"events_missing_{c['name']}" for c in confirmed)) == []
 
 
-# --- known defects: issue 9 ------------------------------------------------------------------
+# --- what issue 9 fixed (these were known defects until the bus worker landed) -------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 point 3: a send whose answer was lost is sent again blindly")
 def test_no_reply_reaches_the_provider_twice(chaos):
     assert _unmet(chaos, "sends_doubled") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 point 3: the outbox lease is 120 s, so a send orphaned by a kill or a PostgreSQL "
-    "restart is still leased (and maybe unsent) a minute after the last fault",
-)
 def test_no_work_is_left_pending_and_every_answered_reply_is_sent(chaos):
     assert _unmet(chaos, "stuck_work", "replies_never_sent") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 point 4: pushes from two processes arrive out of order, and a console that resumes "
-    "from the highest id it saw (as README teaches) can skip the lower ids still on their way",
-)
 def test_every_console_gets_every_event_in_order_whatever_position_it_resumes_from(chaos):
     assert _unmet(chaos, "events_out_of_order", *(f"events_missing_{c['name']}" for c in chaos["consoles"])) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 point 5: the after-commit enqueue of a reply is not guarded; with Redis down the "
-    "stored reply is answered 500",
-)
 def test_a_stored_reply_is_answered_201_even_while_redis_is_down(chaos):
     assert _unmet(chaos, "replies_stored_but_answered_5xx") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 point 5: orphaned inbound work waits for the sweeper (60 s + up to 15 s) and "
-    "orphaned sends for the 120 s lease; the Celery worker can die after a Redis restart (kombu: "
-    "'NoneType' object has no attribute 'hostname')",
-)
 def test_after_each_fault_new_messages_flow_within_5_s_work_is_redone_within_60_s_and_no_process_dies(chaos):
     assert (
         _unmet(chaos, "new_message_after_fault_s", "work_redone_after_fault_s", "processes_exited_on_their_own") == []

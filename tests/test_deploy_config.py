@@ -113,7 +113,7 @@ def healthcheck_disabled(service: dict[str, Any]) -> bool:
 
 # --- docker-compose.yml ----------------------------------------------------------------------
 def test_the_production_services_exist(services):
-    for name in ("postgres", "redis", "migrate", "worker", "beat", "lb"):
+    for name in ("postgres", "redis", "migrate", "bus", "worker", "beat", "lb"):
         assert name in services, f"docker-compose.yml has no `{name}` service"
     assert len(web_services(services)) >= 2, "at least two web processes (manage.py serve) behind the load balancer"
 
@@ -133,7 +133,7 @@ def test_redis_7_with_a_ping_healthcheck(services):
 
 def test_every_app_service_gets_the_wiring_settings(services):
     apps = app_services(services)
-    assert {"migrate", "worker", "beat", *web_services(services)} <= set(apps)
+    assert {"migrate", "bus", "worker", "beat", *web_services(services)} <= set(apps)
     for name, service in apps.items():
         env = environment_of(service)
         for key in (
@@ -181,6 +181,13 @@ def test_web_processes_serve_asgi_on_8000_and_keep_the_image_healthcheck(service
         assert command[command.index("--port") + 1] == "8000", name
         assert not healthcheck_disabled(service), f"{name} must keep the /healthz healthcheck"
         assert not service.get("ports"), f"{name} is reached through the load balancer only"
+
+
+def test_two_bus_workers_drain_the_journal_and_send_the_outbox(services):
+    bus = services["bus"]
+    assert command_of(bus) == ["python", "manage.py", "run_bus"]
+    assert bus["deploy"]["replicas"] >= 2, "one bus worker stopped must not stop the bus"
+    assert environment_of(bus)["REDIS_URL"], "with REDIS_URL (TASKS_EAGER off) run_bus is the only processor"
 
 
 def test_worker_and_beat_run_the_celery_app(services):

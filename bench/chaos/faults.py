@@ -28,7 +28,7 @@ from bench.chaos.supervisor import Supervisor
 SERVICE_FAULTS = ["redis-restart", "pg-restart-fast", "pg-restart-immediate", "twilio-lost-answer"]
 # The default mix: the kinds issue 9 names (a worker killed and stopped, a web process killed,
 # Redis restarted empty, PostgreSQL restarted fast and immediate) and the lost answer.
-DEFAULT_FAULTS = ["worker-kill", "worker-stop", "web-kill", *SERVICE_FAULTS]
+DEFAULT_FAULTS = ["bus-kill", "bus-stop", "worker-kill", "worker-stop", "web-kill", *SERVICE_FAULTS]
 
 
 def fault_kinds(layout: Layout) -> list[str]:

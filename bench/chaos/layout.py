@@ -4,9 +4,10 @@ This is the one place to change when the layout changes (a new bus process, anot
 another setting): the runner starts, watches, restarts and hurts exactly what `layout()`
 returns, and nothing else in bench/chaos names a process or a setting.
 
-Today's production layout (docker-compose.yml, docs/DESIGN.md §6): two ASGI web processes
-(`manage.py serve`, DEBUG=0), one Celery worker (threads pool, as docker-compose.yml runs it;
-`--workers` for more) and one Celery beat, whose schedule runs the bus sweeper.
+The production layout (docker-compose.yml, docs/DESIGN.md §6): two ASGI web processes
+(`manage.py serve`, DEBUG=0), two bus workers (`manage.py run_bus`: the journal drain and the
+outbox sender), one Celery worker (threads pool, as docker-compose.yml runs it; `--workers` for
+more; media, mail and other tasks) and one Celery beat, whose schedule runs the sweeps.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def app_env(wiring: Wiring) -> dict[str, str]:
     return env
 
 
-def layout(wiring: Wiring, *, workers: int = 1, concurrency: int = 4) -> Layout:
+def layout(wiring: Wiring, *, workers: int = 1, concurrency: int = 4, bus_workers: int = 2) -> Layout:
     env = app_env(wiring)
     processes = [
         ProcessSpec(
@@ -88,6 +89,16 @@ def layout(wiring: Wiring, *, workers: int = 1, concurrency: int = 4) -> Layout:
             faults=(KILL,),
         )
         for i, port in enumerate(wiring.web_ports)
+    ]
+    processes += [
+        ProcessSpec(
+            name=f"bus{i}",
+            role="bus",
+            argv=[PY, "manage.py", "run_bus"],
+            env=env,
+            faults=(KILL, STOP),
+        )
+        for i in range(bus_workers)
     ]
     processes += [
         ProcessSpec(
@@ -133,7 +144,8 @@ def layout(wiring: Wiring, *, workers: int = 1, concurrency: int = 4) -> Layout:
         processes=processes,
         http_urls=[f"http://127.0.0.1:{port}" for port in wiring.web_ports],
         notes=[
-            f"{len(wiring.web_ports)} web (manage.py serve, DEBUG=0), {workers} Celery worker(s) "
+            f"{len(wiring.web_ports)} web (manage.py serve, DEBUG=0), {bus_workers} bus worker(s) (run_bus), "
+            f"{workers} Celery worker(s) "
             f"--pool threads --concurrency {concurrency}, Celery beat (the bus sweeper)"
         ],
     )

@@ -132,6 +132,9 @@ def analyse(rec: Recorded) -> dict[str, Any]:
         "failed": dict(failed),
         "status_callbacks": dict(Counter(str(c.outcome) for c in rec.callbacks)),
         "statuses_not_applied": len(not_applied),
+        # Refused outright (4xx: a signature or an account the desk does not take): a status lost
+        # for good, whatever the faults (Twilio does not retry callbacks).
+        "status_callbacks_refused": sum(1 for c in rec.callbacks if str(c.outcome).startswith("4")),
     }
 
     # --- consoles: every visible event over the console's lifetime reached it ----------------
@@ -247,6 +250,9 @@ def analyse(rec: Recorded) -> dict[str, Any]:
         "sends_doubled": check(sends["doubled"], "0", sends["doubled"] == 0),
         "replies_never_sent": check(sends["never_sent"], "0", sends["never_sent"] == 0),
         "statuses_not_applied": check(sends["statuses_not_applied"], "0", sends["statuses_not_applied"] == 0),
+        "status_callbacks_refused": check(
+            sends["status_callbacks_refused"], "0", sends["status_callbacks_refused"] == 0
+        ),
         "stuck_work": check(
             sum(stuck[k] for k in ("journal_pending", "outbox_pending", "status_receipts_unapplied")),
             "0",

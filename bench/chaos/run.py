@@ -66,7 +66,8 @@ class CallbackRouter:
         self.next = 0
 
     def __call__(self, url: str, params: dict[str, str], signature: str) -> int:
-        path = urlsplit(url).path
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")  # signed with its query
         start, self.next = self.next, self.next + 1
         error: Exception | None = None
         for step in range(len(self.http_urls)):
