@@ -1,7 +1,7 @@
-"""The production layout with a real Celery worker on Redis (TASKS_EAGER=0).
+"""The production layout: a web process and a bus worker (manage.py run_bus) on PostgreSQL (TASKS_EAGER=0).
 
 The webhook must be answered, and the message durable, while no worker runs at all; the
-worker started afterwards processes it and sends the agent's reply.
+bus worker started afterwards processes it and sends the agent's reply.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def test_webhook_is_durable_without_a_worker_and_processed_once_one_starts(tmp_p
         assert not Message.objects.exists()
 
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "supportdesk", "worker", "-Q", queue, "-P", "solo",
-             "--without-gossip", "--without-mingle", "-l", "WARNING"],
+            [sys.executable, "manage.py", "run_bus"],
             cwd=ROOT, env=server_env(web.url, TASKS_EAGER="0", CELERY_QUEUE=queue),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
