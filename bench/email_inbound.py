@@ -6,7 +6,7 @@ a 10 MB mail with attachments.
 
 Production-like, on PostgreSQL and Redis: it resets its own database (supportdesk_bench_email)
 and Redis db (12), migrates, seeds an email inbox and an agent (bench/email_seed.py), then starts
-`manage.py run_smtp`, one uvicorn web process and Celery workers (threads), DEBUG=0 and
+`manage.py run_smtp`, one uvicorn web process and bus workers (run_bus), DEBUG=0 and
 TASKS_EAGER=0 — the layout of docker-compose.yml. A console socket (the agent's API token)
 records each mail's `message.created` frame; `--connections` SMTP clients (smtplib, one thread
 and one session each) send distinct mails in three phases:
@@ -57,8 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--probe-mails", type=int, default=30, help="mails sent one at a time, for latency (default 30)")
     p.add_argument("--connections", type=int, default=8, help="SMTP sessions sending at once (default 8)")
     p.add_argument("--senders", type=int, default=200, help="distinct customer addresses (default 200)")
-    p.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
-    p.add_argument("--concurrency", type=int, default=2, help="threads per worker (default 2)")
+    p.add_argument("--workers", type=int, default=1, help="bus workers, manage.py run_bus (default 1)")
+    p.add_argument("--batch", type=int, default=100, help="journal entries per batch of a bus worker (default 100)")
+    p.add_argument("--concurrency", type=int, default=2, help="threads of the Celery worker (default 2)")
     p.add_argument("--parse-mb", type=float, default=10.0, help="size of the big mail to parse (default 10)")
     p.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     p.add_argument("--database", default="supportdesk_bench_email", help="dropped and recreated")
@@ -205,22 +206,15 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
             env,
         )
         procs.start("smtp", [PY, "manage.py", "run_smtp"], env)
-        worker_env = dict(env, DATABASE_POOL_MAX=str(args.concurrency + 2), DATABASE_POOL_MIN="1")
         for i in range(args.workers):
-            procs.start(
-                f"celery{i}",
-                [bin_path("celery"), "-A", "supportdesk", "worker", "-P", "threads", "-c", str(args.concurrency)]
-                + [
-                    "-n",
-                    f"email{i}@%h",
-                    "-l",
-                    "WARNING",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                worker_env,
-            )
+            procs.start(f"bus{i}", [PY, "manage.py", "run_bus"], dict(env, BUS_BATCH_SIZE=str(args.batch)))
+        # Celery for the secondary tasks a mail can queue (media, the widget's offline mail).
+        procs.start(
+            "celery",
+            [bin_path("celery"), "-A", "supportdesk", "worker", "-P", "threads", "-c", str(args.concurrency)]
+            + ["-n", "email@%h", "-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            dict(env, DATABASE_POOL_MAX=str(args.concurrency + 2), DATABASE_POOL_MIN="1"),
+        )
         wait_http(f"http://127.0.0.1:{args.web_port}/healthz", 60, procs)
         deadline = time.monotonic() + 30
         while not (log_dir / "smtp.log").read_text(errors="replace").count("SMTP listener on"):
@@ -245,7 +239,7 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         figures: dict[str, Any] = {
             "mails": args.mails,
             "connections": args.connections,
-            "workers": f"{args.workers} x {args.concurrency} threads",
+            "workers": f"{args.workers} bus worker(s), batch {args.batch}",
             "accepted_per_s": args.mails / (sent_done - start),
             "smtp_250_ms": [1000 * (done - sent) for sent, done in times.values()],
             "delivered": len(delivered),

@@ -39,6 +39,7 @@ from twilio.request_validator import RequestValidator
 
 TOKEN_RE = re.compile(r"BNCH(\d+)x(\d+)Z")
 WEBHOOK_PATH = "/webhooks/twilio/messages"
+STATUS_PATH = "/webhooks/twilio/status"
 BASELINE_PATH = "/bench/baseline"
 
 
@@ -86,6 +87,11 @@ class Phase:
     duration: float
     rate: float = 0.0
     window: int = 0
+    # Twilio status callbacks per second posted beside the messages (pipeline only): their own
+    # acks are timed; they refer to replies the desk never sent, so they wait as receipts.
+    status_rate: float = 0.0
+    status_acks: list[float] = field(default_factory=list)
+    status_errors: dict[str, int] = field(default_factory=dict)
     due: dict[int, float] = field(default_factory=dict)
     started: dict[int, float] = field(default_factory=dict)
     acked: dict[int, float] = field(default_factory=dict)
@@ -203,12 +209,57 @@ class Bench:
             return False
         return True
 
+    async def send_status(self, phase: Phase, seq: int, due: float) -> None:
+        assert self.session is not None
+        sid = "SM" + uuid.uuid4().hex
+        status = ("sent", "delivered")[seq % 2]
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "From": self.inbox_address,
+            "To": self.senders[seq % len(self.senders)],
+            "ApiVersion": "2010-04-01",
+        }
+        base = self.http_urls[seq % len(self.http_urls)]
+        signature = self.validator.compute_signature(self.public_base_url + STATUS_PATH, params)
+        headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            async with self.session.post(base + STATUS_PATH, data=urlencode(params).encode(), headers=headers) as r:
+                await r.read()
+                code = r.status
+        except Exception as exc:  # noqa: BLE001 - counted, not fatal
+            phase.status_errors[type(exc).__name__] = phase.status_errors.get(type(exc).__name__, 0) + 1
+            return
+        if code not in (200, 204):
+            phase.status_errors[f"http {code}"] = phase.status_errors.get(f"http {code}", 0) + 1
+            return
+        phase.status_acks.append(time.monotonic() - due)
+
+    async def run_status(self, phase: Phase, start: float) -> None:
+        total = int(round(phase.status_rate * phase.duration))
+        interval = 1.0 / phase.status_rate
+        tasks: set[asyncio.Task] = set()
+        for seq in range(total):
+            due = start + seq * interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.ensure_future(self.send_status(phase, seq, due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks, timeout=60)
+
     async def run_rate(self, phase: Phase) -> None:
         total = int(round(phase.rate * phase.duration))
         interval = 1.0 / phase.rate
         tasks: set[asyncio.Task] = set()
         start = time.monotonic() + 0.05
         phase.t_start = start
+        callbacks = asyncio.ensure_future(self.run_status(phase, start)) if phase.status_rate else None
         for seq in range(total):
             due = start + seq * interval
             delay = due - time.monotonic()
@@ -221,6 +272,8 @@ class Bench:
         phase.t_send_end = time.monotonic()
         if tasks:
             await asyncio.wait(tasks, timeout=60)
+        if callbacks is not None:
+            await callbacks
 
     async def run_window(self, phase: Phase) -> None:
         slots = asyncio.Semaphore(phase.window)
@@ -295,6 +348,7 @@ class Bench:
             duration=float(spec["duration"]),
             rate=float(spec.get("rate", 0)),
             window=int(spec.get("window", 0)),
+            status_rate=float(spec.get("status_rate", 0)),
         )
         self.phases[index] = phase
         frames0, bytes0 = self.frames, self.frame_bytes
@@ -345,6 +399,10 @@ class Bench:
             "e2e_ms": summary_ms(e2e),
             "send_lag_ms": summary_ms(lag),
         }
+        if phase.status_rate:
+            result["status_rate"] = phase.status_rate
+            result["status_ack_ms"] = summary_ms(phase.status_acks)
+            result["status_errors"] = phase.status_errors
         if phase.mode == "rate":
             first = phase.t_start
             last_ack = max((phase.acked[s] for s in ok), default=first)

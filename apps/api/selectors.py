@@ -6,10 +6,21 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, prefetch_related_objects
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce
 
-from apps.accounts.models import Agent, Inbox
+from apps.accounts.models import Agent, Inbox, Team
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message, ReadMarker
 from apps.core.errors import InvalidInput
@@ -258,9 +269,6 @@ def contact_timeline(*, agent: Agent, contact_id: int, after: int | None = None,
 
 def agent_me(*, agent: Agent) -> Agent:
     """The agent with their presence, inboxes and teams loaded."""
-    from django.db.models import Prefetch
-
-    from apps.accounts.models import Team
 
     return (
         Agent.objects.select_related("presence")

@@ -40,9 +40,11 @@ from apps.api.serializers import (
     UnreadSerializer,
 )
 from apps.assignment.services import presence_set
+from apps.console.selectors import agent_inbox_ids, events_after
 from apps.contacts.services import contact_merge, contact_unmerge, contact_update
-from apps.conversations.models import Message
+from apps.conversations.models import Attachment, Message
 from apps.conversations.services import (
+    FileUpload,
     canned_response_create,
     canned_response_delete,
     canned_response_update,
@@ -50,6 +52,7 @@ from apps.conversations.services import (
     conversation_update,
     message_send,
 )
+from apps.core.errors import InvalidInput
 
 API_MAX_BODY = 256 * 1024
 
@@ -66,8 +69,6 @@ def _int_param(request: Request, name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        from apps.core.errors import InvalidInput
-
         raise InvalidInput(f"`{name}` must be a whole number", code=f"invalid_{name}") from None
 
 
@@ -95,8 +96,6 @@ class BaseAPIView(APIView):
         except ValueError:
             too_big = False
         if too_big:
-            from apps.core.errors import InvalidInput
-
             raise InvalidInput(f"the request body is over {limit} bytes", code="payload_too_large")
         super().initial(request, *args, **kwargs)
 
@@ -246,7 +245,6 @@ class ConversationMessagesView(BaseAPIView):
         "(SMS, WhatsApp) is refused with 400 attachments_not_supported.",
     )
     def post(self, request: Request, pk: int) -> Response:
-        from apps.conversations.services import FileUpload
 
         get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         multipart = request.content_type.startswith("multipart/")
@@ -479,7 +477,6 @@ class EventListView(BaseAPIView):
         responses=EventPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        from apps.console.selectors import agent_inbox_ids, events_after
 
         since = _int_param(request, "since")
         if since is None or since < 0:
@@ -511,7 +508,6 @@ class AttachmentDownloadView(BaseAPIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:
-        from apps.conversations.models import Attachment
 
         attachment = get_object_or_404(
             Attachment.objects.filter(message__conversation__inbox__members=_agent(request)).exclude(file=""), pk=pk

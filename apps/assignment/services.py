@@ -16,10 +16,13 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from apps.accounts.models import Agent
+from apps.accounts.models import Agent, Inbox
 from apps.assignment.models import AgentPresence
+from apps.assignment.tasks import assignment_drain_task
 from apps.bus.events import EventType, event_append
+from apps.conversations.events import emit_conversation, notify_assigned
 from apps.conversations.models import Conversation
+from apps.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,6 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
         presence.last_assigned_at = now
         presence.save(update_fields=["last_assigned_at"])
         if emit:
-            from apps.conversations.events import emit_conversation, notify_assigned
-
             emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
             notify_assigned(conversation=conversation)
         return presence.agent
@@ -103,7 +104,6 @@ def assignment_drain(*, limit: int = 100) -> int:
     Only inboxes with an online agent are looked at: a backlog in an inbox nobody is online for
     must not fill the batch and starve the inboxes whose agents have room.
     """
-    from apps.accounts.models import Inbox
 
     staffed = Inbox.objects.filter(
         auto_assign=True,
@@ -133,7 +133,6 @@ def assignment_drain(*, limit: int = 100) -> int:
 
 
 def _after_commit_drain() -> None:
-    from apps.assignment.tasks import assignment_drain_task
 
     transaction.on_commit(lambda: assignment_drain_task.delay())
 
@@ -142,8 +141,6 @@ def _after_commit_drain() -> None:
 def presence_set(*, agent_id: int, status: str) -> AgentPresence:
     """The agent picks online / away / offline."""
     if status not in AgentPresence.Status.values:
-        from apps.core.errors import InvalidInput
-
         raise InvalidInput(f"unknown presence {status!r}", code="invalid_presence")
     presence = presence_get(agent_id=agent_id)
     presence = AgentPresence.objects.select_for_update(no_key=True).get(pk=presence.pk)
@@ -200,7 +197,6 @@ def presence_expire() -> int:
 
 def conversations_requeue(*, agent_id: int) -> int:
     """Return an offline agent's open conversations to the queue and hand them out again."""
-    from apps.conversations.events import emit_conversation
 
     ids = list(
         Conversation.objects.filter(assignee_id=agent_id, status=Conversation.Status.OPEN).values_list("id", flat=True)

@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.db import transaction
+
+from apps.gateways.base import Unroutable
+
 if TYPE_CHECKING:
     from apps.bus.models import InboundEntry
     from apps.gateways.base import DeliveryStatus, Gateway, InboundMessage, OutboundMessage
@@ -51,9 +55,6 @@ def receiver_each(store: Callable[..., Any]) -> Receiver:
     Each delivery is stored in its own savepoint; `Unroutable` from it marks that delivery
     unroutable and undoes what it wrote. For channels whose routing is per message (email).
     """
-    from django.db import transaction
-
-    from apps.gateways.base import Unroutable
 
     def receive(deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:

@@ -7,14 +7,22 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import transaction
 
+from apps.accounts.models import Agent
+from apps.assignment.services import presence_heartbeat, presence_set
+from apps.bus.events import EventType, event_append
 from apps.console import selectors
 from apps.console.hub import hub
-from apps.core.errors import DomainError
+from apps.conversations.events import message_data
+from apps.conversations.models import Conversation
+from apps.conversations.services import conversation_mark_read, message_send
+from apps.core.errors import DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.beat_task = asyncio.ensure_future(self._beat_loop())
 
     def _query(self, name: str) -> str | None:
-        from urllib.parse import parse_qs
 
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
         return values[0] if values else None
@@ -167,7 +174,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(0.02)  # the stream is starting: it reads its position first
 
     async def _presence_beat(self) -> None:
-        from apps.assignment.services import presence_heartbeat
 
         try:
             await database_sync_to_async(presence_heartbeat)(agent_id=self.agent_id)
@@ -236,7 +242,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.push(frame)
 
     async def _visible_conversation(self, content: dict[str, Any]) -> int:
-        from apps.core.errors import InvalidInput, NotFound
 
         conversation_id = _int(content.get("conversation"))
         if conversation_id is None:
@@ -251,7 +256,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.push({"type": "pong", "last_event_id": self.upto})
 
     async def action_resume(self, content: dict[str, Any]) -> None:
-        from apps.core.errors import InvalidInput
 
         since = _int(content.get("since"))
         if since is None or since < 0:
@@ -259,9 +263,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         await self._replay(since)
 
     async def action_send(self, content: dict[str, Any]) -> None:
-        from apps.conversations.events import message_data
-        from apps.conversations.services import message_send
-        from apps.core.errors import InvalidInput
 
         conversation_id = await self._visible_conversation(content)
         client_id = content.get("client_id")
@@ -272,7 +273,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             raise InvalidInput("`body` must be text", code="invalid_body")
 
         def send() -> tuple[dict[str, Any], bool]:
-            from apps.accounts.models import Agent
 
             agent = Agent.objects.get(pk=self.agent_id)
             message, created = message_send(
@@ -289,9 +289,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.push({"type": "ack", "client_id": client_id, "created": created, "message": data})
 
     async def action_typing(self, content: dict[str, Any]) -> None:
-        from django.db import transaction
-
-        from apps.bus.events import EventType, event_append
 
         conversation_id = await self._visible_conversation(content)
         now = time.monotonic()
@@ -300,7 +297,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.typing_sent[conversation_id] = now
 
         def log_typing() -> None:
-            from apps.conversations.models import Conversation
 
             inbox_id = Conversation.objects.values_list("inbox_id", flat=True).get(pk=conversation_id)
             with transaction.atomic():
@@ -314,7 +310,6 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(log_typing)()
 
     async def action_read(self, content: dict[str, Any]) -> None:
-        from apps.conversations.services import conversation_mark_read
 
         conversation_id = await self._visible_conversation(content)
         seq = await database_sync_to_async(conversation_mark_read)(
@@ -323,6 +318,5 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.push({"type": "read.ack", "conversation": conversation_id, "seq": seq})
 
     async def action_presence(self, content: dict[str, Any]) -> None:
-        from apps.assignment.services import presence_set
 
         await database_sync_to_async(presence_set)(agent_id=self.agent_id, status=str(content.get("status")))

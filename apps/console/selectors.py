@@ -6,20 +6,19 @@ from dataclasses import dataclass, field
 
 from django.db.models import Max
 
+from apps.accounts.models import Agent, Inbox
 from apps.bus.events import events_visible_since
 from apps.bus.models import Event
 from apps.conversations.models import Conversation
 
 
 def agent_inbox_ids(*, agent_id: int) -> list[int]:
-    from apps.accounts.models import Inbox
 
     return list(Inbox.objects.filter(members=agent_id).order_by("id").values_list("id", flat=True))
 
 
 def agent_access(*, agent_id: int) -> tuple[bool, list[int]]:
     """(the account is active, the inboxes the agent is a member of)."""
-    from apps.accounts.models import Agent
 
     if not Agent.objects.filter(pk=agent_id, is_active=True).exists():
         return False, []

@@ -8,6 +8,8 @@ from django.utils import timezone
 from apps.bus.events import EventType, events_append
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.contacts.selectors import contact_inbox_ids
+from apps.conversations.events import conversation_data
+from apps.conversations.models import Conversation
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.core.locks import NAMESPACE_IDENTITY, xact_lock
 
@@ -150,8 +152,6 @@ def contact_update(*, contact_id: int, name: str | None = None, notes: str | Non
 
 
 def _emit_conversations_moved(conversation_ids: list[int]) -> None:
-    from apps.conversations.events import conversation_data
-    from apps.conversations.models import Conversation
 
     conversations = Conversation.objects.filter(pk__in=conversation_ids).order_by("id")
     events_append(
@@ -179,7 +179,6 @@ def contact_merge(*, survivor_id: int, merged_id: int, by: Any = None) -> Contac
     Only people proven to be who they are get merged: both contacts need a verified identity
     (an address a channel vouched for, never one a visitor typed).
     """
-    from apps.conversations.models import Conversation
 
     if survivor_id == merged_id:
         raise InvalidInput("a contact cannot be merged into itself", code="invalid_merge")
@@ -224,7 +223,6 @@ def contact_merge(*, survivor_id: int, merged_id: int, by: Any = None) -> Contac
 @transaction.atomic
 def contact_unmerge(*, merge_id: int, by: Any = None) -> ContactMerge:
     """Undo a merge: exactly the identities and conversations it moved go back."""
-    from apps.conversations.models import Conversation
 
     merge = ContactMerge.objects.select_for_update(no_key=True).filter(pk=merge_id).first()
     if merge is None:

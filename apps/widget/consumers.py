@@ -23,7 +23,20 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from apps.bus.events import EventType, group_for_inbox, publish_ephemeral_async
 from apps.widget.hub import Send, VisitorSocket, hub
+from apps.widget.replay import event_position, replay_since
+from apps.widget.services import (
+    WidgetError,
+    connect_rate_check,
+    visitor_admit,
+    visitor_conversation_ids,
+    visitor_for_token,
+    visitor_message_data,
+    visitor_message_send,
+    visitor_socket_gone,
+    visitor_socket_touch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +94,6 @@ def socket_admit(
     with inbox and widget settings (one query), their conversation ids (one query), and the
     log position the socket starts from (one query).
     """
-    from apps.widget.replay import event_position
-    from apps.widget.services import (
-        WidgetError,
-        connect_rate_check,
-        visitor_admit,
-        visitor_conversation_ids,
-        visitor_for_token,
-        visitor_socket_touch,
-    )
 
     try:
         connect_rate_check(address)  # WIDGET_RATE_CONNECTS, one budget with the session endpoint
@@ -181,7 +185,6 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
 
 
 def _gone(visitor_id: int) -> None:
-    from apps.widget.services import visitor_socket_gone
 
     visitor_socket_gone(visitor_id)
 
@@ -191,7 +194,6 @@ def _gone(visitor_id: int) -> None:
 
 async def _replay(sock: VisitorSocket, since: int) -> None:
     """The client asked for what follows `since`: it gets it, in order, even if sent before."""
-    from apps.widget.replay import replay_since
 
     if sock.replaying:
         return await _error(sock, "bad_action", "a resume is already running")
@@ -221,7 +223,6 @@ async def _replay(sock: VisitorSocket, since: int) -> None:
 
 
 def _conversation_ids(sock: VisitorSocket) -> list[int]:
-    from apps.widget.services import visitor_conversation_ids, visitor_for_token
 
     visitor = visitor_for_token(inbox_key=sock.inbox_key, token=sock.token)
     return list(visitor_conversation_ids(visitor)) if visitor is not None else []
@@ -282,7 +283,6 @@ async def _receive(sock: VisitorSocket, text: str | None, data: bytes | None) ->
 
 
 async def _send(sock: VisitorSocket, content: dict[str, Any]) -> None:
-    from apps.widget.services import WidgetError
 
     client_id, text = content.get("client_id"), content.get("text")
     if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 64:
@@ -303,7 +303,6 @@ async def _send(sock: VisitorSocket, content: dict[str, Any]) -> None:
 
 def _store(sock: VisitorSocket, client_id: str, text: str) -> dict[str, Any] | None:
     """Durable before the ack: the service commits the message, then we answer."""
-    from apps.widget.services import visitor_for_token, visitor_message_data, visitor_message_send
 
     visitor = visitor_for_token(inbox_key=sock.inbox_key, token=sock.token)
     if visitor is None:
@@ -314,7 +313,6 @@ def _store(sock: VisitorSocket, client_id: str, text: str) -> dict[str, Any] | N
 
 async def _typing(sock: VisitorSocket, content: dict[str, Any]) -> None:
     """The visitor is typing: an ephemeral frame to the agents of the inbox (never logged)."""
-    from apps.bus.events import publish_ephemeral_async
 
     active = content.get("active")
     if not isinstance(active, bool):
@@ -325,7 +323,6 @@ async def _typing(sock: VisitorSocket, content: dict[str, Any]) -> None:
     if active and now - sock.typing_at < TYPING_MIN_INTERVAL:
         return
     sock.typing_at = now if active else 0.0
-    from apps.bus.events import EventType, group_for_inbox
 
     conversation_id = max(sock.conversations)
     await publish_ephemeral_async(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from apps.gateways.base import DeliveryStatus, Gateway, InboundMessage, OutboundMessage, Payload, SendResult
+from apps.widget.tasks import offline_email
 
 
 def widget_provider_id(message_id: int) -> str:
@@ -30,7 +31,6 @@ class WidgetGateway(Gateway):
         return []
 
     def send(self, outbound: OutboundMessage) -> SendResult:
-        from apps.widget.tasks import offline_email
 
         message_id = outbound.message_id
         # After commit (or at once outside a transaction): the task re-reads everything.

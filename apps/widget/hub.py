@@ -25,10 +25,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.bus.events import EventType
 from apps.bus.stream import StreamEvent, stream
-from apps.widget.replay import widget_doorbells
+from apps.widget import services
+from apps.widget.replay import visitor_frames, visitor_frames_by_id, widget_doorbells, widget_events_after
+from apps.widget.services import inbox_online, visitor_for_token, visitor_message_ids_seen
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +264,6 @@ class WidgetHub:
         return await asyncio.shield(asking)
 
     async def _ask_online(self, inbox: Any) -> bool:
-        from apps.widget.services import inbox_online
 
         try:
             online = bool(await database_sync_to_async(inbox_online)(inbox))
@@ -309,7 +311,6 @@ class WidgetHub:
         """Deliver these events (doorbells, or event rows of the catch-up) to the local sockets
         of their conversations. A visitor's own new message makes their other sockets follow
         the conversation it opened."""
-        from apps.widget.replay import visitor_frames, visitor_frames_by_id
 
         wanted: list[int] = []
         forced: dict[int, set[VisitorSocket]] = {}
@@ -366,7 +367,6 @@ class WidgetHub:
 
     async def catch_up(self) -> None:
         """Deliver what no doorbell rang for, then move the sockets' positions forward."""
-        from apps.widget.replay import widget_events_after
 
         if not self.sockets:
             self.checked_upto = None
@@ -419,7 +419,6 @@ SEEN_TYPES = (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED)
 
 
 def _messages_seen(inbox_key: str, token: str, message_ids: list[int]) -> None:
-    from apps.widget.services import visitor_for_token, visitor_message_ids_seen
 
     visitor = visitor_for_token(inbox_key=inbox_key, token=token)
     if visitor is not None:
@@ -428,9 +427,6 @@ def _messages_seen(inbox_key: str, token: str, message_ids: list[int]) -> None:
 
 def _sockets_present(visitor_ids: set[int]) -> None:
     """visitor_socket_touch for every connected visitor in one cache round trip."""
-    from django.core.cache import cache
-
-    from apps.widget import services
 
     cache.set_many({services._presence_key(i): 1 for i in visitor_ids}, services.SOCKET_PRESENCE_TTL)
 

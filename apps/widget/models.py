@@ -10,6 +10,8 @@ from django.db import models
 
 from apps.accounts.models import Inbox
 from apps.contacts.models import Identity
+from apps.widget.hours import hours_validate
+from apps.widget.origins import origin_valid
 
 
 def new_secret() -> str:
@@ -63,8 +65,6 @@ class WidgetSettings(models.Model):
         return [line.strip().rstrip("/") for line in self.allowed_origins.splitlines() if line.strip()]
 
     def clean(self) -> None:
-        from apps.widget.hours import hours_validate
-        from apps.widget.origins import origin_valid
 
         for origin in self.origins():
             if "*" in origin:

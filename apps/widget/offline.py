@@ -25,6 +25,7 @@ from apps.accounts.models import Inbox
 from apps.conversations.models import Message
 from apps.mail.addresses import one_line, reply_address
 from apps.mail.outbound import render_html
+from apps.mail.services import email_thread_for
 from apps.widget.models import OfflineEmail, Visitor
 from apps.widget.services import visitor_socket_connected
 
@@ -47,7 +48,6 @@ def _from_address() -> tuple[str, str]:
 def _reply_to(message: Message) -> str:
     if not settings.INBOUND_EMAIL_DOMAIN:
         return ""
-    from apps.mail.services import email_thread_for
 
     with transaction.atomic():
         thread = email_thread_for(conversation=message.conversation)

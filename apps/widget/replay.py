@@ -15,8 +15,11 @@ from typing import Any
 
 from django.db.models import Max
 
+from apps.accounts.models import Agent, Inbox
 from apps.bus.events import EventType
 from apps.bus.models import Event
+from apps.conversations.models import Message
+from apps.widget.services import visitor_message_data
 
 VISITOR_EVENT_TYPES = (
     EventType.MESSAGE_CREATED,
@@ -88,9 +91,6 @@ def visitor_frames(events: Iterable[Event]) -> list[dict[str, Any]]:
     Messages are read back from the database: the visitor gets their current state in the
     visitor shape (a message.updated replayed late shows the newest status, never an older one).
     """
-    from apps.accounts.models import Agent
-    from apps.conversations.models import Message
-    from apps.widget.services import visitor_message_data
 
     events = [e for e in events if visitor_may_see(e.type, e.data)]
     message_ids = {e.data.get("id") for e in events if e.type in (EventType.MESSAGE_CREATED, EventType.MESSAGE_UPDATED)}
@@ -170,7 +170,6 @@ def widget_events_after(*, since: int, limit: int) -> tuple[list[Event], int, bo
     Returns (events, upto, more). One query per process and interval, whatever the number of
     sockets; the hub picks the conversations it has sockets on.
     """
-    from apps.accounts.models import Inbox
 
     newest = event_position()
     rows = list(

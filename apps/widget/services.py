@@ -29,14 +29,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts.models import Inbox
+from apps.accounts.models import Agent, Inbox
 from apps.assignment.models import AgentPresence
+from apps.bus.services import status_receipt_record
 from apps.contacts.models import Contact, Identity
+from apps.contacts.services import identity_attach
 from apps.conversations.models import Attachment, Conversation, Message
+from apps.conversations.services import message_receive
+from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.locks import NAMESPACE_IDENTITY, NAMESPACE_PROVIDER_MESSAGE, xact_lock
-from apps.gateways.base import InboundAttachment, InboundMessage
+from apps.gateways.base import DeliveryStatus, InboundAttachment, InboundMessage
 from apps.widget.hours import hours_open
-from apps.widget.models import Visitor, WidgetSettings
+from apps.widget.models import Visitor, WidgetSettings, new_secret
+from apps.widget.origins import origin_allowed
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +232,6 @@ def visitor_admit(visitor: Visitor, *, origin: str | None, host: str | None) -> 
       post, until the host site signs them in (a new session with a user id and its hash).
     Reads the inbox's widget settings already loaded with the visitor; never writes.
     """
-    from apps.widget.origins import origin_allowed
 
     widget_settings = getattr(visitor.inbox, "widget", None)
     if not origin_allowed(widget_settings, origin, host):
@@ -486,7 +490,6 @@ def _agent_name(agent_id: Any) -> str:
     now = timezone.now().timestamp()
     if cached and now - cached[0] < 300:
         return cached[1]
-    from apps.accounts.models import Agent
 
     name = _author_name(Agent.objects.filter(pk=agent_id).first())
     _names[agent_id] = (now, name)
@@ -620,7 +623,6 @@ def visitor_message_send(
         raise WidgetError("empty", "the message is empty", 400)
     files = _read_uploads(uploads)
     message_rate_check(visitor)
-    from apps.conversations.services import message_receive
 
     now = timezone.now()
     inbound = InboundMessage(
@@ -696,8 +698,6 @@ def visitor_socket_connected(visitor_id: int) -> bool:
 def visitor_messages_seen(*, visitor: Visitor, messages: Sequence[Message]) -> int:
     """Agent replies the visitor has now received (history fetched, or pushed to their socket):
     sent -> delivered. Returns how many moved. The offline email is then not needed."""
-    from apps.bus.services import status_receipt_record
-    from apps.gateways.base import DeliveryStatus
 
     moved = 0
     for message in messages:
@@ -735,8 +735,6 @@ def visitor_message_ids_seen(*, visitor: Visitor, message_ids: Sequence[int]) ->
 
 
 def _require_admin(by: Any) -> None:
-    from apps.accounts.models import Agent
-    from apps.core.errors import PermissionDenied
 
     if by is None or getattr(by, "role", None) != Agent.Role.ADMIN:
         raise PermissionDenied("only an administrator may do this", code="admin_only")
@@ -747,8 +745,6 @@ def user_id_identity_add(*, contact_id: int, user_id: str, by: Any) -> tuple[Ide
     so that the widget chats of that user, once the site vouches for them with a valid hash,
     land in this contact's timeline. Unverified until such a hash arrives. Returns (identity, created).
     """
-    from apps.contacts.services import identity_attach
-    from apps.core.errors import InvalidInput
 
     _require_admin(by)
     clean = " ".join((user_id or "").split()) if isinstance(user_id, str) else ""
@@ -772,8 +768,6 @@ def widget_settings_update(
     *, inbox_id: int, by: Any, regenerate_secret: bool = False, **changes: Any
 ) -> WidgetSettings:
     """An admin changes a widget inbox's settings (validated as the admin form does)."""
-    from apps.core.errors import InvalidInput, NotFound
-    from apps.widget.models import new_secret
 
     _require_admin(by)
     unknown = set(changes) - set(WIDGET_FIELDS)

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from apps.bus import doorbell, registry
 from apps.bus.models import OutboxEntry, StatusReceipt
+from apps.bus.services.receipts import status_receipt_record
 from apps.conversations.models import Message
 from apps.core.locks import NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.core.logs import log_context
@@ -206,8 +207,6 @@ def _send_claimed(message: Message, in_doubt_since: dt.datetime | None) -> str:
         return _retry_later(entry, exc)
     outbox_settle_sent(message_id=message_id, provider_id=result.provider_message_id, status=result.status)
     if getattr(gateway, "simulates_delivery", False):
-        from apps.bus.services.receipts import status_receipt_record
-
         status_receipt_record(
             source="local",
             status=DeliveryStatus(provider_message_id=result.provider_message_id, status=Message.Status.DELIVERED),

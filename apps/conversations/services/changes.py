@@ -8,10 +8,11 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import Agent
+from apps.accounts.models import Agent, Team
+from apps.assignment.services import _after_commit_drain
 from apps.bus.events import EventType, event_append
 from apps.conversations.events import emit_conversation, emit_message, notify_assigned
-from apps.conversations.models import Conversation, Label
+from apps.conversations.models import Conversation, Label, ReadMarker
 from apps.conversations.services.timeline import activity_add
 from apps.core.errors import InvalidInput, NotFound
 
@@ -75,8 +76,6 @@ def conversation_update(
         else:
             notes.append(f"{who} assigned this to {assignee.name}")
     if team_id != "unchanged" and team_id != conversation.team_id:
-        from apps.accounts.models import Team
-
         team = Team.objects.filter(pk=team_id).first() if team_id is not None else None
         if team_id is not None and team is None:
             raise InvalidInput("no such team", code="invalid_team")
@@ -114,8 +113,6 @@ def conversation_update(
     if "assignee" in changes:
         notify_assigned(conversation=conversation, by=by)
     if "status" in changes and conversation.status == Conversation.Status.RESOLVED:
-        from apps.assignment.services import _after_commit_drain
-
         _after_commit_drain()  # capacity was freed
     return conversation
 
@@ -155,7 +152,6 @@ def conversations_wake_snoozed() -> int:
 
 def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | None = None) -> int:
     """Mark read up to `seq` (default: everything). Never moves backwards."""
-    from apps.conversations.models import ReadMarker
 
     last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
     target = last_seq if seq is None else max(0, min(seq, last_seq))

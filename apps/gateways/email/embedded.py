@@ -11,11 +11,13 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.gateways.email.imap import imap_poll_all
+from apps.gateways.email.smtp import ListenerThread, parse_listen
+
 log = logging.getLogger(__name__)
 
 
 def imap_poll_loop(interval: float) -> None:
-    from apps.gateways.email.imap import imap_poll_all
 
     while True:
         try:
@@ -36,7 +38,6 @@ def start_imap_polling() -> threading.Thread:
 def start_smtp_listener():  # type: ignore[no-untyped-def]
     """The listener on SMTP_LISTEN when INBOUND_EMAIL_DOMAIN is set; None (and a log line) when
     it is not, or when the address is taken (the HTTP server runs on regardless)."""
-    from apps.gateways.email.smtp import ListenerThread, parse_listen
 
     if not settings.INBOUND_EMAIL_DOMAIN:
         return None

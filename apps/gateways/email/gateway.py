@@ -22,7 +22,9 @@ from apps.gateways.base import (
     Payload,
     SendResult,
 )
+from apps.gateways.email.intake import dedupe_key
 from apps.gateways.email.parser import parse_mail
+from apps.gateways.email.sending import send_email
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,6 @@ class EmailGateway(Gateway):
         name = parsed.from_["name"]
         rcpt_tos = envelope.get("rcpt_tos") or []
         recipient = rcpt_tos[0] if rcpt_tos else (parsed.to[0]["address"] if parsed.to else "")
-        from apps.gateways.email.intake import dedupe_key
 
         return [
             InboundMessage(
@@ -95,6 +96,5 @@ class EmailGateway(Gateway):
         return []
 
     def send(self, outbound: OutboundMessage) -> SendResult:
-        from apps.gateways.email.sending import send_email  # written by the mail-out half
 
         return send_email(outbound)

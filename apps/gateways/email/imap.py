@@ -24,6 +24,7 @@ from imapclient.exceptions import IMAPClientError
 
 from apps.gateways.email.intake import email_accept, envelope_of
 from apps.gateways.models import ImapCursor
+from apps.mail.models import EmailInboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,6 @@ def _poll_folder(client: IMAPClient, config: Any, cursor: ImapCursor, result: Po
 
 def imap_poll_inbox(*, inbox_id: int) -> PollResult:
     """Poll one inbox's mailbox once. Errors are recorded on the cursor and returned, not raised."""
-    from apps.mail.models import EmailInboxSettings
 
     result = PollResult(inbox_id=inbox_id)
     config = EmailInboxSettings.objects.filter(inbox_id=inbox_id, imap_enabled=True).first()
@@ -202,7 +202,6 @@ def imap_poll_inbox(*, inbox_id: int) -> PollResult:
 
 
 def imap_inbox_ids() -> list[int]:
-    from apps.mail.models import EmailInboxSettings
 
     return list(
         EmailInboxSettings.objects.filter(imap_enabled=True).exclude(imap_host="").values_list("inbox_id", flat=True)

@@ -2,6 +2,8 @@ from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Inbox, Team
 from apps.accounts.services import agent_create
+from apps.mail.demo import demo_email_inbox
+from apps.widget.demo import demo_widget_inbox
 
 DEMO_AGENTS = [
     # username, password, display name, admin
@@ -20,11 +22,9 @@ class Command(BaseCommand):
         if inbox is None:
             inbox = Inbox.objects.create(name="Demo SMS", channel=Inbox.Channel.SMS, address=DEMO_SMS_NUMBER, team=team)
         self.stdout.write(f"SMS inbox: {inbox.name} on {inbox.address}")
-        from apps.mail.demo import demo_email_inbox
 
         mailbox = demo_email_inbox(team=team)
         self.stdout.write(f"Email inbox: {mailbox.name} on {mailbox.address}")
-        from apps.widget.demo import demo_widget_inbox
 
         chat = demo_widget_inbox(team=team)
         self.stdout.write(f"Widget inbox: {chat.name}, key {chat.key} (demo page: /widget/demo/)")

@@ -10,15 +10,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from apps.assignment.services import presence_expire
+from apps.bus.tasks import events_prune, sweep
 from apps.core.runfile import runfile_remove, runfile_write
+from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
 
 log = logging.getLogger(__name__)
 
 
 def periodic_loop(interval: float) -> None:
     """What Celery beat does in production: sweep the bus, expire presence, wake snoozes, prune."""
-    from apps.assignment.services import presence_expire
-    from apps.bus.tasks import events_prune, sweep
 
     last_prune = 0.0
     while True:
@@ -87,7 +88,6 @@ class Command(BaseCommand):
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
             self._say("tasks run in-process (no REDIS_URL); periodic work every 5 s")
             # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
-            from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
 
             start_imap_polling()
             smtp = start_smtp_listener()
