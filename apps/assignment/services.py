@@ -46,26 +46,32 @@ def presence_data(presence: AgentPresence) -> dict:
     }
 
 
-def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -> Agent | None:
-    """Give a waiting conversation to the online agent with capacity whose turn it is.
+class AssignPool:
+    """Candidates locked once for many assignments in one transaction (a bus batch).
 
-    With `emit`, the change and the assignee's notification are published here; without, the
-    caller publishes both. The caller holds the conversation row lock. Returns the agent, or None when nobody is
-    available (the conversation then waits in the queue).
+    The first assignment in an inbox (and team) locks its candidates' presence rows and counts
+    their load, as one alone does; the rest of the transaction reuses both, counting its own
+    assignments, since nobody else can assign to a locked agent until commit. The presence rows'
+    round-robin times are written once, by `flush`.
     """
-    if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
-        return None
-    inbox = conversation.inbox
-    if not inbox.auto_assign:
-        return None
-    now = timezone.now()
+
+    def __init__(self) -> None:
+        self.pools: dict[tuple[int, int | None], tuple[list[AgentPresence], dict[int, int]]] = {}
+        self.touched: dict[int, AgentPresence] = {}
+
+    def flush(self) -> None:
+        if self.touched:
+            AgentPresence.objects.bulk_update(list(self.touched.values()), ["last_assigned_at"])
+            self.touched.clear()
+
+
+def _candidates(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[list[AgentPresence], dict[int, int]]:
     candidates = AgentPresence.objects.filter(
         status=AgentPresence.Status.ONLINE,
         last_seen_at__gte=_fresh_after(now),
         agent__is_active=True,
         agent__inboxes=inbox,
     )
-    team_id = conversation.team_id or inbox.team_id
     if team_id:
         candidates = candidates.filter(agent__teams=team_id)
     # Lock every candidate's presence row, always in agent-id order so that concurrent claims
@@ -75,13 +81,42 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
     # load counted below includes every claim that committed before.
     locked = list(candidates.select_for_update(of=("self",), no_key=True).select_related("agent").order_by("agent_id"))
     if not locked:
-        return None
+        return locked, {}
     loads = dict(
         Conversation.objects.filter(assignee_id__in=[p.agent_id for p in locked], status__in=ACTIVE_STATUSES)
         .values("assignee_id")
         .annotate(n=Count("id"))
         .values_list("assignee_id", "n")
     )
+    return locked, loads
+
+
+def conversation_auto_assign(
+    *, conversation: Conversation, emit: bool = True, pool: AssignPool | None = None
+) -> Agent | None:
+    """Give a waiting conversation to the online agent with capacity whose turn it is.
+
+    With `emit`, the change and the assignee's notification are published here; without, the
+    caller publishes both. The caller holds the conversation row lock. Returns the agent, or None when nobody is
+    available (the conversation then waits in the queue). With a `pool`, candidates locked and
+    counted earlier in the transaction are reused (the caller flushes the pool before commit).
+    """
+    if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
+        return None
+    inbox = conversation.inbox
+    if not inbox.auto_assign:
+        return None
+    now = timezone.now()
+    team_id = conversation.team_id or inbox.team_id
+    key = (inbox.pk, team_id)
+    if pool is not None and key in pool.pools:
+        locked, loads = pool.pools[key]
+    else:
+        locked, loads = _candidates(inbox, team_id, now)
+        if pool is not None:
+            pool.pools[key] = (locked, loads)
+    if not locked:
+        return None
     # Round robin: whoever was assigned to longest ago (never: first), ties by id.
     locked.sort(key=lambda p: (p.last_assigned_at is not None, p.last_assigned_at or now, p.agent_id))
     for presence in locked:
@@ -89,8 +124,12 @@ def conversation_auto_assign(*, conversation: Conversation, emit: bool = True) -
             continue
         Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
         conversation.assignee = presence.agent
+        loads[presence.agent_id] = loads.get(presence.agent_id, 0) + 1
         presence.last_assigned_at = now
-        presence.save(update_fields=["last_assigned_at"])
+        if pool is not None:
+            pool.touched[presence.pk] = presence
+        else:
+            presence.save(update_fields=["last_assigned_at"])
         if emit:
             emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
             notify_assigned(conversation=conversation)

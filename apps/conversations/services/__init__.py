@@ -18,7 +18,12 @@ from apps.conversations.services.delivery import (
     message_record_sent,
     message_record_statuses,
 )
-from apps.conversations.services.receive import inbox_for_inbound, message_receive, messages_receive
+from apps.conversations.services.receive import (
+    inbox_for_inbound,
+    message_receive,
+    messages_receive,
+    receiver_each_together,
+)
 from apps.conversations.services.send import FileUpload, message_send
 
 __all__ = [
@@ -36,5 +41,6 @@ __all__ = [
     "message_record_sent",
     "message_record_statuses",
     "messages_receive",
+    "receiver_each_together",
     "message_send",
 ]

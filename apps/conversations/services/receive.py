@@ -4,16 +4,18 @@ and told to the consoles."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Inbox
-from apps.assignment.services import conversation_auto_assign
+from apps.assignment.services import AssignPool, conversation_auto_assign
 from apps.bus.events import EventType
-from apps.bus.registry import Delivery
+from apps.bus.registry import Delivery, Receiver, receiver_each
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
@@ -51,6 +53,7 @@ class ReceiveBatch:
         self.open: dict[tuple[int, int], Conversation | None] = {}
         self.dirty: dict[int, Conversation] = {}
         self.unstaffed: set[int] = set()  # inboxes where nobody could take a conversation
+        self.assign = AssignPool()  # candidates locked and counted once per inbox and team
         self._load(deliveries)
 
     def _load(self, deliveries: Sequence[Delivery]) -> None:
@@ -114,6 +117,7 @@ class ReceiveBatch:
         for conversation in self.dirty.values():
             conversation.save(update_fields=CONVERSATION_FIELDS)
         self.dirty.clear()
+        self.assign.flush()
 
 
 # What receiving a message changes on its conversation.
@@ -141,6 +145,42 @@ def messages_receive(deliveries: Sequence[Delivery]) -> None:
             inbox=inbox, inbound=delivery.inbound, received_at=delivery.entry.received_at, batch=batch
         )
     batch.flush()
+
+
+class _Together(threading.local):
+    pool: AssignPool | None = None
+
+
+_together = _Together()
+
+
+@contextmanager
+def _receiving_together() -> Iterator[AssignPool]:
+    pool = AssignPool()
+    _together.pool = pool
+    try:
+        yield pool
+        pool.flush()
+    finally:
+        _together.pool = None
+
+
+def receiver_each_together(store: Callable[..., Any]) -> Receiver:
+    """The bus receiver of a channel that routes each message itself (email): each delivery is
+    stored by `store` in its own savepoint (apps.bus.registry.receiver_each), and the batch shares
+    what assignment locked and counted, as `messages_receive` does. A delivery that turned out
+    unroutable rolled its savepoint back, and the row locks with it, so assignment starts afresh."""
+    each = receiver_each(store)
+
+    def receive(deliveries: Sequence[Delivery]) -> None:
+        with _receiving_together() as pool:
+            for delivery in deliveries:
+                each([delivery])
+                if delivery.unroutable:
+                    pool.flush()
+                    pool.pools.clear()
+
+    return receive
 
 
 def message_receive(
@@ -293,7 +333,9 @@ def message_receive(
     auto_assigned = (
         conversation.assignee_id is None
         and (batch is None or inbox.pk not in batch.unstaffed)
-        and conversation_auto_assign(conversation=conversation, emit=False)
+        and conversation_auto_assign(
+            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool
+        )
     )
     if batch is not None and conversation.assignee_id is None and conversation.status == Conversation.Status.OPEN:
         batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
