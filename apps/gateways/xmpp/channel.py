@@ -21,9 +21,7 @@ def xmpp_outbound_build(*, message: Message, outbound: OutboundMessage) -> Outbo
     if (message.meta or {}).get("attachments"):
         for attachment in message.attachments.exclude(file="").order_by("id"):
             with attachment.file.open("rb") as handle:
-                files.append(
-                    (attachment.filename or f"file-{attachment.pk}", handle.read(), attachment.content_type)
-                )
+                files.append((attachment.filename or f"file-{attachment.pk}", handle.read(), attachment.content_type))
     spec = {"inbox_id": message.inbox_id, "files": files}
     return dataclasses.replace(outbound, options={**outbound.options, "xmpp": spec})
 

@@ -126,7 +126,9 @@ class XmppGateway(Gateway):
         client = self._client(outbound)
         wanted = [ids.stanza_id(outbound.message_id, n) for n in range(len(parts_of(outbound)))]
         since = attempted_at - dt.timedelta(minutes=5)  # clocks of the server and ours differ
-        found: set[str] = self._wait(live.run(client.archived_ids(with_jid=outbound.to, since=since)), "asking the archive")
+        found: set[str] = self._wait(
+            live.run(client.archived_ids(with_jid=outbound.to, since=since)), "asking the archive"
+        )
         self.already_sent = found & set(wanted)
         if wanted and all(w in found for w in wanted):
             return SendResult(provider_message_id=wanted[0], status="sent")

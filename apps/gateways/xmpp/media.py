@@ -45,7 +45,9 @@ def xmpp_media_fetch(url: str) -> tuple[bytes, str]:
                 raise PermanentSendError("media_gone", f"HTTP {response.status_code} for the shared file")
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limit:
-                raise PermanentSendError("media_too_large", f"the shared file is {declared} bytes; the limit is {limit}")
+                raise PermanentSendError(
+                    "media_too_large", f"the shared file is {declared} bytes; the limit is {limit}"
+                )
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_content(64 * 1024):

@@ -72,6 +72,8 @@ class AccountRunner:
         self.catching_up = False
         self.needs_catch_up = False
         self.connects = 0  # sessions established (tests, logs)
+        self.taken = 0  # messages handed to the journal …
+        self.duplicates = 0  # … of which it had already (live vs offline vs archive copies)
         self._cursor: tuple[str, dt.datetime] | None = None
         self._cursor_task: asyncio.Task[None] | None = None
 
@@ -106,7 +108,7 @@ class AccountRunner:
                 client.connect()
             try:
                 up = await asyncio.wait_for(asyncio.shield(client.started), CONNECT_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 up = False
             if up:
                 delay = 1.0
@@ -125,7 +127,9 @@ class AccountRunner:
             if self.stopping:
                 return
             wait = delay * random.uniform(0.8, 1.2)
-            log.warning("xmpp %s: %s; connecting again in %.1f s", jid, "connection lost" if up else "cannot connect", wait)
+            log.warning(
+                "xmpp %s: %s; connecting again in %.1f s", jid, "connection lost" if up else "cannot connect", wait
+            )
             await asyncio.sleep(wait)
             delay = min(settings.XMPP_RECONNECT_MAX_SECONDS, delay * 2)
 
@@ -168,7 +172,9 @@ class AccountRunner:
         try:
             await self.take_now(record, raw)
         except Exception:  # noqa: BLE001 - the archive still has it: the next catch-up takes it
-            log.exception("xmpp %s: storing message %s failed; the archive catch-up will take it", self.config.jid, record.key)
+            log.exception(
+                "xmpp %s: storing message %s failed; the archive catch-up will take it", self.config.jid, record.key
+            )
             self.needs_catch_up = True
             return
         if then is not None:
@@ -179,14 +185,20 @@ class AccountRunner:
                 self._cursor_task = asyncio.ensure_future(self._save_cursor_soon())
 
     async def take_now(self, record: StanzaRecord, raw: bytes) -> bool:
-        return await self.runner.db(services.xmpp_accept, account=self.config, record=record, raw=raw)
+        created = await self.runner.db(services.xmpp_accept, account=self.config, record=record, raw=raw)
+        self.taken += 1
+        if not created:
+            self.duplicates += 1
+        return created
 
     async def _save_cursor_soon(self) -> None:
         await asyncio.sleep(CURSOR_SAVE_DELAY)  # one UPDATE for a burst of messages
         cursor, self._cursor = self._cursor, None
         if cursor is not None and not self.catching_up and not self.needs_catch_up:
             try:
-                await self.runner.db(services.xmpp_cursor_save, account_id=self.config.id, cursor=cursor[0], at=cursor[1])
+                await self.runner.db(
+                    services.xmpp_cursor_save, account_id=self.config.id, cursor=cursor[0], at=cursor[1]
+                )
             except Exception:  # noqa: BLE001 - a cursor behind costs a re-read (deduplicated), never a loss
                 log.warning("xmpp %s: saving the archive cursor failed", self.config.jid, exc_info=True)
 
@@ -199,7 +211,12 @@ class AccountRunner:
         self.runner.keep(
             asyncio.ensure_future(
                 self.runner.db_logged(
-                    services.xmpp_receipt, stanza_id=stanza_id, sender=sender, status=status, error_code=code, error_text=text
+                    services.xmpp_receipt,
+                    stanza_id=stanza_id,
+                    sender=sender,
+                    status=status,
+                    error_code=code,
+                    error_text=text,
                 )
             )
         )
@@ -207,7 +224,9 @@ class AccountRunner:
     def typing(self, sender: str, on: bool) -> None:
         self.runner.keep(
             asyncio.ensure_future(
-                self.runner.db_logged(services.xmpp_customer_typing, inbox_id=self.config.inbox_id, sender=sender, on=on)
+                self.runner.db_logged(
+                    services.xmpp_customer_typing, inbox_id=self.config.inbox_id, sender=sender, on=on
+                )
             )
         )
 
@@ -297,13 +316,19 @@ class XmppRunner:
         for event in events:
             if event.type == EventType.TYPING and event.data.get("agent") and event.inbox_id in inboxes:
                 if event.conversation_id is not None:
-                    self.keep(asyncio.ensure_future(self._agent_typing(event.conversation_id, bool(event.data.get("on", True)))))
+                    self.keep(
+                        asyncio.ensure_future(
+                            self._agent_typing(event.conversation_id, bool(event.data.get("on", True)))
+                        )
+                    )
 
     def on_ephemeral(self, group: str, frame: dict[str, Any]) -> None:
         pass
 
     async def _agent_typing(self, conversation_id: int, on: bool) -> None:
-        target = await self.db_logged(services.xmpp_typing_target, conversation_id=conversation_id, inbox_ids=self.inbox_ids())
+        target = await self.db_logged(
+            services.xmpp_typing_target, conversation_id=conversation_id, inbox_ids=self.inbox_ids()
+        )
         if target is None:
             return
         inbox_id, address = target

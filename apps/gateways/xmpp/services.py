@@ -182,8 +182,10 @@ def xmpp_typing_target(*, conversation_id: int, inbox_ids: set[int]) -> tuple[in
     inbox_id, kind, address, contact_id = row
     if kind == KIND and address:
         return inbox_id, address
-    address = (
-        Identity.objects.filter(contact_id=contact_id, kind=KIND).order_by("-created_at").values_list("address", flat=True).first()
+    other = (
+        Identity.objects.filter(contact_id=contact_id, kind=KIND)
+        .order_by("-created_at")
+        .values_list("address", flat=True)
+        .first()
     )
-    return (inbox_id, address) if address else None
-
+    return (inbox_id, other) if other else None

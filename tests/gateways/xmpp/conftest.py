@@ -77,9 +77,7 @@ def accounts(prosody_server) -> Callable[[str], tuple[str, str]]:
 def xmpp_inbox(transactional_db, xmpp_settings, prosody_server, accounts, team) -> Inbox:
     jid, password = accounts("support")
     inbox = Inbox.objects.create(name="XMPP support", channel=Inbox.Channel.XMPP, address=jid, team=team)
-    XmppAccount.objects.create(
-        inbox=inbox, jid=jid, password=password, host="127.0.0.1", port=prosody_server.c2s_port
-    )
+    XmppAccount.objects.create(inbox=inbox, jid=jid, password=password, host="127.0.0.1", port=prosody_server.c2s_port)
     return inbox
 
 

@@ -45,11 +45,14 @@ def test_live_offline_and_archived_copies_are_one_message(desk, xmpp_inbox, cust
     catch-up reads it from the archive too; both carry the same stanza-id."""
     customer.send(xmpp_inbox.address, "while you were away 1")
     customer.send(xmpp_inbox.address, "while you were away 2")
-    desk.start().connected()
+    account_runner = desk.start().connected()
 
     messages = wait_for(lambda: len(inbound(xmpp_inbox)) == 2 and inbound(xmpp_inbox), what="two messages")
     assert [m.body for m in messages] == ["while you were away 1", "while you were away 2"]
     assert InboundEntry.objects.count() == 2
+    # Both copies of each came (offline delivery and the archive) and were one entry each.
+    wait_for(lambda: account_runner.taken == 4, what="the offline copies")
+    assert account_runner.duplicates == 2
     account = XmppAccount.objects.get()
     assert account.archive_cursor == messages[-1].provider_id
     # Later live messages are stored once too.
