@@ -170,3 +170,18 @@ def test_a_send_in_doubt_that_never_reached_the_server_is_sent_once(conversation
     assert entry.provider_checks == 1
     customer.send(conversation.inbox.address, "sync")
     assert bodies(customer).count("lost before the wire") == 1
+
+
+def test_a_reply_the_server_bounces_is_shown_failed(conversation, agent):
+    from apps.contacts.models import Identity
+
+    nobody = Identity.objects.create(
+        contact_id=conversation.contact_id, kind="xmpp", address="nobody-here@desk.localhost", verified=True
+    )
+    message, _ = message_send(conversation_id=conversation.pk, agent=agent, body="hello?", identity_id=nobody.pk)
+
+    failed = wait_for(
+        lambda: (m := Message.objects.get(pk=message.pk)).status == Message.Status.FAILED and m, what="failed"
+    )
+    assert failed.error_code == "xmpp:service-unavailable"
+    assert failed.error_message
