@@ -94,6 +94,8 @@ class AccountRunner:
                 await self.task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+        if self.client is not None:
+            self.client.discard()
 
     # --- the connection ---------------------------------------------------------------------
     async def supervise(self) -> None:
@@ -294,7 +296,7 @@ class XmppRunner:
                 await asyncio.get_running_loop().run_in_executor(None, self._sender.join, 15)
             for task in list(self._tasks):
                 task.cancel()
-            self._db.submit(connection.close)
+            self._db.submit(_close_connection)  # the database thread's own connection
             self._db.shutdown(wait=True)
 
     async def _sync_accounts(self) -> None:
@@ -382,6 +384,10 @@ class XmppRunner:
             listener.stop()
             pool.shutdown(wait=True, cancel_futures=False)
             connection.close()
+
+
+def _close_connection() -> None:
+    connection.close()  # looked up in the calling thread: Django's connections are per thread
 
 
 def _send(message_id: int, in_doubt_since: Any) -> str:

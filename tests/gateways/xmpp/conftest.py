@@ -113,6 +113,11 @@ class Desk:
             self.thread.join(30)
             assert not self.thread.is_alive(), "run_xmpp did not stop"
         self.thread = None
+        # Its helper threads close their database connections as they end.
+        wait_for(
+            lambda: not [t.name for t in threading.enumerate() if t.name.startswith(("xmpp", "event-stream"))],
+            what="run_xmpp's threads to end",
+        )
 
 
 @pytest.fixture
@@ -207,9 +212,15 @@ class Customer:
         return self._run(go())
 
     def close(self) -> None:
+        if not self.loop.is_running():
+            return
+
         async def go() -> None:
             if self.client is not None:
                 await self.client.disconnect(wait=1)
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
 
         try:
             self._run(go(), timeout=10)
