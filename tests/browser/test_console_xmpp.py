@@ -9,14 +9,6 @@ import uuid
 import pytest
 
 from tests.browser.support import open_console, screenshot
-from tests.gateways.xmpp.conftest import (  # noqa: F401 - fixtures
-    accounts,
-    customer,
-    desk,
-    prosody_server,
-    xmpp_inbox,
-    xmpp_settings,
-)
 from tests.servers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
