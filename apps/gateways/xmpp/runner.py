@@ -38,6 +38,7 @@ from apps.bus.services.outbox import outbox_claim, outbox_renew_leases, outbox_s
 from apps.bus.stream import EventStream, StreamEvent
 from apps.gateways.xmpp import services
 from apps.gateways.xmpp.client import DeskClient
+from apps.gateways.xmpp.holder import AccountLocks
 from apps.gateways.xmpp.live import live
 from apps.gateways.xmpp.services import AccountConfig, StanzaRecord
 
@@ -244,6 +245,8 @@ class XmppRunner:
         self._sender_wake = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()  # the accounts were read and their connections started
+        self.locks = AccountLocks()  # used on the database thread only
+        self.waiting: set[int] = set()  # accounts another run_xmpp holds
         # Its own event stream: in a web process (make run) the server's loop has the other.
         self.events = EventStream()
 
@@ -290,6 +293,7 @@ class XmppRunner:
             self.events.detach(self)
             await asyncio.gather(*(a.stop() for a in self.accounts.values()), return_exceptions=True)
             self.accounts.clear()
+            self._db.submit(self.locks.close)  # after the connections are closed: the next holder may log in
             live.set_loop(None)
             self._sender_wake.set()
             if self._sender is not None:
@@ -300,17 +304,33 @@ class XmppRunner:
             self._db.shutdown(wait=True)
 
     async def _sync_accounts(self) -> None:
+        if not await self.db(self.locks.alive):
+            log.error("xmpp: the database session holding the accounts' locks was lost; reconnecting them")
+            await self._stop_accounts(list(self.accounts))
         configs = {c.id: c for c in await self.db(services.xmpp_accounts)}
         for account_id, account in list(self.accounts.items()):
             fresh = configs.get(account_id)
             if fresh is None or _connection_changed(account.config, fresh):
-                await account.stop()
-                del self.accounts[account_id]
+                await self._stop_accounts([account_id])
         for account_id, config in configs.items():
-            if account_id not in self.accounts:
-                account = AccountRunner(self, config)
-                self.accounts[account_id] = account
-                account.start()
+            if account_id in self.accounts:
+                continue
+            if not await self.db(self.locks.hold, account_id):
+                if account_id not in self.waiting:
+                    log.warning("xmpp %s: another run_xmpp holds this account; waiting for it", config.jid)
+                self.waiting.add(account_id)
+                continue
+            self.waiting.discard(account_id)
+            account = AccountRunner(self, config)
+            self.accounts[account_id] = account
+            account.start()
+
+    async def _stop_accounts(self, account_ids: list[int]) -> None:
+        for account_id in account_ids:
+            account = self.accounts.pop(account_id, None)
+            if account is not None:
+                await account.stop()
+            await self.db(self.locks.release, account_id)
 
     # --- agents typing (the event stream) -------------------------------------------------------
     def on_events(self, events: list[StreamEvent], upto: int) -> None:
@@ -416,9 +436,9 @@ def parse_stamp(value: str) -> dt.datetime | None:
     return parse_datetime(value) if value else None
 
 
-def run_in_thread(stop: threading.Event) -> tuple[threading.Thread, XmppRunner]:
+def run_in_thread(stop: threading.Event, *, reload_seconds: float = 30.0) -> tuple[threading.Thread, XmppRunner]:
     """run_xmpp on a thread of this process (`make run`'s serve, the tests)."""
-    runner = XmppRunner(stop=stop)
+    runner = XmppRunner(stop=stop, reload_seconds=reload_seconds)
 
     def main() -> None:
         try:

@@ -89,9 +89,9 @@ class Desk:
         self.thread: threading.Thread | None = None
         self.runner: XmppRunner | None = None
 
-    def start(self) -> Desk:
+    def start(self, reload_seconds: float = 30.0) -> Desk:
         self.stop_event = threading.Event()
-        self.thread, self.runner = run_in_thread(self.stop_event)
+        self.thread, self.runner = run_in_thread(self.stop_event, reload_seconds=reload_seconds)
         return self
 
     def account(self) -> Any:
