@@ -123,12 +123,19 @@ class XmppGateway(Gateway):
         return SendResult(provider_message_id=ids_[0], status="sent")
 
     def confirm(self, outbound: OutboundMessage, *, attempted_at: dt.datetime) -> SendResult | None:
-        client = self._client(outbound)
         wanted = [ids.stanza_id(outbound.message_id, n) for n in range(len(parts_of(outbound)))]
         since = attempted_at - dt.timedelta(minutes=5)  # clocks of the server and ours differ
-        found: set[str] = self._wait(
-            live.run(client.archived_ids(with_jid=outbound.to, since=since)), "asking the archive"
-        )
+        try:
+            client = self._client(outbound)
+            found: set[str] = self._wait(
+                live.run(client.archived_ids(with_jid=outbound.to, since=since)), "asking the archive"
+            )
+        except SendOutcomeUnknown:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no answer from the archive is no answer about the send
+            # Still unknown, not "not sent": a plain TransientSendError would let the outbox
+            # forget the earlier attempt and send again without asking.
+            raise SendOutcomeUnknown(f"the archive could not be asked: {exc!r}") from exc
         self.already_sent = found & set(wanted)
         if wanted and all(w in found for w in wanted):
             return SendResult(provider_message_id=wanted[0], status="sent")

@@ -136,6 +136,15 @@ Component "{UPLOAD}" "http_file_share"
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
+    def pause(self) -> None:
+        """Freeze prosody (SIGSTOP): connections stay open, nothing is answered."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGCONT)
+
     def restart(self) -> None:
         self.stop()
         # The ports must be free again before prosody binds them.

@@ -185,3 +185,47 @@ def test_a_reply_the_server_bounces_is_shown_failed(conversation, agent):
     )
     assert failed.error_code == "xmpp:service-unavailable"
     assert failed.error_message
+
+
+@pytest.fixture
+def no_keepalive_soon(xmpp_settings):
+    """The frozen server is found by the sends, not by a keepalive that would drop the session."""
+    xmpp_settings.XMPP_KEEPALIVE_SECONDS = 60
+
+
+def test_a_reply_whose_confirmation_never_came_is_checked_in_the_archive_not_resent(
+    no_keepalive_soon, conversation, customer, agent, prosody_server, xmpp_settings
+):
+    """The server freezes after the stanza was written: no answer to the send's ping, the
+    outcome is unknown. Once the server is back, the archive says it has the reply: settled as
+    sent, never written twice."""
+    xmpp_settings.XMPP_SEND_TIMEOUT_SECONDS = 1.0
+    prosody_server.pause()
+    try:
+        message, _ = message_send(conversation_id=conversation.pk, agent=agent, body="frozen in flight")
+        entry = wait_for(
+            lambda: (e := OutboxEntry.objects.get(message=message)).last_error and e, what="the unknown outcome"
+        )
+        assert entry.state == OutboxEntry.State.PENDING
+        assert entry.attempt_started_at is not None  # still in doubt: the archive is asked first
+        assert "did not confirm" in entry.last_error
+        # The next try asks the archive, which cannot answer either: still in doubt, nothing sent.
+        entry = wait_for(
+            lambda: "archive could not be asked" in (e := OutboxEntry.objects.get(message=message)).last_error and e,
+            what="the archive asked in vain",
+        )
+        assert entry.state == OutboxEntry.State.PENDING and entry.attempt_started_at is not None
+        assert entry.provider_checks == 1
+    finally:
+        prosody_server.resume()
+    xmpp_settings.XMPP_SEND_TIMEOUT_SECONDS = 10.0
+    entry = wait_for(
+        lambda: (e := OutboxEntry.objects.get(message=message)).state == OutboxEntry.State.DONE and e,
+        timeout=40,
+        what="settled",
+    )
+    assert entry.provider_checks == 2
+    assert Message.objects.get(pk=message.pk).status == Message.Status.SENT
+    wait_for(lambda: "frozen in flight" in bodies(customer), what="the reply at the customer")
+    customer.send(conversation.inbox.address, "sync")
+    assert bodies(customer).count("frozen in flight") == 1
