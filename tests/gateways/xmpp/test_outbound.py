@@ -229,3 +229,20 @@ def test_a_reply_whose_confirmation_never_came_is_checked_in_the_archive_not_res
     wait_for(lambda: "frozen in flight" in bodies(customer), what="the reply at the customer")
     customer.send(conversation.inbox.address, "sync")
     assert bodies(customer).count("frozen in flight") == 1
+
+
+def test_a_file_larger_than_the_server_takes_fails_with_the_reason_and_sends_nothing(conversation, customer, agent):
+    big = b"\0" * (10 * 1024 * 1024 + 1)  # the private prosody takes 10 MiB
+    message, _ = message_send(
+        conversation_id=conversation.pk,
+        agent=agent,
+        body="the full log",
+        attachments=[FileUpload(filename="log.bin", content_type="application/octet-stream", data=big)],
+    )
+    failed = wait_for(
+        lambda: (m := Message.objects.get(pk=message.pk)).status == Message.Status.FAILED and m, what="failed"
+    )
+    assert failed.error_code == "xmpp_file_too_large"
+    assert "log.bin" in failed.error_message
+    customer.send(conversation.inbox.address, "sync")
+    assert "the full log" not in bodies(customer)  # an upload that fails sends nothing
