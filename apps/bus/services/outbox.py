@@ -207,7 +207,14 @@ def _send_claimed(message: Message, in_doubt_since: dt.datetime | None) -> str:
         if channel.build is not None:  # the channel adds what it needs (email: headers, files)
             outbound = channel.build(message=message, outbound=outbound)
         if in_doubt_since is not None:
-            found = _provider_has(gateway, outbound, entry, in_doubt_since)
+            try:
+                found = _provider_has(gateway, outbound, entry, in_doubt_since)
+            except SendOutcomeUnknown:
+                raise
+            except TransientSendError as exc:
+                # The provider could not tell yet: the earlier attempt is still in doubt (a plain
+                # transient error would clear it, and the next try would send without asking).
+                raise SendOutcomeUnknown(f"could not ask the provider: {exc}") from exc
             if found is not None:
                 log.info("message %s had reached the provider before (%s): not sent again", message_id, found)
                 outbox_settle_sent(message_id=message_id, provider_id=found.provider_message_id, status=found.status)
