@@ -166,7 +166,7 @@ class DeskClient(slixmpp.ClientXMPP):  # type: ignore[misc]
         if record is None:
             return
         ack = self._acker(msg)
-        self.runner.take(record, str(msg).encode(), live=True, then=ack)
+        self.runner.take(record, str(msg).encode(), then=ack)
 
     def _acker(self, msg: Any) -> Callable[[], None] | None:
         """A receipt (XEP-0184) for a message that asked for one, sent once it is durable."""

@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.bus import doorbell
 from apps.bus.events import EventType
@@ -166,7 +165,7 @@ class AccountRunner:
             self.catching_up = False
 
     # --- in ---------------------------------------------------------------------------------
-    def take(self, record: StanzaRecord, raw: bytes, *, live: bool, then: Callable[[], None] | None) -> None:
+    def take(self, record: StanzaRecord, raw: bytes, *, then: Callable[[], None] | None) -> None:
         """A live message: into the journal on the database thread (in arrival order)."""
         task = asyncio.ensure_future(self._take_live(record, raw, then))
         self.runner.keep(task)
@@ -430,10 +429,6 @@ def _connection_changed(old: AccountConfig, new: AccountConfig) -> bool:
         new.upload_domain,
         new.inbox_id,
     )
-
-
-def parse_stamp(value: str) -> dt.datetime | None:
-    return parse_datetime(value) if value else None
 
 
 def run_in_thread(stop: threading.Event, *, reload_seconds: float = 30.0) -> tuple[threading.Thread, XmppRunner]:
