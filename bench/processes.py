@@ -40,6 +40,7 @@ PROJECT_ENV_PREFIXES = (
     "OUTBOUND_",
     "MESSAGE_",
     "TASKS_",
+    "XMPP_",
 )
 
 

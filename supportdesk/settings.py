@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.conversations",
     "apps.bus",
     "apps.gateways",
+    "apps.gateways.xmpp",
     "apps.assignment",
     "apps.console",
     "apps.mail",
@@ -279,6 +280,22 @@ MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
 # most mail providers take, once base64 has grown it by a third).
 AGENT_ATTACHMENTS_MAX_BYTES = env.int("AGENT_ATTACHMENTS_MAX_BYTES", default=18 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# XMPP inboxes (docs/xmpp.md): `manage.py run_xmpp` keeps one c2s connection per account.
+# Plaintext SASL only for a loopback/test server; never on a real one.
+XMPP_ALLOW_PLAINTEXT = env.bool("XMPP_ALLOW_PLAINTEXT", default=False)
+XMPP_RECONNECT_MAX_SECONDS = env.float("XMPP_RECONNECT_MAX_SECONDS", default=60.0)
+XMPP_KEEPALIVE_SECONDS = env.int("XMPP_KEEPALIVE_SECONDS", default=60)
+XMPP_SEND_TIMEOUT_SECONDS = env.float("XMPP_SEND_TIMEOUT_SECONDS", default=30.0)
+XMPP_SEND_THREADS = env.int("XMPP_SEND_THREADS", default=4)
+XMPP_MAM_PAGE_SIZE = env.int("XMPP_MAM_PAGE_SIZE", default=100)
+# Files customers share as links (XEP-0066): fetched into our storage, within these limits;
+# links to private or loopback addresses are refused unless XMPP_MEDIA_PRIVATE_ADDRESSES.
+XMPP_MEDIA_MAX_BYTES = env.int("XMPP_MEDIA_MAX_BYTES", default=16 * 1024 * 1024)
+XMPP_MEDIA_PRIVATE_ADDRESSES = env.bool("XMPP_MEDIA_PRIVATE_ADDRESSES", default=False)
+# `make run` / `serve` with in-process tasks: run the XMPP connections on a thread when an
+# XMPP account exists.
+XMPP_EMBEDDED = env.bool("XMPP_EMBEDDED", default=True)
 
 # The web chat widget (docs/DESIGN.md §5). Rates are "count/seconds".
 WIDGET_MAX_TEXT = env.int("WIDGET_MAX_TEXT", default=4000)

@@ -113,7 +113,7 @@ def healthcheck_disabled(service: dict[str, Any]) -> bool:
 
 # --- docker-compose.yml ----------------------------------------------------------------------
 def test_the_production_services_exist(services):
-    for name in ("postgres", "redis", "migrate", "bus", "worker", "beat", "lb"):
+    for name in ("postgres", "redis", "migrate", "bus", "xmpp", "worker", "beat", "lb"):
         assert name in services, f"docker-compose.yml has no `{name}` service"
     assert len(web_services(services)) >= 2, "at least two web processes (manage.py serve) behind the load balancer"
 
@@ -188,6 +188,18 @@ def test_two_bus_workers_drain_the_journal_and_send_the_outbox(services):
     assert command_of(bus) == ["python", "manage.py", "run_bus"]
     assert bus["deploy"]["replicas"] >= 2, "one bus worker stopped must not stop the bus"
     assert environment_of(bus)["REDIS_URL"], "with REDIS_URL (TASKS_EAGER off) run_bus is the only processor"
+
+
+def test_one_xmpp_gateway_holds_the_xmpp_connections(services):
+    xmpp = services["xmpp"]
+    assert is_app(xmpp) and command_of(xmpp) == ["python", "manage.py", "run_xmpp"]
+    assert xmpp["deploy"]["replicas"] == 1, "two sessions of one XMPP account conflict"
+    assert "profiles" not in xmpp, "XMPP replies are sent by run_xmpp alone: it must always run"
+    assert environment_of(xmpp)["DATABASE_URL"], "it journals what it reads and claims its replies"
+    assert "media:/app/media" in xmpp["volumes"], "it uploads the files agents attach"
+    assert healthcheck_disabled(xmpp)
+    grace = str(xmpp.get("stop_grace_period", "10s"))
+    assert grace.endswith("s") and float(grace[:-1]) >= 15, "time to finish the sends under way"
 
 
 def test_worker_and_beat_run_the_celery_app(services):

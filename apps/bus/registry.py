@@ -103,6 +103,10 @@ class SendChannel:
     carries_files: bool = False
     # The source its status callbacks are journalled under (StatusReceipt.source).
     source: Callable[[], str] | None = None
+    # Sent only by the process that holds the channel's connections (XMPP: `run_xmpp`), which
+    # claims the kind's outbox entries itself (`outbox_claim(kinds=…)`); the bus worker and the
+    # eager path leave them alone and only ring the outbox doorbell for it.
+    claimed_by_own_process: bool = False
 
 
 _senders: dict[str, SendChannel] = {}
@@ -115,9 +119,17 @@ def register_sender(
     build: Callable[..., OutboundMessage] | None = None,
     carries_files: bool = False,
     source: Callable[[], str] | None = None,
+    claimed_by_own_process: bool = False,
 ) -> None:
     """An identity kind a reply can go out on, and the gateway that sends it."""
-    _senders[kind] = SendChannel(kind=kind, gateway=gateway, build=build, carries_files=carries_files, source=source)
+    _senders[kind] = SendChannel(
+        kind=kind,
+        gateway=gateway,
+        build=build,
+        carries_files=carries_files,
+        source=source,
+        claimed_by_own_process=claimed_by_own_process,
+    )
 
 
 def sender_for(kind: str) -> SendChannel:
@@ -135,6 +147,11 @@ def sendable_kinds() -> frozenset[str]:
 def attachment_kinds() -> frozenset[str]:
     """Identity kinds whose replies can carry files an agent attached."""
     return frozenset(kind for kind, channel in _senders.items() if channel.carries_files)
+
+
+def own_process_kinds() -> frozenset[str]:
+    """Identity kinds whose outbox entries only their connection-holding process sends."""
+    return frozenset(kind for kind, channel in _senders.items() if channel.claimed_by_own_process)
 
 
 def receipt_source(kind: str) -> str:

@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from apps.bus import registry
 from apps.bus.models import OutboxEntry, StatusReceipt
 from apps.bus.services import outbox_deliver
 from apps.bus.services.outbox import outbox_claim, outbox_renew_leases
@@ -172,3 +173,54 @@ def test_a_claimed_entry_is_not_claimed_twice_until_its_lease_lapses(queued):
     _lapse(reply)
     [(message_id, in_doubt)] = outbox_claim(limit=10)
     assert message_id == reply.pk and in_doubt is not None  # the first attempt is in doubt
+
+
+def test_a_provider_that_cannot_tell_yet_keeps_the_send_in_doubt(
+    receive_sms, agent, twilio_server, django_capture_on_commit_callbacks
+):
+    """Any gateway's `confirm` raising TransientSendError ("cannot tell yet"): the attempt stays
+    in doubt and the provider is asked again; it is never sent without asking."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.gateways.base import TransientSendError
+
+    calls: list[str] = []
+    answers: list[object] = [TransientSendError("the list is down"), None]
+
+    class Unsure:
+        channel = "phone"
+
+        def confirm(self, outbound, *, attempted_at):  # type: ignore[no-untyped-def]
+            calls.append("confirm")
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        def send(self, outbound):  # type: ignore[no-untyped-def]
+            from apps.gateways.base import SendResult
+
+            calls.append("send")
+            return SendResult(provider_message_id="SM-unsure-1", status="queued")
+
+    saved = registry.snapshot()
+    registry.register_sender("phone", gateway=Unsure)  # type: ignore[arg-type]
+    try:
+        inbound = receive_sms()
+        with django_capture_on_commit_callbacks(execute=False):
+            reply, _ = message_send(conversation_id=inbound.conversation_id, agent=agent, body="in doubt")
+        past = timezone.now() - dt.timedelta(seconds=5)
+        OutboxEntry.objects.filter(message=reply).update(attempt_started_at=past, attempts=1)
+
+        assert outbox_deliver(message_id=reply.pk) == "retry"
+        entry = OutboxEntry.objects.get(message=reply)
+        assert entry.attempt_started_at == past  # still in doubt
+        assert calls == ["confirm"]
+
+        OutboxEntry.objects.filter(message=reply).update(next_attempt_at=timezone.now())
+        assert outbox_deliver(message_id=reply.pk) == "sent"
+        assert calls == ["confirm", "confirm", "send"]  # asked again first, then sent once
+    finally:
+        registry.restore(saved)

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -92,14 +92,33 @@ def _claim_update(now: dt.datetime) -> dict:
     }
 
 
-def outbox_claim(*, limit: int) -> list[tuple[int, dt.datetime | None]]:
+def _claimable(kinds: Collection[str] | None, inbox_ids: Collection[int] | None) -> Q:
+    """Which entries a sender may claim: the bus worker (kinds=None) everything but the kinds a
+    connection-holding process sends itself (`registry.own_process_kinds`); that process only
+    its own kinds, and only for the inboxes it is connected for (`inbox_ids`)."""
+    if kinds is None:
+        own = registry.own_process_kinds()
+        return ~Q(message__identity__kind__in=own) if own else Q()
+    claim = Q(message__identity__kind__in=list(kinds))
+    if inbox_ids is not None:
+        claim &= Q(message__inbox_id__in=list(inbox_ids))
+    return claim
+
+
+def outbox_claim(
+    *, limit: int, kinds: Collection[str] | None = None, inbox_ids: Collection[int] | None = None
+) -> list[tuple[int, dt.datetime | None]]:
     """Lease up to `limit` due entries to this process. Returns (message id, the start of an
-    earlier attempt whose outcome is unknown, or None) for each, oldest first."""
+    earlier attempt whose outcome is unknown, or None) for each, oldest first.
+
+    `kinds` (and `inbox_ids`): claim only these identity kinds (and inboxes) — for a process
+    that sends on connections it holds itself (XMPP's `run_xmpp`)."""
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            OutboxEntry.objects.select_for_update(no_key=True, skip_locked=True)
+            OutboxEntry.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
             .filter(_due())
+            .filter(_claimable(kinds, inbox_ids))
             .order_by("next_attempt_at", "id")
             .values_list("id", "message_id", "attempt_started_at")[:limit]
         )
@@ -118,12 +137,16 @@ def _claim_one(message_id: int) -> tuple[bool, dt.datetime | None]:
     now = timezone.now()
     with transaction.atomic():
         row = (
-            OutboxEntry.objects.select_for_update(no_key=True, skip_locked=True)
+            OutboxEntry.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
             .filter(_due(), message_id=message_id)
-            .values_list("id", "attempt_started_at")
+            .values_list("id", "attempt_started_at", "message__identity__kind")
             .first()
         )
         if row is None:
+            return False, None
+        if row[2] in registry.own_process_kinds():
+            # Its connection-holding process sends it (run_xmpp): wake it, leave the entry.
+            doorbell.ring(doorbell.OUTBOX)
             return False, None
         OutboxEntry.objects.filter(pk=row[0]).update(attempt_started_at=row[1] or now, **_claim_update(now))
     return True, row[1]
@@ -185,7 +208,14 @@ def _send_claimed(message: Message, in_doubt_since: dt.datetime | None) -> str:
         if channel.build is not None:  # the channel adds what it needs (email: headers, files)
             outbound = channel.build(message=message, outbound=outbound)
         if in_doubt_since is not None:
-            found = _provider_has(gateway, outbound, entry, in_doubt_since)
+            try:
+                found = _provider_has(gateway, outbound, entry, in_doubt_since)
+            except SendOutcomeUnknown:
+                raise
+            except TransientSendError as exc:
+                # The provider could not tell yet: the earlier attempt is still in doubt (a plain
+                # transient error would clear it, and the next try would send without asking).
+                raise SendOutcomeUnknown(f"could not ask the provider: {exc}") from exc
             if found is not None:
                 log.info("message %s had reached the provider before (%s): not sent again", message_id, found)
                 outbox_settle_sent(message_id=message_id, provider_id=found.provider_message_id, status=found.status)

@@ -93,6 +93,11 @@ class Command(BaseCommand):
             smtp = start_smtp_listener()
             if smtp is not None:
                 self._say(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
+            # XMPP inboxes' connections, as run_xmpp does in production (docs/xmpp.md).
+            from apps.gateways.xmpp.embedded import start_xmpp_if_configured
+
+            if start_xmpp_if_configured() is not None:
+                self._say("XMPP connections run in-process (run_xmpp)")
         runfile = runfile_write(host=opts["host"], port=opts["port"])
         if runfile is not None:
             atexit.register(runfile_remove)  # Ctrl-C
