@@ -97,8 +97,8 @@ def test_one_poller_per_bot(polling_bot):
 
 
 def test_polling_while_a_webhook_is_set_says_what_to_do(polling_bot, telegram_server):
-    from apps.gateways.telegram.polling import _trouble
     from apps.gateways.telegram.client import TelegramError
+    from apps.gateways.telegram.polling import _trouble
 
     telegram_server.webhooks[TOKEN] = {"url": "https://x"}
     with pytest.raises(TelegramError) as caught:
