@@ -14,6 +14,8 @@ reached through `settings.TELEGRAM_API_BASE_URL`; nothing in the desk is patched
   409 Conflict.
 - `script(method, response)` makes the next call of a method answer with a scripted error
   (`error(429, "Too Many Requests: retry after 7", retry_after=7)`, …).
+- `delays[method] = seconds` answers the next call of a method late (after doing it), as a slow
+  or cut-off Telegram would.
 - Every call is recorded (`calls`), with its parameters and uploaded files.
 """
 
@@ -88,6 +90,7 @@ class FakeTelegram:
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, bytes)
         self.sent: dict[str, list[dict[str, Any]]] = defaultdict(list)  # token -> messages sent
         self.message_ids = itertools.count(500)
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering (once)
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -119,6 +122,7 @@ class FakeTelegram:
             self.webhooks.clear()
             self.files.clear()
             self.sent.clear()
+            self.delays.clear()
 
     @property
     def base_url(self) -> str:
@@ -276,6 +280,9 @@ class FakeTelegram:
                         Call(token=token, method=method, params=params, files=files, content_type=content_type)
                     )
                 answer = fake.answer(token, method, params, files)
+                delay = fake.delays.pop(method, 0.0)
+                if delay:  # a slow answer: the client may give up after the message was taken
+                    time.sleep(delay)
                 self._send(answer.status, json.dumps(answer.body).encode())
 
             do_GET = _handle

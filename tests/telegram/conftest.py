@@ -9,6 +9,7 @@ import pytest
 
 from apps.accounts.models import Inbox
 from apps.gateways.telegram.models import TelegramBot
+from tests.browser.support import chromium  # noqa: F401 - the browser fixture, for test_telegram_console
 from tests.factories import AgentFactory, InboxFactory
 
 TOKEN = "123456:TEST-token_abc"

@@ -92,7 +92,7 @@ def test_a_photo_is_fetched_with_getfile_into_storage(post_update, tg_bot, teleg
     assert message.body == "the box was crushed"
     attachment = Attachment.objects.get(message=message)
     assert attachment.error == ""
-    assert attachment.content_type == "image/jpeg"
+    assert (attachment.content_type, attachment.filename) == ("image/jpeg", "image.jpg")
     with attachment.file.open("rb") as stored:
         assert stored.read() == b"\xff\xd8big-jpeg\xff\xd9"
     [get_file] = telegram_server.calls_of("getFile")
@@ -117,6 +117,7 @@ def test_a_document_keeps_its_name_in_the_text_and_its_bytes(post_update, tg_bot
     assert message.body == "[Document: invoice.pdf]"
     attachment = Attachment.objects.get(message=message)
     assert attachment.content_type == "application/pdf"
+    assert attachment.filename == "invoice.pdf"
     with attachment.file.open("rb") as stored:
         assert stored.read() == b"%PDF-1.4 invoice"
 

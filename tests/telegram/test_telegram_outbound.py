@@ -126,3 +126,20 @@ def test_an_unreachable_api_is_retried(inbound, tg_agent, telegram_server, setti
     entry = OutboxEntry.objects.get(message=reply)
     assert (reply.status, entry.state) == (Message.Status.QUEUED, OutboxEntry.State.PENDING)
     assert entry.attempt_started_at is None  # the request never left: not in doubt
+
+
+def test_a_lost_answer_is_sent_again_telegram_cannot_be_asked(inbound, tg_agent, telegram_server, settings):
+    """The documented choice (docs/telegram.md): at least once. The first sendMessage was taken
+    but its answer came too late; the retry sends it again."""
+    settings.TELEGRAM_SEND_TIMEOUT = 0.3
+    telegram_server.delays["sendMessage"] = 1.5
+    reply = _reply(inbound, tg_agent)
+    entry = OutboxEntry.objects.get(message=reply)
+    assert reply.status == Message.Status.QUEUED
+    assert entry.attempt_started_at is not None  # in doubt: it may have arrived
+    assert len(telegram_server.sent[telegram_server.calls[-1].token]) == 1
+    OutboxEntry.objects.filter(pk=entry.pk).update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
+    assert outbox_deliver(message_id=reply.pk) == "sent"
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.DELIVERED
+    assert len(telegram_server.calls_of("sendMessage")) == 2

@@ -12,6 +12,8 @@ import hmac
 import json
 import logging
 import mimetypes
+import os
+import re
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 
 JOURNAL_CHANNEL = "telegram"
 KIND = "telegram"
-FILE_URL_PREFIX = "tg-file:"  # tg-file:<TelegramBot pk>/<file_id>: fetched with getFile later
+FILE_URL_PREFIX = "tg-file:"  # tg-file:<TelegramBot pk>/<file_id>/<name>: fetched with getFile later
+_SAFE_STEM = re.compile(r"[^\w.-]+")
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -106,7 +109,11 @@ def _file(bot_pk: int, item: dict[str, Any], content_type: str, filename: str = 
             filename=filename,
             error=f"The file is {size} bytes; bots can download at most {settings.TELEGRAM_MEDIA_MAX_BYTES}.",
         )
-    return InboundAttachment(url=f"{FILE_URL_PREFIX}{bot_pk}/{file_id}", content_type=content_type, filename=filename)
+    # The last part names the stored file (the fetch adds the extension of the type it gets).
+    stem = _SAFE_STEM.sub("_", os.path.splitext(filename)[0])[:60].strip("_") or content_type.split("/")[0] or "file"
+    return InboundAttachment(
+        url=f"{FILE_URL_PREFIX}{bot_pk}/{file_id}/{stem}", content_type=content_type, filename=filename
+    )
 
 
 def readable(message: dict[str, Any], bot_pk: int) -> tuple[str, list[InboundAttachment]]:
@@ -285,7 +292,8 @@ class TelegramGateway(Gateway):
         lasts about an hour)."""
         if not url.startswith(FILE_URL_PREFIX):
             raise PermanentSendError("media_url", f"not a Telegram file: {url[:80]}")
-        bot_pk, _, file_id = url[len(FILE_URL_PREFIX) :].partition("/")
+        bot_pk, _, rest = url[len(FILE_URL_PREFIX) :].partition("/")
+        file_id = rest.split("/", 1)[0]
         bot = TelegramBot.objects.filter(pk=int(bot_pk) if bot_pk.isdigit() else 0).first()
         if bot is None or not file_id:
             raise PermanentSendError("media_bot", "the Telegram bot of this file is gone")

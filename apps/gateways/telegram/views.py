@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 @require_POST
 def webhook(request: HttpRequest, key: str) -> HttpResponse:
     bot = (
-        TelegramBot.objects.select_related("inbox")
-        .filter(inbox__key=key, inbox__channel=Inbox.Channel.TELEGRAM)
+        TelegramBot.objects.filter(inbox__key=key, inbox__channel=Inbox.Channel.TELEGRAM)
         .only("pk", "token", "webhook_secret", "inbox_id")
         .first()
     )
