@@ -82,7 +82,7 @@ def summary_ms(values: list[float]) -> dict[str, float | None]:
 class Phase:
     index: int
     name: str
-    target: str  # "pipeline" | "baseline"
+    target: str  # "pipeline" | "baseline" | "telegram"
     mode: str  # "rate" | "window"
     duration: float
     rate: float = 0.0
@@ -124,6 +124,7 @@ class Bench:
         self.ws_closed = 0
         self.rr = 0
         self.session: aiohttp.ClientSession | None = None
+        self.update_id = int(time.time()) * 1000  # fresh ids each run: the journal dedupes on them
 
     # --- consoles ---------------------------------------------------------------------
     async def console(self, index: int, url: str, ready: asyncio.Event, counter: list[int]) -> None:
@@ -165,7 +166,30 @@ class Bench:
         self.ws_closed += 1
 
     # --- sender -----------------------------------------------------------------------
+    def telegram_request(self, phase: Phase, seq: int) -> tuple[str, bytes, dict[str, str]]:
+        """A Telegram update (a text message from one of the senders' chats) to the bot's webhook."""
+        telegram = self.config["telegram"]
+        self.update_id += 1
+        chat_id = 700000000 + (seq * 7919 + phase.index) % len(self.senders)
+        person = {"id": chat_id, "is_bot": False, "first_name": "Bench", "last_name": str(chat_id)}
+        update = {
+            "update_id": self.update_id,
+            "message": {
+                "message_id": seq + 1,
+                "from": person,
+                "chat": {**person, "type": "private"},
+                "date": int(time.time()),
+                "text": f"bench BNCH{phase.index}x{seq}Z hello from the load generator",
+            },
+        }
+        base = self.http_urls[self.rr % len(self.http_urls)]
+        self.rr += 1
+        headers = {"X-Telegram-Bot-Api-Secret-Token": telegram["secret"], "Content-Type": "application/json"}
+        return f"{base}/webhooks/telegram/{telegram['key']}", json.dumps(update).encode(), headers
+
     def request(self, phase: Phase, seq: int) -> tuple[str, bytes, dict[str, str]]:
+        if phase.target == "telegram":
+            return self.telegram_request(phase, seq)
         sid = "SM" + uuid.uuid4().hex
         params = {
             "MessageSid": sid,

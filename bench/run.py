@@ -86,7 +86,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     g.add_argument("--no-rate", action="store_true", help="skip the fixed-rate phases")
     g.add_argument("--no-max", action="store_true", help="skip the max phases")
-    g.add_argument("--only", choices=["pipeline", "baseline"], help="run one target only")
+    g.add_argument("--only", choices=["pipeline", "baseline", "telegram"], help="run one target only")
+    g.add_argument("--no-telegram", action="store_true", help="skip the Telegram webhook phases")
     g.add_argument(
         "--no-ws-deflate",
         action="store_true",
@@ -277,6 +278,7 @@ def base_env(args: argparse.Namespace) -> dict[str, str]:
         TWILIO_AUTH_TOKEN="bench-twilio-auth-token",
         TWILIO_ACCOUNT_SID="AC" + "b" * 32,
         TWILIO_API_BASE_URL="http://127.0.0.1:9",  # never called: inbound only
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:9",  # never called: inbound only
         ROOT_URLCONF="bench.urls",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
@@ -328,7 +330,8 @@ def start_servers(args: argparse.Namespace, env: dict[str, str], procs: Processe
 
 
 def phases(args: argparse.Namespace) -> list[dict[str, Any]]:
-    targets = [args.only] if args.only else ["pipeline", "baseline"]
+    # telegram: the same load as Telegram updates posted to a bot's webhook (docs/telegram.md).
+    targets = [args.only] if args.only else ["pipeline", "baseline", *([] if args.no_telegram else ["telegram"])]
     specs: list[dict[str, Any]] = []
     for target in targets:
         # Warm every process and pool, and wait for the Celery worker to be up (the drain waits).
@@ -402,6 +405,7 @@ def run_loadgen(
         "auth_token": env["TWILIO_AUTH_TOKEN"],
         "inbox_address": seeded["inbox_address"],
         "inbox_id": seeded["inbox_id"],
+        "telegram": seeded["telegram"],
         "senders": args.senders,
         "ws_deflate": not args.no_ws_deflate,
         "phases": phases(args),
@@ -440,7 +444,7 @@ def run_loadgen(
     result = json.loads(out_path.read_text())
     for index, phase in enumerate(result["phases"], start=1):
         phase["cpu_cores"] = cpu.get(phase["name"], {})
-        if phase["target"] == "pipeline" and not phase["name"].startswith("warmup"):
+        if phase["target"] in ("pipeline", "telegram") and not phase["name"].startswith("warmup"):
             phase["stages"] = stage_breakdown(args, index)
     return result
 
@@ -657,6 +661,24 @@ def report(args: argparse.Namespace, result: dict[str, Any], git: dict[str, Any]
             f"{misses(pc)} / {sum(pc.get('status_errors', {}).values())}",
             "",
         )
+    tm, tr = by.get("telegram-max"), by.get(f"telegram@{args.rate:g}")
+    if tm or tr:
+        lines.append("  TELEGRAM: updates posted to a bot's webhook (secret checked) → journal → … → console sockets")
+        row("", "telegram", "baseline", "ratio")
+        if tm:
+            t_ratio = f"{tm['delivered_per_s'] / sustained_b:.0%}" if tm["delivered_per_s"] and sustained_b else "—"
+            row("  MAX sustained msg/s (delivered)", fmt(tm["delivered_per_s"]), fmt(sustained_b), t_ratio)
+            row("  MAX webhook→console p50 / p99 ms", get(tm, "e2e_ms.p50", "e2e_ms.p99", digits=0), "")
+            row("  MAX lost / http errors / fan-out gap", misses(tm), "")
+        if tr:
+            row(f"  RATE {args.rate:g}: delivered/s", get(tr, "delivered_per_s"), get(br, "delivered_per_s"))
+            row(
+                f"  RATE {args.rate:g}: webhook→console p50 / p99 ms",
+                get(tr, "e2e_ms.p50", "e2e_ms.p99", digits=0),
+                get(br, "e2e_ms.p50", "e2e_ms.p99", digits=0),
+            )
+        stages(tm or tr)
+    lp, lb = by.get(f"pipeline@{args.probe_rate:g}"), by.get(f"baseline@{args.probe_rate:g}")
     if (lp or lb) and args.probe_rate != args.rate:
         lines.append(
             f"  LIGHT: open loop, {args.probe_rate:g} msg/s for {args.probe_duration:g} s (one message's latency, little queueing)"

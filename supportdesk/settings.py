@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "apps.bus",
     "apps.gateways",
     "apps.gateways.xmpp",
+    "apps.gateways.telegram",
     "apps.assignment",
     "apps.console",
     "apps.mail",
@@ -241,6 +242,16 @@ TWILIO_MEDIA_TYPES = env.list(
 )
 TWILIO_SEND_TIMEOUT = env.float("TWILIO_SEND_TIMEOUT", default=10.0)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US")
+
+# Telegram (docs/telegram.md). The Bot API base: https://api.telegram.org, or a self-hosted
+# Bot API server, or the tests' local fake. Methods are <base>/bot<token>/<method>, files
+# <base>/file/bot<token>/<path>.
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip("/")
+TELEGRAM_SEND_TIMEOUT = env.float("TELEGRAM_SEND_TIMEOUT", default=15.0)
+# Long polling (manage.py run_telegram, or `make run`): seconds getUpdates waits for an update.
+TELEGRAM_POLL_TIMEOUT = env.int("TELEGRAM_POLL_TIMEOUT", default=25)
+# Bots may download files up to 20 MB from the public Bot API; bigger ones are recorded, not fetched.
+TELEGRAM_MEDIA_MAX_BYTES = env.int("TELEGRAM_MEDIA_MAX_BYTES", default=20 * 1024 * 1024)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("apps.gateways.twilio.urls")),
     path("webhooks/email/", include("apps.gateways.email.urls")),
+    path("webhooks/telegram/", include("apps.gateways.telegram.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("console/", include("apps.console.urls")),
     path("widget/", include("apps.widget.urls")),

@@ -30,7 +30,14 @@ class Unroutable(Exception):
 
 
 class TransientSendError(Exception):
-    """The provider may accept this later (rate limit, 5xx, network): retry with backoff."""
+    """The provider may accept this later (rate limit, 5xx, network): retry with backoff.
+
+    `retry_after` (seconds) is the provider's own wait (Telegram's 429 `retry_after`, an HTTP
+    Retry-After): the outbox waits at least that long before the next try."""
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
 
 
 class SendOutcomeUnknown(TransientSendError):

@@ -280,6 +280,9 @@ def _retry_later(entry: OutboxEntry, exc: BaseException) -> str:
         )
         return "failed"
     delay = _backoff(entry.attempts)
+    asked = getattr(exc, "retry_after", None)
+    if asked:  # the provider said how long to wait (a 429's retry_after): never sooner
+        delay = max(delay, dt.timedelta(seconds=float(asked)))
     changes: dict = {"next_attempt_at": timezone.now() + delay, "lease_until": None, "last_error": str(exc)[:2000]}
     if not unknown:
         changes["attempt_started_at"] = None  # the provider answered: it did not take the message

@@ -90,6 +90,10 @@ class Command(BaseCommand):
             # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
 
             start_imap_polling()
+            from apps.gateways.telegram.polling import start_polling as start_telegram_polling
+
+            if start_telegram_polling() is not None:
+                self._say("Telegram inboxes in polling mode are long-polled (as manage.py run_telegram does)")
             smtp = start_smtp_listener()
             if smtp is not None:
                 self._say(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
