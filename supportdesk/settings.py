@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.console",
     "apps.mail",
     "apps.widget",
+    "apps.whatsapp",
     "apps.api",
 ]
 
@@ -241,6 +242,13 @@ TWILIO_MEDIA_TYPES = env.list(
     ],
 )
 TWILIO_SEND_TIMEOUT = env.float("TWILIO_SEND_TIMEOUT", default=10.0)
+# Twilio's Content API (WhatsApp templates); point it at a local server in tests and staging.
+TWILIO_CONTENT_BASE_URL = env.str("TWILIO_CONTENT_BASE_URL", default="https://content.twilio.com").rstrip("/")
+# How often the bus sweep reads the templates again (an agent can also sync them at once).
+WHATSAPP_TEMPLATES_SYNC_SECONDS = env.int("WHATSAPP_TEMPLATES_SYNC_SECONDS", default=3600)
+# Files an agent attaches are handed to providers as links under PUBLIC_BASE_URL
+# (/files/<signed token>/<name>), valid this long.
+MEDIA_LINK_SECONDS = env.int("MEDIA_LINK_SECONDS", default=3600)
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US")
 
 # Telegram (docs/telegram.md). The Bot API base: https://api.telegram.org, or a self-hosted
@@ -313,7 +321,24 @@ WIDGET_MAX_TEXT = env.int("WIDGET_MAX_TEXT", default=4000)
 WIDGET_MAX_UPLOAD_BYTES = env.int("WIDGET_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 WIDGET_UPLOAD_TYPES = env.list(
     "WIDGET_UPLOAD_TYPES",
-    default=["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+    default=[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        # voice notes (what browsers record, and phones' formats) and short videos
+        "audio/webm",
+        "audio/ogg",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/wav",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+    ],
 )
 WIDGET_RATE_CONNECTS = env.str("WIDGET_RATE_CONNECTS", default="30/60")
 WIDGET_RATE_MESSAGES = env.str("WIDGET_RATE_MESSAGES", default="20/10")

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api import file_views
 from apps.core import metrics as core_metrics
 from apps.core import views as core_views
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("webhooks/email/", include("apps.gateways.email.urls")),
     path("webhooks/telegram/", include("apps.gateways.telegram.urls")),
     path("api/v1/", include("apps.api.urls")),
+    path("files/<str:token>/<str:name>", file_views.provider_file, name="provider-file"),
     path("console/", include("apps.console.urls")),
     path("widget/", include("apps.widget.urls")),
     # `/widget.js` and `/widget/demo/` (apps/widget/page_urls.py), before the "" home route.

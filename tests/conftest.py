@@ -100,6 +100,7 @@ def twilio_server(_twilio_server_session, settings):
     server.auth_token = settings.TWILIO_AUTH_TOKEN
     settings.TWILIO_ACCOUNT_SID = server.account_sid
     settings.TWILIO_API_BASE_URL = server.base_url
+    settings.TWILIO_CONTENT_BASE_URL = server.base_url
     yield server
     server.reset()
 

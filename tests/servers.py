@@ -59,6 +59,7 @@ def server_env(public_url: str, *, twilio: Any | None = None, **overrides: str) 
     if twilio is not None:
         env["TWILIO_ACCOUNT_SID"] = twilio.account_sid
         env["TWILIO_API_BASE_URL"] = twilio.base_url
+        env["TWILIO_CONTENT_BASE_URL"] = twilio.base_url
     else:
         env.pop("TWILIO_ACCOUNT_SID", None)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser fixture for pytest only

@@ -217,7 +217,22 @@ class ContactMergeSerializer(serializers.ModelSerializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=settings.MESSAGE_MAX_CHARS, trim_whitespace=False)
+    body = serializers.CharField(
+        max_length=settings.MESSAGE_MAX_CHARS,
+        trim_whitespace=False,
+        required=False,
+        help_text="The text. Required unless `template` is given (the template's text is then the body).",
+    )
+    template = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="WhatsApp: the ContentSid (HX…) of a synced template to send instead of free text.",
+    )
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        help_text='The template\'s variables: {"1": "Jane", "2": "#123"}.',
+    )
     client_id = serializers.CharField(
         max_length=64,
         help_text="Your id for this send (e.g. a UUID). Repeating a request with the same client_id "
@@ -225,6 +240,11 @@ class MessageCreateSerializer(serializers.Serializer):
     )
     identity = serializers.IntegerField(required=False, help_text="Send on this identity of the contact.")
     kind = serializers.ChoiceField(choices=["message", "note"], default="message")
+
+    def validate(self, attrs: dict) -> dict:
+        if "body" not in attrs and not attrs.get("template"):
+            raise serializers.ValidationError({"body": ["This field is required."]})
+        return attrs
 
 
 class MessageUploadSerializer(MessageCreateSerializer):

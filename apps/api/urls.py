@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, views, widget_views
+from apps.api import email_views, views, whatsapp_views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("conversations/<int:pk>", views.ConversationDetailView.as_view()),
     path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),
     path("conversations/<int:pk>/read", views.ConversationReadView.as_view()),
+    path("conversations/<int:pk>/whatsapp-window", whatsapp_views.ConversationWhatsAppWindowView.as_view()),
+    path("whatsapp/templates", whatsapp_views.WhatsAppTemplateListView.as_view()),
+    path("whatsapp/templates/sync", whatsapp_views.WhatsAppTemplateSyncView.as_view()),
     path("contacts", views.ContactSearchView.as_view()),
     path("contacts/<int:pk>", views.ContactDetailView.as_view()),
     path("contacts/<int:pk>/conversations", views.ContactConversationsView.as_view()),

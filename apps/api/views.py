@@ -241,8 +241,10 @@ class ConversationMessagesView(BaseAPIView):
         description="Send a reply (or a private note). Repeating a request with the same "
         "`client_id` returns the first message with 200 instead of sending twice. Attach files by "
         "posting multipart/form-data with the same fields and one `files` part per file (up to 10, "
-        "AGENT_ATTACHMENTS_MAX_BYTES together); a reply on a channel that cannot carry files "
-        "(SMS, WhatsApp) is refused with 400 attachments_not_supported.",
+        "AGENT_ATTACHMENTS_MAX_BYTES together); files that do not fit the channel's limits (MMS: 5 MB, "
+        "WhatsApp: one file, by type) are refused with 400 attachment_not_allowed before anything is "
+        "queued. On WhatsApp, outside the 24-hour window a free-form reply is refused with 409 "
+        "reply_window_closed: send an approved `template` (ContentSid) with its `variables` instead.",
     )
     def post(self, request: Request, pk: int) -> Response:
 
@@ -267,6 +269,9 @@ class ConversationMessagesView(BaseAPIView):
             identity_id=data.get("identity"),
             kind=data["kind"],
             attachments=files,
+            template={"sid": data["template"], "variables": data.get("variables") or {}}
+            if data.get("template")
+            else None,
         )
         return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
 

@@ -13,8 +13,8 @@ the same name replaces the first (tests use that to plug in a variant).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import transaction
@@ -93,6 +93,62 @@ def inbound_channel(name: str) -> InboundChannel:
 
 
 @dataclass(frozen=True)
+class FileLimits:
+    """What files a channel's replies can carry, declared at registration (`register_sender`).
+
+    `types` maps each MIME type the channel takes to the largest file of that type in bytes;
+    `max_total_bytes` bounds the files of one reply together, `max_files` their number. A reply
+    whose files do not fit is refused before anything is queued (`refusal`)."""
+
+    types: Mapping[str, int]
+    max_total_bytes: int
+    max_files: int = 10
+    name: str = ""  # how agents know the channel ("WhatsApp")
+
+    def refusal(self, files: Sequence[tuple[str, str, int]]) -> str:
+        """Why these files (name, content type, size) cannot go out on the channel, in words;
+        "" when they fit."""
+        channel = self.name or "this channel"
+        if len(files) > self.max_files:
+            return f"{channel} takes at most {self.max_files} file(s) per reply; {len(files)} were attached."
+        for name, content_type, size in files:
+            limit = self.types.get(content_type.split(";")[0].strip().lower())
+            if limit is None:
+                return f"{name}: {channel} cannot carry files of type {content_type or 'unknown'}."
+            if size > limit:
+                return (
+                    f"{name} is {_size_words(size)}; {channel} takes {content_type} files up to {_size_words(limit)}."
+                )
+        total = sum(size for _, _, size in files)
+        if total > self.max_total_bytes:
+            return f"The files are {_size_words(total)} together; {channel} takes up to {_size_words(self.max_total_bytes)} per reply."
+        return ""
+
+
+def _size_words(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """What a channel's reply check makes of a reply before it is queued: the text that goes
+    into the timeline and what the message keeps in its `meta` for the send (a template)."""
+
+    body: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# A channel's rule for a reply, run before anything is queued: check(identity=, inbox_id=,
+# body=, template=) -> ReplyPlan. It raises apps.core.errors.DomainError to refuse the reply
+# (WhatsApp's 24-hour window) and turns a template choice into its text.
+ReplyCheck = Callable[..., ReplyPlan]
+
+
+@dataclass(frozen=True)
 class SendChannel:
     kind: str  # an Identity kind
     gateway: Callable[[], Gateway]
@@ -107,6 +163,9 @@ class SendChannel:
     # claims the kind's outbox entries itself (`outbox_claim(kinds=…)`); the bus worker and the
     # eager path leave them alone and only ring the outbox doorbell for it.
     claimed_by_own_process: bool = False
+    # The files it takes (None with carries_files: any, within AGENT_ATTACHMENTS_MAX_BYTES).
+    limits: FileLimits | None = None
+    check: ReplyCheck | None = None
 
 
 _senders: dict[str, SendChannel] = {}
@@ -120,8 +179,14 @@ def register_sender(
     carries_files: bool = False,
     source: Callable[[], str] | None = None,
     claimed_by_own_process: bool = False,
+    limits: FileLimits | None = None,
+    check: ReplyCheck | None = None,
 ) -> None:
-    """An identity kind a reply can go out on, and the gateway that sends it."""
+    """An identity kind a reply can go out on, and the gateway that sends it.
+
+    `limits` are the files it can carry (sizes and types, checked before a reply is queued);
+    `check` is its rule for a reply (see ReplyCheck). A later `register_reply_check` can add
+    the rule from another app."""
     _senders[kind] = SendChannel(
         kind=kind,
         gateway=gateway,
@@ -129,7 +194,31 @@ def register_sender(
         carries_files=carries_files,
         source=source,
         claimed_by_own_process=claimed_by_own_process,
+        limits=limits,
+        check=check or _checks.get(kind),
     )
+
+
+_checks: dict[str, ReplyCheck] = {}
+
+
+def register_reply_check(kind: str, check: ReplyCheck) -> None:
+    """A rule for replies on `kind` from an app other than the one that sends it (WhatsApp's
+    window, kept by apps.whatsapp, for the Twilio gateway's sender)."""
+    _checks[kind] = check
+    channel = _senders.get(kind)
+    if channel is not None:
+        _senders[kind] = replace(channel, check=check)
+
+
+def reply_check(kind: str) -> ReplyCheck | None:
+    channel = _senders.get(kind)
+    return channel.check if channel is not None else _checks.get(kind)
+
+
+def file_limits(kind: str) -> FileLimits | None:
+    channel = _senders.get(kind)
+    return channel.limits if channel is not None else None
 
 
 def sender_for(kind: str) -> SendChannel:
@@ -237,10 +326,13 @@ class _Registry:
     recorder: list[DeliveryRecorder] = field(default_factory=list)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
     media_fetchers: dict[str, MediaFetcher] = field(default_factory=dict)
+    checks: dict[str, ReplyCheck] = field(default_factory=dict)
 
 
 def snapshot() -> _Registry:
-    return _Registry(dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_media_fetchers))
+    return _Registry(
+        dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_media_fetchers), dict(_checks)
+    )
 
 
 def restore(saved: _Registry) -> None:
@@ -253,3 +345,5 @@ def restore(saved: _Registry) -> None:
     _sweeps.update(saved.sweeps)
     _media_fetchers.clear()
     _media_fetchers.update(saved.media_fetchers)
+    _checks.clear()
+    _checks.update(saved.checks)

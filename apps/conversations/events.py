@@ -29,7 +29,23 @@ STATUS_WORDS = {
     "30006": "Landline or unreachable carrier.",
     "30007": "The carrier filtered the message.",
     "30008": "Unknown delivery error from the carrier.",
-    "63016": "Outside the WhatsApp 24-hour window: a template is needed.",
+    # WhatsApp through Twilio (channels-next.md §3.5; https://www.twilio.com/docs/whatsapp/tutorial/error-codes).
+    "63003": "WhatsApp: the number is not a valid WhatsApp recipient.",
+    "63015": "WhatsApp sandbox: this customer has not joined the sandbox (they must send the join code first).",
+    "63016": (
+        "Outside WhatsApp's 24-hour window: the customer last wrote more than 24 hours ago, "
+        "so WhatsApp only takes an approved template. Send a template instead."
+    ),
+    "63018": "WhatsApp's rate limit for this sender was reached; send again in a little while.",
+    "63019": "WhatsApp could not download or send the attached media.",
+    "63020": "WhatsApp Business: the business has not accepted the invitation to this sender (ask the admin).",
+    "63021": "WhatsApp refused the message as invalid (bad content or parameters).",
+    "63022": "WhatsApp: the template's parameters (variables) are not valid.",
+    "63024": "WhatsApp: the recipient is not a valid WhatsApp user (no account on this number).",
+    "63027": "WhatsApp: the template does not exist in this language.",
+    "63028": "WhatsApp: the number of variables does not match the template.",
+    "63029": "WhatsApp: the template's category does not allow this message.",
+    "63032": "WhatsApp did not deliver it: the customer's number is in a WhatsApp experiment that holds back business messages.",
     "opted_out": "The customer has opted out (replied STOP); nothing was sent.",
     "gave_up": "Sending failed repeatedly; gave up.",
 }

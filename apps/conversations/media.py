@@ -8,8 +8,10 @@ import logging
 import mimetypes
 import os
 import re
+from urllib.parse import quote
 
 from django.conf import settings
+from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -108,3 +110,40 @@ def attachments_sweep() -> int:
     ids = list(pending.filter(created_at__lt=stale).order_by("id").values_list("id", flat=True)[:500])
     attachments_fetch_later(ids)
     return len(ids)
+
+
+# --- files handed to providers as links ------------------------------------------------------
+
+_LINK_SALT = "supportdesk.provider-file"
+
+
+def attachment_link(attachment: Attachment) -> str:
+    """A public, signed and expiring URL of a stored file, for a provider to fetch (Twilio's
+    MediaUrl): `PUBLIC_BASE_URL/files/<signed token>/<name>`, good for MEDIA_LINK_SECONDS.
+
+    The token names the attachment; the name is only there for the provider and the customer's
+    phone (it is checked too, so a link cannot be bent to another name)."""
+    token = signing.dumps(attachment.pk, salt=_LINK_SALT, compress=True)
+    name = quote(attachment.filename or f"file-{attachment.pk}", safe="")
+    return f"{settings.PUBLIC_BASE_URL}/files/{token}/{name}"
+
+
+class LinkRefused(Exception):
+    """A file link that is forged, bent, or expired."""
+
+
+def attachment_for_link(*, token: str, name: str) -> Attachment:
+    """The stored file a link points at; LinkRefused when the link is not one of ours (or has
+    expired), Attachment.DoesNotExist when its file is gone."""
+    try:
+        pk = signing.loads(token, salt=_LINK_SALT, max_age=settings.MEDIA_LINK_SECONDS)
+    except signing.SignatureExpired as exc:
+        raise LinkRefused("this file link has expired") from exc
+    except signing.BadSignature as exc:
+        raise LinkRefused("this file link is not valid") from exc
+    if not isinstance(pk, int):
+        raise LinkRefused("this file link is not valid")
+    attachment = Attachment.objects.exclude(file="").get(pk=pk)
+    if name != (attachment.filename or f"file-{attachment.pk}"):
+        raise LinkRefused("this file link is not valid")
+    return attachment

@@ -44,3 +44,18 @@ class RecipientOptedOut(DomainError):
 class NoReplyChannel(DomainError):
     code = "no_reply_channel"
     status = 409
+
+
+class ReplyWindowClosed(DomainError):
+    """The channel takes no free-form reply now (WhatsApp: more than 24 hours since the
+    customer last wrote); only an approved template can be sent."""
+
+    code = "reply_window_closed"
+    status = 409
+
+
+class ProviderUnavailable(DomainError):
+    """A provider we had to ask (Twilio's Content API) did not answer usefully; try again."""
+
+    code = "provider_unavailable"
+    status = 502

@@ -37,6 +37,7 @@ from apps.contacts.services import identity_attach
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.conversations.services import message_receive
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
+from apps.core.filetypes import content_matches
 from apps.core.locks import NAMESPACE_IDENTITY, NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundAttachment, InboundMessage
 from apps.widget.hours import hours_open
@@ -546,29 +547,6 @@ def visitor_message_data(message: Message) -> dict[str, Any]:
 
 # --- sending ------------------------------------------------------------------------------
 
-# What a file must start with to be the type it claims (text/plain: UTF-8 without NULs).
-_MAGIC: dict[str, tuple[bytes, ...]] = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "application/pdf": (b"%PDF-",),
-}
-
-
-def _content_matches(content_type: str, data: bytes) -> bool:
-    if content_type == "image/webp":
-        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
-    if content_type == "text/plain":
-        if b"\x00" in data:
-            return False
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        return True
-    magic = _MAGIC.get(content_type)
-    return True if magic is None else data.startswith(magic)
-
 
 def _read_uploads(uploads: Sequence[UploadedFile]) -> list[InboundAttachment]:
     if len(uploads) > 5:
@@ -591,7 +569,7 @@ def _read_uploads(uploads: Sequence[UploadedFile]) -> list[InboundAttachment]:
             raise WidgetError("too_large", f"{name} is over {settings.WIDGET_MAX_UPLOAD_BYTES} bytes", 413)
         if not data:
             raise WidgetError("empty", f"{name} is empty", 400)
-        if not _content_matches(content_type, data):
+        if not content_matches(content_type, data):
             raise WidgetError("type_not_allowed", f"{name} is not really {content_type}", 415)
         out.append(InboundAttachment(data=data, filename=name, content_type=content_type))
     return out

@@ -12,6 +12,13 @@ twilio SDK talks to it through `settings.TWILIO_API_BASE_URL`; nothing in the SD
 - `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&PageSize=`: the messages it
   accepted, newest first, filtered like Twilio's list (what the desk asks after a send whose
   answer was lost).
+- Content API (https://content.twilio.com, WhatsApp templates; channels-next.md §3.3):
+  `GET /v1/Content`, `GET /v1/ContentAndApprovals` (paged with `PageSize`/`Page`, the records under
+  `meta.key` = "contents"), `GET /v1/Content/{HX…}/ApprovalRequests`; Basic auth. Templates are
+  registered with `add_content`. A message created with `ContentSid` (and `ContentVariables`, a
+  JSON string) gets the template's rendered text as its body, as Twilio does; `Body` or
+  `MediaUrl` beside a `ContentSid`, or an unknown `ContentSid`, are refused like Twilio (21619 /
+  21655).
 - Every request is recorded (`requests`), with its form fields and Basic credentials; every
   message it accepted is in `messages` (sid -> the message as answered).
 - Like Twilio it can post delivery-status callbacks, signed with the auth token, to the
@@ -47,6 +54,9 @@ API_VERSION = "2010-04-01"
 MESSAGES_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MEDIA_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)/Media/(?P<media>[^/]+)$")
 CDN_RE = re.compile(r"^/cdn/(?P<token>[^/]+)$")
+CONTENT_LIST_RE = re.compile(r"^/v1/(?P<what>Content|ContentAndApprovals)$")
+CONTENT_APPROVAL_RE = re.compile(r"^/v1/Content/(?P<sid>HX[0-9a-fA-F]{32})/ApprovalRequests$")
+PLACEHOLDER_RE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 @dataclass
@@ -199,6 +209,8 @@ class FakeTwilio:
             self._callback_poster: CallbackPoster = post_callback
             self.callbacks: list[StatusCallback] = []
             self._callbacks_due = []
+            self.contents: dict[str, dict[str, Any]] = {}  # sid -> Content resource
+            self.content_approvals: dict[str, str] = {}  # sid -> WhatsApp approval status
 
     # --- scripting -------------------------------------------------------------------
     def script(self, *responses: ScriptedResponse) -> None:
@@ -286,6 +298,117 @@ class FakeTwilio:
         with self._lock:
             self._cdn[token] = MediaItem(content, content_type)
         return f"http://localhost:{self.port}/cdn/{token}"
+
+    def add_content(
+        self,
+        friendly_name: str,
+        body: str,
+        *,
+        variables: dict[str, str] | None = None,
+        approval: str = "approved",
+        language: str = "en",
+        content_type: str = "twilio/text",
+        category: str = "UTILITY",
+    ) -> str:
+        """Register a content template (as made in Twilio's Content Template Builder); returns
+        its sid. `approval` is its WhatsApp approval status ("" for never submitted)."""
+        sid = "HX" + uuid.uuid4().hex
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        resource = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "friendly_name": friendly_name,
+            "language": language,
+            "variables": variables or {},
+            "types": {content_type: {"body": body}},
+            "url": f"https://content.twilio.com/v1/Content/{sid}",
+            "links": {"approval_fetch": f"https://content.twilio.com/v1/Content/{sid}/ApprovalRequests"},
+            "date_created": now,
+            "date_updated": now,
+        }
+        with self._lock:
+            self.contents[sid] = resource
+            self.content_approvals[sid] = approval
+        return sid
+
+    def _approval_request(self, sid: str) -> dict[str, Any]:
+        status = self.content_approvals.get(sid, "")
+        resource = self.contents[sid]
+        if not status:
+            return {}
+        return {
+            "name": resource["friendly_name"].lower().replace(" ", "_"),
+            "category": "UTILITY",
+            "content_type": next(iter(resource["types"])),
+            "status": status,
+            "rejection_reason": "",
+            "allow_category_change": True,
+        }
+
+    def content_list(self, request: RecordedRequest, what: str, query: dict[str, list[str]]) -> ScriptedResponse:
+        if request.auth != (self.account_sid, self.auth_token):
+            return twilio_error(401, 20003, "Authenticate")
+        size = max(1, min(int((query.get("PageSize") or ["50"])[0]), 500))
+        page = int((query.get("Page") or ["0"])[0])
+        with self._lock:
+            rows = [dict(c) for c in self.contents.values()]
+            if what == "ContentAndApprovals":
+                for row in rows:
+                    row["approval_requests"] = self._approval_request(row["sid"])
+                    row.pop("url", None)
+                    row.pop("links", None)
+        chunk = rows[page * size : (page + 1) * size]
+        base = f"{self.base_url}/v1/{what}?PageSize={size}"
+        more = (page + 1) * size < len(rows)
+        body = {
+            "contents": chunk,
+            "meta": {
+                "page": page,
+                "page_size": size,
+                "first_page_url": f"{base}&Page=0",
+                "previous_page_url": f"{base}&Page={page - 1}" if page > 0 else None,
+                "url": f"{base}&Page={page}",
+                "next_page_url": f"{base}&Page={page + 1}" if more else None,
+                "key": "contents",
+            },
+        }
+        return ScriptedResponse(status=200, body=json.dumps(body).encode())
+
+    def content_approval(self, request: RecordedRequest, sid: str) -> ScriptedResponse:
+        if request.auth != (self.account_sid, self.auth_token):
+            return twilio_error(401, 20003, "Authenticate")
+        with self._lock:
+            if sid not in self.contents:
+                return twilio_error(404, 20404, "The requested resource was not found")
+            approval = self._approval_request(sid)
+        body = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "whatsapp": {**approval, "type": "whatsapp"} if approval else {},
+            "url": f"https://content.twilio.com/v1/Content/{sid}/ApprovalRequests",
+        }
+        return ScriptedResponse(status=200, body=json.dumps(body).encode())
+
+    def _content_body(self, request: RecordedRequest) -> tuple[str | None, ScriptedResponse | None]:
+        """The rendered text of a ContentSid send, or Twilio's refusal."""
+        sid = request.field("ContentSid") or ""
+        if request.field("Body") or request.form.get("MediaUrl"):
+            return None, twilio_error(
+                400, 21619, "A text message body, media url or content sid is required, not both."
+            )
+        with self._lock:
+            resource = self.contents.get(sid)
+        if resource is None:
+            return None, twilio_error(400, 21655, "The ContentSid is Invalid.")
+        try:
+            variables = json.loads(request.field("ContentVariables") or "{}")
+        except ValueError:
+            return None, twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+        if not isinstance(variables, dict):
+            return None, twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+        text = next(iter(resource["types"].values())).get("body", "")
+        merged = {**resource["variables"], **{str(k): str(v) for k, v in variables.items()}}
+        return PLACEHOLDER_RE.sub(lambda m: merged.get(m.group(1), m.group(0)), text), None
 
     # --- what happened ---------------------------------------------------------------
     def message_posts(self) -> list[RecordedRequest]:
@@ -390,12 +513,18 @@ class FakeTwilio:
             return twilio_error(400, 21602, "Message body is required.")
         if len(media) > 10:
             return twilio_error(400, 21623, "Number of media files exceeds allowed limit.")
+        body = request.field("Body") or ""
+        if request.field("ContentSid"):
+            rendered, refusal = self._content_body(request)
+            if refusal is not None:
+                return refusal
+            body = rendered or ""
         sid = "SM" + uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")  # RFC 2822, GMT
         message = {
             "account_sid": account,
             "api_version": API_VERSION,
-            "body": request.field("Body") or "",
+            "body": body,
             "date_created": now,
             "date_sent": None,
             "date_updated": now,
@@ -538,6 +667,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 assert item is not None
                 self._send_media(item)
+            return
+        if match := CONTENT_LIST_RE.match(request.path):
+            query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+            self._send(fake.content_list(request, match["what"], query))
+            return
+        if match := CONTENT_APPROVAL_RE.match(request.path):
+            self._send(fake.content_approval(request, match["sid"]))
             return
         if match := CDN_RE.match(request.path):
             with fake._lock:

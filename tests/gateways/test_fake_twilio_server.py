@@ -120,3 +120,40 @@ def test_status_callbacks_are_posted_signed_in_order_to_the_status_callback_url(
         assert posted_url == url
         assert (params["MessageSid"], params["To"], params["AccountSid"]) == (sid, "+14155552671", ACCOUNT)
         assert RequestValidator("token").validate(url, params, signature)
+
+
+# --- Content API (WhatsApp templates; channels-next.md §3.3) --------------------------------
+
+
+def test_content_and_approvals_lists_templates_with_their_whatsapp_status():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        sid = server.add_content("Order shipped", "Hi {{1}}", variables={"1": "Customer"})
+        pending = server.add_content("Promo", "Sale", approval="pending")
+        response = requests.get(f"{server.base_url}/v1/ContentAndApprovals", auth=(ACCOUNT, "token"), timeout=5)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["meta"]["key"] == "contents" and body["meta"]["next_page_url"] is None
+        by_sid = {c["sid"]: c for c in body["contents"]}
+        assert re.fullmatch(r"HX[0-9a-f]{32}", sid)
+        assert by_sid[sid]["types"] == {"twilio/text": {"body": "Hi {{1}}"}}
+        assert by_sid[sid]["variables"] == {"1": "Customer"}
+        assert by_sid[sid]["approval_requests"]["status"] == "approved"
+        assert by_sid[pending]["approval_requests"]["status"] == "pending"
+        approval = requests.get(
+            f"{server.base_url}/v1/Content/{pending}/ApprovalRequests", auth=(ACCOUNT, "token"), timeout=5
+        ).json()
+        assert approval["whatsapp"]["status"] == "pending"
+        refused = requests.get(f"{server.base_url}/v1/Content", auth=(ACCOUNT, "wrong"), timeout=5)
+        assert refused.status_code == 401 and refused.json()["code"] == 20003
+
+
+def test_a_content_sid_send_gets_the_rendered_text_and_refuses_body_or_unknown_sids():
+    with FakeTwilio(ACCOUNT, "token") as server:
+        sid = server.add_content("Order shipped", "Hi {{1}}, order {{2}}", variables={"1": "C", "2": "#0"})
+        to = {"To": "whatsapp:+14155552671", "From": "whatsapp:+15005550006"}
+        sent = _post(server, {**to, "ContentSid": sid, "ContentVariables": '{"1": "Jane", "2": "#123"}'})
+        assert sent.status_code == 201 and sent.json()["body"] == "Hi Jane, order #123"
+        with_body = _post(server, {**to, "ContentSid": sid, "Body": "free text"})
+        assert (with_body.status_code, with_body.json()["code"]) == (400, 21619)
+        unknown = _post(server, {**to, "ContentSid": "HX" + "0" * 32})
+        assert (unknown.status_code, unknown.json()["code"]) == (400, 21655)

@@ -98,14 +98,17 @@ def test_repeated_upload_with_the_same_client_id_sends_once(janes, api, smtp, dj
     assert len(smtp.wait_for(1)) == 1
 
 
-def test_files_on_an_sms_reply_are_refused_and_nothing_is_written(api, receive_sms, email_inbox):
+def test_files_an_sms_cannot_carry_are_refused_and_nothing_is_written(api, receive_sms, email_inbox):
     sms = receive_sms()
     before = Message.objects.count()
 
-    response = post_files(api, sms.conversation_id, [("photo.png", PNG, "image/png")], body="here")
+    response = post_files(api, sms.conversation_id, [("notes.zip", b"PK\x03\x04zip", "application/zip")], body="here")
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "attachments_not_supported"
+    assert response.json()["error"] == {
+        "code": "attachment_not_allowed",
+        "message": "notes.zip: MMS cannot carry files of type application/zip.",
+    }
     assert Message.objects.count() == before
     assert Attachment.objects.count() == 0
 

@@ -28,7 +28,23 @@ def test_new_anonymous_visitor(widget, widget_inbox):
     assert body["limits"] == {
         "max_text": 4000,
         "max_upload_bytes": 10 * 1024 * 1024,
-        "upload_types": ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+        "upload_types": [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+            "audio/webm",
+            "audio/ogg",
+            "audio/mpeg",
+            "audio/mp4",
+            "audio/aac",
+            "audio/wav",
+            "video/mp4",
+            "video/webm",
+            "video/quicktime",
+        ],
     }
     assert body["socket"] == "/ws/widget/"
     assert response["Access-Control-Allow-Origin"] == SITE

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,6 +28,7 @@ from apps.conversations.events import (
 from apps.conversations.media import attachment_store
 from apps.conversations.models import Conversation, Message
 from apps.core.errors import InvalidInput, NoReplyChannel, NotFound, RecipientOptedOut
+from apps.core.filetypes import content_matches
 from apps.gateways.base import InboundAttachment
 
 
@@ -78,6 +80,28 @@ def _check_uploads(attachments: Sequence[FileUpload]) -> None:
         )
 
 
+def _check_channel_files(identity: Identity, attachments: Sequence[FileUpload]) -> None:
+    """The files fit the channel the reply goes out on (its limits, declared when it was
+    registered), and are what they claim to be: refused before anything is queued."""
+    if identity.kind not in registry.attachment_kinds():
+        raise InvalidInput(
+            f"a reply on {identity.get_kind_display()} cannot carry attachments; "
+            "remove the files or reply on a channel that can",
+            code="attachments_not_supported",
+        )
+    limits = registry.file_limits(identity.kind)
+    if limits is None:
+        return
+    for item in attachments:
+        if not content_matches(item.content_type, item.data):
+            raise InvalidInput(
+                f"{item.filename or 'a file'} is not really {item.content_type}", code="attachment_not_allowed"
+            )
+    refusal = limits.refusal([(item.filename or "a file", item.content_type, len(item.data)) for item in attachments])
+    if refusal:
+        raise InvalidInput(refusal, code="attachment_not_allowed")
+
+
 def message_send(
     *,
     conversation_id: int,
@@ -87,16 +111,22 @@ def message_send(
     identity_id: int | None = None,
     kind: str = Message.Kind.MESSAGE,
     attachments: Sequence[FileUpload] = (),
+    template: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
 
     Returns (message, created). The send itself happens in a task after commit. Files go out
-    only on channels that can carry them (email); elsewhere the reply is refused as a whole.
+    only on channels that can carry them, within that channel's limits; the channel's own rule
+    (WhatsApp's 24-hour window) is checked too. A refused reply is refused as a whole, before
+    anything is written. `template` ({"sid", "variables"}) sends a channel's approved template
+    instead of free text (WhatsApp); its rendered text becomes the message's body.
     """
     if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
         raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
+    if template is not None and kind != Message.Kind.MESSAGE:
+        raise InvalidInput("a note cannot be a template", code="invalid_template")
     _check_uploads(attachments)
-    if (not body or not body.strip()) and not attachments:
+    if (not body or not body.strip()) and not attachments and template is None:
         raise InvalidInput("the message is empty", code="empty_message")
     if len(body) > settings.MESSAGE_MAX_CHARS:
         raise InvalidInput(
@@ -106,7 +136,7 @@ def message_send(
         raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
     try:
         with transaction.atomic():
-            return _message_send(conversation_id, agent, body, client_id, identity_id, kind, attachments)
+            return _message_send(conversation_id, agent, body, client_id, identity_id, kind, attachments, template)
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
         existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
@@ -123,6 +153,7 @@ def _message_send(
     identity_id: int | None,
     kind: str,
     attachments: Sequence[FileUpload] = (),
+    template: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     conversation = (
         Conversation.objects.select_for_update(of=("self",), no_key=True)
@@ -138,12 +169,21 @@ def _message_send(
             return existing, False
     now = timezone.now()
     identity = _reply_identity(conversation, identity_id) if kind == Message.Kind.MESSAGE else None
-    if attachments and identity is not None and identity.kind not in registry.attachment_kinds():
-        raise InvalidInput(
-            f"a reply on {identity.get_kind_display()} cannot carry attachments; "
-            "remove the files or reply on a channel that can (email)",
-            code="attachments_not_supported",
-        )
+    meta: dict[str, Any] = {"attachments": len(attachments)} if attachments else {}
+    if identity is not None:
+        if attachments:
+            _check_channel_files(identity, attachments)
+        check = registry.reply_check(identity.kind)
+        if check is not None:
+            plan = check(
+                identity=identity, inbox_id=conversation.inbox_id, body=body, template=template, files=len(attachments)
+            )
+            body = plan.body
+            meta.update(plan.meta)
+        elif template is not None:
+            raise InvalidInput(
+                f"a reply on {identity.get_kind_display()} cannot be a template", code="templates_not_supported"
+            )
     conversation.last_seq += 1
     message = Message.objects.create(
         conversation=conversation,
@@ -157,7 +197,7 @@ def _message_send(
         body=body,
         client_id=client_id,
         status=Message.Status.QUEUED if identity else "",
-        meta={"attachments": len(attachments)} if attachments else {},
+        meta=meta,
         created_at=now,
     )
     if attachments:

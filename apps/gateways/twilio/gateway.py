@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -272,10 +273,17 @@ class TwilioGateway(Gateway):
             # lost tells the outbox that Twilio has it (apps.bus.services.outbox).
             "status_callback": f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status?m={outbound.message_id}",
         }
-        if outbound.body:
-            kwargs["body"] = outbound.body
-        if outbound.media_urls:
-            kwargs["media_url"] = list(outbound.media_urls)
+        content_sid = outbound.options.get("content_sid")
+        if content_sid:
+            # A content template goes alone: Twilio refuses Body or MediaUrl beside it (63016).
+            kwargs["content_sid"] = content_sid
+            if outbound.options.get("content_variables"):
+                kwargs["content_variables"] = json.dumps(outbound.options["content_variables"], ensure_ascii=False)
+        else:
+            if outbound.body:
+                kwargs["body"] = outbound.body
+            if outbound.media_urls:
+                kwargs["media_url"] = list(outbound.media_urls)
         service = outbound.options.get("messaging_service_sid")
         if service:
             kwargs["messaging_service_sid"] = service

@@ -9,6 +9,7 @@ import * as notify from "./notify.js";
 import { renderMessage, messageOrder, channelName } from "./timeline.js";
 import { conversationWarning } from "./email.js";
 import { setupContactPanel } from "./contact.js";
+import { setupWhatsApp } from "./whatsapp.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
@@ -348,6 +349,7 @@ function handleEvent(event) {
       break;
     case "message.created":
       onMessageCreated(data);
+      if (state.contactConvs.has(data.conversation)) whatsapp.onMessage(data);
       break;
     case "message.updated":
       onMessageUpdated(data);
@@ -493,6 +495,7 @@ function handleFrame(frame) {
     // A widget visitor typing: ephemeral (no event id), pushed to the inbox's agents.
     onTyping(frame);
   } else if (frame.type === "error") {
+    whatsapp.onRefused(frame.code);
     if (frame.client_id && state.pending.has(frame.client_id)) {
       failPending(frame.client_id, frame.message || frame.code);
     } else {
@@ -531,6 +534,7 @@ async function selectConv(id, { focusComposer = false } = {}) {
     stopTyping();
   }
   renderHead();
+  whatsapp.refresh();
   await openTimeline(id);
   if (focusComposer) $("composer-text").focus();
 }
@@ -772,6 +776,7 @@ async function sendPending(cid) {
     const message = await api(`conversations/${pending.conversation}/messages`, { method: "POST", body });
     handleFrame({ type: "ack", client_id: cid, message });
   } catch (error) {
+    if (error instanceof ApiError) whatsapp.onRefused(error.code);
     failPending(cid, error instanceof ApiError ? error.message : "the network is down");
   }
 }
@@ -789,6 +794,7 @@ async function sendWithFiles(cid, pending) {
     const message = await api(`conversations/${pending.conversation}/messages`, { method: "POST", form });
     handleFrame({ type: "ack", client_id: cid, message });
   } catch (error) {
+    if (error instanceof ApiError) whatsapp.onRefused(error.code);
     failPending(cid, error instanceof ApiError ? error.message : "the network is down");
   }
 }
@@ -1098,6 +1104,13 @@ async function reloadContact() {
 
 // ---------------------------------------------------------------- boot
 
+// WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
+const whatsapp = setupWhatsApp({
+  getConversation: () => state.selected,
+  getIdentity: () => (Number($("reply-channel").value) || null),
+  onSent: (cid, message) => handleFrame({ type: "ack", client_id: cid, message }),
+});
+
 function wire() {
   $("f-status").value = state.filters.status;
   $("f-sort").value = state.filters.sort;
@@ -1183,6 +1196,7 @@ function wire() {
     $("attach-input").value = "";
     renderFiles();
   });
+  $("reply-channel").addEventListener("change", () => whatsapp.refresh());
   $("note-toggle").addEventListener("change", () => {
     const note = $("note-toggle").checked;
     $("composer").classList.toggle("note-mode", note);

@@ -2,6 +2,8 @@
 
 import { el, linkify, timeShort } from "./dom.js";
 import { automaticSender, emailBadges, emailMeta, emailSubject, emailTools, emailWarning } from "./email.js";
+import { attachmentNode } from "./media.js";
+import { templateBadge } from "./whatsapp.js";
 
 const TICKS = {
   received: "",
@@ -72,15 +74,9 @@ export function renderMessage(message, context) {
     el("time", { datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, timeShort(message.created_at)),
     conversationMark ? [" ", conversationMark] : null,
     emailBadges(message),
+    templateBadge(message),
   );
-  const attachments = (message.attachments || []).map((a) => {
-    // Only the API's own protected download URLs are ever used as link or image sources.
-    if (!a.url || !/^\/api\/v1\/attachments\/\d+$/.test(a.url)) return el("div", { class: "attachment missing" }, `Attachment not stored${a.error ? ": " + a.error : ""}`);
-    if ((a.content_type || "").startsWith("image/")) {
-      return el("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer" }, el("img", { src: a.url, alt: a.filename || "image", loading: "lazy" }));
-    }
-    return el("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer" }, `📎 ${a.filename || "attachment"}`);
-  });
+  const attachments = (message.attachments || []).map(attachmentNode);
   const delivery = !inbound && !note
     ? el("div", { class: "delivery" }, el("span", { class: "tick", dataset: { status: message.status }, title: message.status }, deliveryText(message)))
     : null;

@@ -72,7 +72,7 @@ h2{margin:0;font-size:16px;overflow:hidden;text-overflow:ellipsis;white-space:no
 .retry{margin-left:6px;padding:1px 8px;border:1px solid #b00;border-radius:10px;background:#fff;color:#b00;font-size:11px}
 .files{margin:4px 0 0;padding:0;list-style:none}
 .files a{color:inherit}
-.files img{display:block;max-width:100%;max-height:180px;border-radius:6px;margin-top:4px}
+.files img,.files video{display:block;max-width:100%;max-height:180px;border-radius:6px;margin-top:4px}.files audio{display:block;max-width:100%;margin-top:4px}
 .more{text-align:center;max-width:none!important}
 .more button{border:1px solid #b8bfcc;border-radius:12px;background:#fff;padding:2px 12px;font-size:12px}
 .typing{margin:0;padding:0 14px;min-height:18px;font-size:12px;color:#55607a;background:#f6f7fb}
@@ -400,6 +400,11 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
             const img = h("img", { alt: f.name || "image", loading: "lazy" });
             img.src = url;
             item.append(img);
+          } else if (/^(audio|video)\//.test(f.content_type || "")) {
+            // Voice notes and short videos play in place.
+            const player = h(/^audio\//.test(f.content_type) ? "audio" : "video", { controls: "", preload: "metadata" });
+            player.src = url;
+            item.append(player);
           }
         } else item.append(label);
         list.append(item);
