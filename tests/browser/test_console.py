@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from apps.conversations.models import Message
-from tests.browser.support import open_console, screenshot
+from tests.browser.support import open_console, screenshot, wait_for_js
 from tests.conftest import twilio_params
 from tests.servers import wait_for
 
@@ -54,7 +54,7 @@ def test_two_agents_see_arrival_assignment_reply_and_delivery_live(
         # Ana takes it; Ben sees the assignment (list, header and timeline entry).
         ana.page.click("#assign-me")
         ben.page.locator(f"#c-assignee option[value='{agent.pk}']").wait_for(state="attached")
-        ben.page.wait_for_function(f"document.getElementById('c-assignee').value === '{agent.pk}'", timeout=10_000)
+        wait_for_js(ben.page, f"document.getElementById('c-assignee').value === '{agent.pk}'", timeout=10_000)
         conversation_item(ben.page, body).locator(".assignee", has_text="Ana").wait_for()
         ben.page.locator("#timeline li.activity", has_text="Ana").wait_for()
 
@@ -162,7 +162,7 @@ def test_a_gap_the_log_no_longer_holds_makes_the_console_refetch_once(chromium, 
 
         ana.context.set_offline(False)
         ana.page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
-        ana.page.wait_for_function("window.resyncs.length > 0")
+        wait_for_js(ana.page, "window.resyncs.length > 0")
         timeline.locator("li.msg.in", has_text=meanwhile).wait_for()
         conversation_item(ana.page, meanwhile).wait_for()
         assert ana.page.evaluate("window.resyncs") == [newest]
@@ -203,7 +203,7 @@ def test_assigning_a_team_shows_live_in_the_other_agents_console(
         ana.page.select_option("#c-team", str(billing.pk))
 
         # Ben sees it in the header, the list and the timeline, without a reload.
-        ben.page.wait_for_function(f"document.getElementById('c-team').value === '{billing.pk}'")
+        wait_for_js(ben.page, f"document.getElementById('c-team').value === '{billing.pk}'")
         conversation_item(ben.page, body).locator(".team", has_text="Billing").wait_for()
         ben.page.locator("#timeline li.activity", has_text="Ana moved this to team Billing").wait_for()
         screenshot(ben.page, "team-assigned")
@@ -528,11 +528,11 @@ def test_load_more_pages_the_list_by_keyset_without_duplicates(chromium, console
     ana = open_console(chromium, console_server, "ana")
     try:
         items = ana.page.locator("#conv-list li")
-        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 50")
+        wait_for_js(ana.page, "document.querySelectorAll('#conv-list li').length === 50")
         # Waiting longest first.
         assert items.first.locator(".who").inner_text() == "Pager 59"
         ana.page.click("#load-more")
-        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 60")
+        wait_for_js(ana.page, "document.querySelectorAll('#conv-list li').length === 60")
         names = items.locator(".who").all_inner_texts()
         assert names == [f"Pager {i:02d}" for i in range(59, -1, -1)]
         assert ana.page.locator("#load-more").is_hidden()
@@ -556,7 +556,7 @@ def test_tab_title_counts_unread_from_the_server_and_reading_clears_it_in_every_
         console_server.post_twilio(WEBHOOK, twilio_params(From="+14155550112", Body=two))
         for page in (first, second):
             conversation_item(page, two).locator(".badge").wait_for()
-            page.wait_for_function("document.title === '(2) supportdesk'")
+            wait_for_js(page, "document.title === '(2) supportdesk'")
 
         conversation_item(first, one).click()
         first.locator("#timeline li.msg.in", has_text=one).wait_for()
@@ -564,7 +564,7 @@ def test_tab_title_counts_unread_from_the_server_and_reading_clears_it_in_every_
         # The other tab hears it was read: the badge goes, and the title follows the server.
         conversation_item(second, one).locator(".badge").wait_for(state="detached")
         for page in (first, second):
-            page.wait_for_function("document.title === '(1) supportdesk'")
+            wait_for_js(page, "document.title === '(1) supportdesk'")
         assert conversation_item(second, two).locator(".badge").inner_text() == "1"
         assert console.errors == [] and errors == []
     finally:
