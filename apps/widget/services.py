@@ -35,6 +35,7 @@ from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.core.locks import NAMESPACE_IDENTITY, NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import InboundAttachment, InboundMessage
+from apps.widget.context import visitor_context_clean, visitor_label
 from apps.widget.hours import hours_open
 from apps.widget.models import Visitor, WidgetSettings
 
@@ -298,6 +299,9 @@ def visitor_session(
     email: Any = None,
     origin: str | None = None,
     inbox: Inbox | None = None,
+    page_url: Any = None,
+    user_agent: str = "",
+    time_zone: Any = None,
 ) -> Session:
     """Resume the visitor behind `token`, or start a new one. Origin and rate are the caller's.
 
@@ -340,6 +344,8 @@ def visitor_session(
             fields.append("email")
         with transaction.atomic():
             existing.save(update_fields=fields)
+            if "name" in fields:
+                Identity.objects.filter(pk=existing.identity_id).update(display=clean_name)
             if "email" in fields:
                 _email_claim(contact=existing.identity.contact, email=clean_email)
         return Session(visitor=existing, token=str(token), created=False)
@@ -348,7 +354,12 @@ def visitor_session(
     with transaction.atomic():
         contact = _user_contact(user_id=uid, name=clean_name) if uid else Contact.objects.create(name=clean_name)
         visitor = Visitor(
-            inbox=inbox, token_hash=token_hash(new_token), user_id=uid, name=clean_name, email=clean_email
+            inbox=inbox,
+            token_hash=token_hash(new_token),
+            user_id=uid,
+            name=clean_name,
+            email=clean_email,
+            **visitor_context_clean(page_url=page_url, user_agent=user_agent, time_zone=time_zone),
         )
         visitor.identity = Identity.objects.create(
             contact=contact,
@@ -359,6 +370,10 @@ def visitor_session(
         )
         visitor.last_seen_at = now
         visitor.save()
+        if not clean_name:
+            # Agents see a person, never a raw id: "Visitor 12" until they give a name.
+            visitor.identity.display = visitor_label(visitor)
+            visitor.identity.save(update_fields=["display"])
         _email_claim(contact=contact, email=clean_email)
     return Session(visitor=visitor, token=new_token, created=True)
 
