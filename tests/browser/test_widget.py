@@ -279,6 +279,20 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         console = open_console(chromium, desk, "ana")
         console.page.locator("#conv-list li", has_text=question).click()
         console.page.locator("#timeline li.msg.in", has_text=question).wait_for()
+        # A person, not a raw id: "Visitor N" in the list, the header and the timeline, and where
+        # they came from in the contact panel (the demo page, Chromium, their local time).
+        visitor_row = Visitor.objects.get(inbox=inbox)
+        label = f"Visitor {visitor_row.pk}"
+        console.page.locator("#conv-title", has_text=label).wait_for()
+        assert console.page.locator("#timeline li.msg.in .who").first.inner_text() == label
+        assert visitor_row.public_id not in console.page.locator("#conv-pane").inner_text()
+        assert visitor_row.public_id not in console.page.locator("#conv-list").inner_text()
+        context = console.page.locator("#identities .visitor-context")
+        context.wait_for()
+        assert "/widget/demo/" in context.locator("a").get_attribute("href")
+        assert re.search(r"Browser\s*Chrome \d+ on Linux", context.inner_text())
+        assert "Local time" in context.inner_text()
+        screenshot(visitor.page, "widget-open")
         answer = unique("It left our warehouse this morning.")
         console.page.click("#composer-text")
         console.page.keyboard.type(answer)
@@ -288,6 +302,9 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         reply.wait_for()
         assert reply.locator(".who").text_content() == "Ana"
         assert visitor.q(".typing").text_content() == ""  # the reply ends the typing indicator
+        console.page.locator("#timeline li.msg.out", has_text=answer).wait_for()
+        screenshot(console.page, "console-widget-visitor")
+        screenshot(visitor.page, "widget-reply")
 
         assert visitor.errors == [] and console.errors == []
     finally:

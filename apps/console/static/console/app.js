@@ -33,6 +33,15 @@ function wire() {
   notify.unlockAudioOnGesture();
 }
 
+const INBOX_CHANNELS = { sms: ["phone", "whatsapp"] };
+const CHANNEL_ORDER = ["phone", "whatsapp", "email", "widget", "telegram", "xmpp", "mastodon"];
+
+function deskChannels(inboxes) {
+  const found = new Set();
+  for (const inbox of inboxes) for (const channel of INBOX_CHANNELS[inbox.channel] || [inbox.channel]) found.add(channel);
+  return [...found].sort((a, b) => (CHANNEL_ORDER.indexOf(a) + 1 || 99) - (CHANNEL_ORDER.indexOf(b) + 1 || 99));
+}
+
 async function loadMe() {
   try {
     const me = await api("me");
@@ -44,8 +53,9 @@ async function loadMe() {
     state.me.teams = (teams.results || []).filter((t) => !t.members || t.members.includes(state.me.id));
   }
   state.inboxes = new Map((state.me.inboxes || []).map((i) => [i.id, i]));
-  // The channel a customer wrote on (identity kinds), as the list API filters them.
-  const channels = ["phone", "whatsapp", "email", "widget", "telegram", "xmpp"];
+  // The channels this desk has (its inboxes'), as the list API filters them (identity kinds;
+  // a Twilio inbox carries SMS and WhatsApp).
+  const channels = deskChannels(state.me.inboxes || []);
   const select = $("f-channel");
   for (const channel of channels) select.append(el("option", { value: channel }, channelName(channel)));
   select.value = channels.includes(state.filters.channel) ? state.filters.channel : "";

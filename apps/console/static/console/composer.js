@@ -1,8 +1,8 @@
 // The composer: replies and notes (socket first, REST when it is down), files, typing, the "/" picker.
 
 import { api, ApiError } from "./api.js";
-import { clear, clientId, el, linkify } from "./dom.js";
-import { channelName } from "./timeline.js";
+import { avatar, clear, clientId, el, linkify } from "./dom.js";
+import { channelName, groupTimeline } from "./timeline.js";
 import { $, TYPING_EVERY, ACK_TIMEOUT, state } from "./state.js";
 import { socket, handleFrame } from "./events.js";
 import { scrollTimelineToEnd } from "./pane.js";
@@ -20,10 +20,12 @@ export function renderPending(cid, pending) {
   const failed = pending.state === "failed";
   return el(
     "li",
-    { class: `msg out ${pending.kind === "note" ? "note" : ""} pending${failed ? " failed" : ""}`, dataset: { clientId: cid } },
-    el("div", { class: "meta" }, el("span", { class: "who" }, pending.kind === "note" ? "Private note (you)" : "You"), " · ", el("span", { class: "time" }, "now")),
-    el("p", { class: "body" }, linkify(pending.body)),
-    (pending.files || []).map((file) => el("div", { class: "attachment pending-file" }, `📎 ${file.name}`)),
+    { class: `msg out ${pending.kind === "note" ? "note" : ""} pending${failed ? " failed" : ""}`, dataset: { clientId: cid, author: `out:${pending.kind}:${state.me.id}` } },
+    avatar(state.me.name || "me", `agent:${state.me.id}`, "", "agent"),
+    el("div", { class: "meta" }, el("span", { class: "who" }, pending.kind === "note" ? "Private note · you" : "You"), el("span", { class: "time" }, "sending now")),
+    el("div", { class: "bubble" },
+      el("p", { class: "body" }, linkify(pending.body)),
+      (pending.files || []).map((file) => el("div", { class: "attachment pending-file" }, `📎 ${file.name}`))),
     el("div", { class: "delivery" },
       failed
         ? [el("span", { class: "tick", dataset: { status: "not-sent" } }, `⚠ Not sent: ${pending.error || "no answer from the server"}`), " ",
@@ -43,6 +45,7 @@ export function refreshPendingNode(cid) {
   const fresh = renderPending(cid, pending);
   if (node) node.replaceWith(fresh);
   else if (state.contactConvs.has(pending.conversation)) $("timeline").append(fresh);
+  groupTimeline($("timeline"));
   scrollTimelineToEnd();
 }
 

@@ -1,7 +1,7 @@
 // Keyboard shortcuts and the help overlay.
 
 import { $, state } from "./state.js";
-import { selectConv, patchConv } from "./pane.js";
+import { selectConv, patchConv, closeMenus } from "./pane.js";
 import { closeCanned } from "./composer.js";
 
 export function isTyping(target) {
@@ -26,6 +26,7 @@ export function onKey(event) {
   if (event.key === "Escape") {
     if (!$("help").hidden) return toggleHelp(false);
     if (!$("canned-picker").hidden) return closeCanned();
+    if (closeMenus()) return;
     // Leave a field (the composer, a select…) so that the single-key shortcuts work again.
     if (isTyping(document.activeElement) && !$("canned-dialog").open) return document.activeElement.blur();
     return;

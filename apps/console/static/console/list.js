@@ -1,7 +1,7 @@
 // The conversation list: views, filters, order, unread counts and the tab title.
 
 import { api } from "./api.js";
-import { clear, el, ago } from "./dom.js";
+import { avatar, clear, el, ago } from "./dom.js";
 import { channelName } from "./timeline.js";
 import { $, PAGE, state, toast, agentName, teamName, contactLabel, normalize, inboxChannel } from "./state.js";
 import { selectConv } from "./pane.js";
@@ -123,6 +123,7 @@ export function renderList() {
     if (!conv) continue;
     const last = conv.last_message;
     const preview = last ? (last.kind === "note" ? "Note: " : last.direction === "out" ? "You: " : "") + (last.body || "(attachment)") : "";
+    const channel = (last && last.channel) || inboxChannel(conv.inbox) || "";
     const waiting = conv.waiting_since ? `waiting ${ago(conv.waiting_since)}` : ago(conv.last_activity_at);
     const item = el(
       "li",
@@ -134,9 +135,10 @@ export function renderList() {
         dataset: { id: String(id), status: conv.status },
         onclick: () => selectConv(id),
       },
+      avatar(contactLabel(conv.contact), `contact:${conv.contact ? conv.contact.id : ""}`),
       el("div", { class: "line1" },
         el("span", { class: "who" }, contactLabel(conv.contact)),
-        el("span", { class: "channel-badge" }, channelName((last && last.channel) || inboxChannel(conv.inbox) || "")),
+        el("span", { class: "channel-badge", dataset: { channel: channel } }, channelName(channel)),
         el("span", { class: "when", title: conv.waiting_since || conv.last_activity_at || "" }, waiting),
       ),
       el("div", { class: "line2" },

@@ -1,10 +1,10 @@
 // The open conversation: header, timeline, read marks, typing indicators.
 
 import { api } from "./api.js";
-import { clear, el, timeShort } from "./dom.js";
-import { renderMessage, messageOrder } from "./timeline.js";
+import { clear, el, setAvatar, timeShort } from "./dom.js";
+import { channelName, groupTimeline, renderMessage, messageOrder } from "./timeline.js";
 import { conversationWarning } from "./email.js";
-import { $, TYPING_SHOWN_FOR, state, toast, agentName, contactLabel, mergeConv, fetchConv } from "./state.js";
+import { $, TYPING_SHOWN_FOR, state, toast, agentName, contactLabel, mergeConv, fetchConv, inboxChannel } from "./state.js";
 import { socket } from "./events.js";
 import { placeConv, renderList, refreshUnread } from "./list.js";
 import { renderComposerChannels, renderPending, removePendingNode, stopTyping } from "./composer.js";
@@ -39,10 +39,17 @@ export async function selectConv(id, { focusComposer = false } = {}) {
 export function renderHead() {
   const conv = state.convs.get(state.selected);
   if (!conv) return;
-  $("conv-title").textContent = contactLabel(conv.contact);
+  const name = contactLabel(conv.contact);
+  $("conv-title").textContent = name;
+  setAvatar($("conv-avatar"), name, `contact:${conv.contact ? conv.contact.id : ""}`);
   const pill = $("conv-status");
   pill.textContent = conv.status === "snoozed" && conv.snoozed_until ? `snoozed until ${timeShort(conv.snoozed_until)}` : conv.status;
   pill.className = `status-pill s-${conv.status}`;
+  const channel = (conv.last_message && conv.last_message.channel) || inboxChannel(conv.inbox);
+  $("conv-channel").textContent = channelName(channel);
+  $("conv-channel").dataset.channel = channel || "";
+  $("conv-channel").hidden = !channel;
+  $("conv-assignee").textContent = conv.assignee ? `Assigned to ${conv.assignee === state.me.id ? "you" : agentName(conv.assignee)}` : "Unassigned";
   $("c-status").value = conv.status;
   $("resolve-btn").textContent = conv.status === "resolved" ? "Reopen" : "Resolve";
   $("c-priority").value = String(conv.priority || 0);
@@ -123,6 +130,7 @@ export function renderTimeline() {
   for (const [cid, pending] of state.pending) {
     if (state.contactConvs.has(pending.conversation)) list.append(renderPending(cid, pending));
   }
+  groupTimeline(list);
   renderConvWarning();
 }
 
@@ -139,7 +147,8 @@ export function messageContext() {
     agentName,
     selected: state.selected,
     identities: state.contact ? state.contact.identities || [] : [],
-    contactName: state.contact ? state.contact.name : "",
+    contactName: state.contact ? contactLabel(state.contact) : "",
+    contactId: state.contact ? state.contact.id : null,
   };
 }
 
@@ -171,6 +180,7 @@ export function addMessage(message) {
   const existing = list.querySelector(`li[data-message-id="${message.id}"]`);
   if (existing) {
     existing.replaceWith(node);
+    groupTimeline(list);
     return;
   }
   // Insert in order: by time, then id (the server's order for the contact's timeline).
@@ -185,6 +195,7 @@ export function addMessage(message) {
   if (!before) before = list.querySelector("li.pending");
   list.insertBefore(node, before);
   list.querySelector("li.loading")?.remove();
+  groupTimeline(list);
   if (nearEnd) scrollTimelineToEnd();
   renderConvWarning();
 }
@@ -219,6 +230,28 @@ export function renderTyping() {
 }
 
 
+/** Close the header's open menu; true when one was open (Escape closes it first). */
+export function closeMenus() {
+  let closed = false;
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    // Focus goes back to the menu's button, not to a field that is now hidden.
+    if (menu.contains(document.activeElement)) menu.querySelector("summary").focus();
+    menu.open = false;
+    closed = true;
+  }
+  return closed;
+}
+
+/** The quick snooze choices: an hour from now, tomorrow 09:00, next Monday 09:00 (local time). */
+export function snoozeUntil(choice, now = new Date()) {
+  if (choice === "hour") return new Date(now.getTime() + 3600 * 1000);
+  const at = new Date(now);
+  at.setHours(9, 0, 0, 0);
+  if (choice === "tomorrow") at.setDate(at.getDate() + 1);
+  else at.setDate(at.getDate() + (((8 - at.getDay()) % 7) || 7)); // next Monday
+  return at;
+}
+
 export function wirePane() {
   $("contact-toggle").addEventListener("click", () => {
     const open = $("layout").classList.toggle("show-contact");
@@ -232,14 +265,33 @@ export function wirePane() {
   $("c-status").addEventListener("change", () => patchConv({ status: $("c-status").value }));
   $("c-priority").addEventListener("change", () => patchConv({ priority: Number($("c-priority").value) }));
   $("c-assignee").addEventListener("change", () => patchConv({ assignee: $("c-assignee").value ? Number($("c-assignee").value) : null }));
-  $("assign-me").addEventListener("click", () => patchConv({ assignee: state.me.id }));
+  $("assign-me").addEventListener("click", () => {
+    closeMenus();
+    patchConv({ assignee: state.me.id });
+  });
   $("c-team").addEventListener("change", () => patchConv({ team: $("c-team").value ? Number($("c-team").value) : null }));
   $("snooze-btn").addEventListener("click", () => {
     const value = $("snooze-at").value;
     if (!value) return toast("Pick a time to snooze until.");
     const at = new Date(value);
     if (!(at > new Date())) return toast("Pick a time in the future.");
+    closeMenus();
     patchConv({ status: "snoozed", snoozed_until: at.toISOString() });
+  });
+  for (const button of document.querySelectorAll("[data-snooze]")) {
+    button.addEventListener("click", () => {
+      closeMenus();
+      patchConv({ status: "snoozed", snoozed_until: snoozeUntil(button.dataset.snooze).toISOString() });
+    });
+  }
+  // The header's menus (assign, snooze, more): one open at a time, closed by a click elsewhere.
+  for (const menu of document.querySelectorAll("details.menu")) {
+    menu.addEventListener("toggle", () => {
+      if (menu.open) for (const other of document.querySelectorAll("details.menu[open]")) if (other !== menu) other.open = false;
+    });
+  }
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest || !event.target.closest("details.menu")) closeMenus();
   });
   $("label-input").addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
