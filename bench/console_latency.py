@@ -39,7 +39,7 @@ if __name__ == "__main__":
     os.chdir(ROOT)
     sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:]]))
 
-from tests.browser.support import chromium, console_server, open_console  # noqa: E402,F401 - fixtures
+from tests.browser.support import chromium, console_server, open_console, wait_for_js  # noqa: E402,F401 - fixtures
 from tests.conftest import (  # noqa: E402,F401 - fixtures
     _twilio_server_session,
     agent,
@@ -102,7 +102,7 @@ def test_webhook_to_visible_latency(chromium, console_server, sms_inbox, agent):
             token = uuid.uuid4().hex[:12]
             started = time.time() * 1000
             console_server.post_twilio(WEBHOOK, twilio_params(Body=f"bench-{token}"))
-            page.wait_for_function(f"'{token}' in window.__seen", timeout=10_000)
+            wait_for_js(page, f"'{token}' in window.__seen", timeout=10_000)
             seen = page.evaluate(f"window.__seen['{token}']")
             latencies.append(seen - started)
         figures = {
@@ -218,7 +218,7 @@ def test_list_load_with_10000_conversations(chromium, console_server, sms_inbox,
         for _ in range(5):
             t0 = time.perf_counter()
             page.reload()
-            page.wait_for_function("document.querySelectorAll('#conv-list li').length >= 50", timeout=30_000)
+            wait_for_js(page, "document.querySelectorAll('#conv-list li').length >= 50", timeout=30_000)
             loads.append((time.perf_counter() - t0) * 1000)
         figures = {
             "conversations": total,

@@ -57,7 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--probe-mails", type=int, default=30, help="mails sent one at a time, for latency (default 30)")
     p.add_argument("--connections", type=int, default=8, help="SMTP sessions sending at once (default 8)")
     p.add_argument("--senders", type=int, default=200, help="distinct customer addresses (default 200)")
-    p.add_argument("--workers", type=int, default=2, help="bus workers, manage.py run_bus (default 2, as docker-compose.yml)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="bus workers, manage.py run_bus (default 2, as docker-compose.yml)"
+    )
     p.add_argument("--batch", type=int, default=100, help="journal entries per batch of a bus worker (default 100)")
     p.add_argument("--concurrency", type=int, default=2, help="threads of the Celery worker (default 2)")
     p.add_argument("--parse-mb", type=float, default=10.0, help="size of the big mail to parse (default 10)")

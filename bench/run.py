@@ -95,7 +95,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     g = p.add_argument_group("server layout")
     g.add_argument("--web", type=int, default=2, help="uvicorn web processes, one port each (default 2)")
-    g.add_argument("--workers", type=int, default=2, help="bus worker processes, manage.py run_bus (default 2, as docker-compose.yml)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="bus worker processes, manage.py run_bus (default 2, as docker-compose.yml)",
+    )
     g.add_argument("--batch", type=int, default=100, help="journal entries per batch of a bus worker (default 100)")
     g.add_argument("--send-threads", type=int, default=8, help="send threads per bus worker (default 8)")
     g.add_argument("--web-db-pool", type=int, default=10, help="DATABASE_POOL_MAX of a web process (default 10)")

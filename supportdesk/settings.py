@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A strict Content-Security-Policy on every HTML page (apps/core/csp.py).
+    "apps.core.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="supportdesk.urls")
@@ -431,6 +433,9 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # Twilio webhooks signed with a SharedKey (X-Twilio-Webhooks-Signature-Settings: key=…):
 # "keyid=secret,keyid2=secret2".
 TWILIO_WEBHOOK_SHARED_KEYS = env.dict("TWILIO_WEBHOOK_SHARED_KEYS", default={})
+
+# Where browsers report Content-Security-Policy violations (report-uri); empty: nowhere.
+CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
 
 # Origins (besides the server's own host) whose pages may open the console socket.
 CONSOLE_ORIGINS = env.list("CONSOLE_ORIGINS", default=[PUBLIC_BASE_URL])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -7,6 +9,7 @@ from rest_framework import serializers
 from apps.accounts.models import Agent, Inbox, Team
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
+from apps.widget.context import visitor_context_data
 
 
 @extend_schema_field({"type": "string", "enum": ["online", "away", "offline"]})
@@ -22,9 +25,19 @@ class PresenceStatusField(serializers.Field):
 
 
 class IdentitySerializer(serializers.ModelSerializer):
+    visitor = serializers.SerializerMethodField(
+        help_text="Widget identities: who the visitor is and where they started (page, browser, time zone)."
+    )
+
     class Meta:
         model = Identity
-        fields = ["id", "kind", "address", "display", "verified", "opted_out", "created_at"]
+        fields = ["id", "kind", "address", "display", "verified", "opted_out", "created_at", "visitor"]
+
+    def get_visitor(self, obj: Identity) -> dict[str, Any] | None:
+        if obj.kind != Identity.Kind.WIDGET:
+            return None
+        visitors = sorted(obj.visitors.all(), key=lambda v: v.pk)  # prefetched by the contact views
+        return visitor_context_data(visitors[-1]) if visitors else None
 
 
 class ContactSerializer(serializers.ModelSerializer):

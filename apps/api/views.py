@@ -277,7 +277,9 @@ class ConversationMessagesView(BaseAPIView):
 
 
 def _contact(request: Request, pk: int) -> Response:
-    contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities"), pk=pk)
+    contact = get_object_or_404(
+        selectors.contacts_visible(agent=_agent(request)).prefetch_related("identities__visitors"), pk=pk
+    )
     return Response(ContactSerializer(contact).data)
 
 

@@ -89,6 +89,11 @@ class Visitor(models.Model):
     user_id = models.CharField(max_length=255, blank=True, help_text="The host site's user id, verified by HMAC.")
     email = models.EmailField(blank=True, help_text="Typed by the visitor: a claim, not verified.")
     name = models.CharField(max_length=200, blank=True)
+    # Where the visitor started, for the agent: the page (as the browser gave it), the browser
+    # (its User-Agent) and the visitor's time zone (IANA name, for their local time).
+    page_url = models.CharField(max_length=500, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
 

@@ -40,6 +40,7 @@ from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.filetypes import content_matches
 from apps.core.locks import NAMESPACE_IDENTITY, NAMESPACE_PROVIDER_MESSAGE, xact_lock
 from apps.gateways.base import DeliveryStatus, InboundAttachment, InboundMessage
+from apps.widget.context import visitor_context_clean, visitor_label
 from apps.widget.hours import hours_open
 from apps.widget.models import Visitor, WidgetSettings, new_secret
 from apps.widget.origins import origin_allowed
@@ -303,6 +304,9 @@ def visitor_session(
     email: Any = None,
     origin: str | None = None,
     inbox: Inbox | None = None,
+    page_url: Any = None,
+    user_agent: str = "",
+    time_zone: Any = None,
 ) -> Session:
     """Resume the visitor behind `token`, or start a new one. Origin and rate are the caller's.
 
@@ -345,6 +349,8 @@ def visitor_session(
             fields.append("email")
         with transaction.atomic():
             existing.save(update_fields=fields)
+            if "name" in fields:
+                Identity.objects.filter(pk=existing.identity_id).update(display=clean_name)
             if "email" in fields:
                 _email_claim(contact=existing.identity.contact, email=clean_email)
         return Session(visitor=existing, token=str(token), created=False)
@@ -353,7 +359,12 @@ def visitor_session(
     with transaction.atomic():
         contact = _user_contact(user_id=uid, name=clean_name) if uid else Contact.objects.create(name=clean_name)
         visitor = Visitor(
-            inbox=inbox, token_hash=token_hash(new_token), user_id=uid, name=clean_name, email=clean_email
+            inbox=inbox,
+            token_hash=token_hash(new_token),
+            user_id=uid,
+            name=clean_name,
+            email=clean_email,
+            **visitor_context_clean(page_url=page_url, user_agent=user_agent, time_zone=time_zone),
         )
         visitor.identity = Identity.objects.create(
             contact=contact,
@@ -364,6 +375,10 @@ def visitor_session(
         )
         visitor.last_seen_at = now
         visitor.save()
+        if not clean_name:
+            # Agents see a person, never a raw id: "Visitor 12" until they give a name.
+            visitor.identity.display = visitor_label(visitor)
+            visitor.identity.save(update_fields=["display"])
         _email_claim(contact=contact, email=clean_email)
     return Session(visitor=visitor, token=new_token, created=True)
 

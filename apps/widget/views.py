@@ -135,6 +135,9 @@ def session(request: HttpRequest) -> HttpResponse:
         name=body.get("name"),
         email=body.get("email"),
         inbox=ws.inbox,
+        page_url=body.get("page"),
+        user_agent=request.headers.get("User-Agent", ""),
+        time_zone=body.get("time_zone"),
     )
     inbox = result.visitor.inbox
     return JsonResponse(

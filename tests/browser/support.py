@@ -70,6 +70,80 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+# Content-Security-Policy violations seen by any page of the tests (every frame, shadow roots
+# included: the event is composed). A test fails on one (csp_violations_fail below): the pages
+# run under the desk's policy (apps/core/csp.py) and must need nothing it forbids.
+CSP_VIOLATIONS: list[str] = []
+CSP_HOOK = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("CSP violation: " + JSON.stringify({
+    directive: e.effectiveDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber,
+    sample: e.sample, document: e.documentURI, policy: e.originalPolicy,
+  }));
+}, true);
+"""
+CSP_PREFIX = "CSP violation: "
+# Policies that confine content on purpose, whose refusals are the point: a mail shown "as
+# formatted by its sender" (remote images refused until the agent asks; apps/console/static/
+# console/email.js) and the widget's stored files.
+CONFINED_POLICY = "default-src 'none'"
+
+
+def _record_violation(message: Any) -> None:
+    import json
+
+    text = message.text
+    if not text.startswith(CSP_PREFIX):
+        return
+    violation = json.loads(text[len(CSP_PREFIX) :])
+    if violation.get("policy", "").startswith(CONFINED_POLICY):
+        return
+    CSP_VIOLATIONS.append(text)
+
+
+def watch_csp(context: Any) -> Any:
+    """Report every page's CSP violations (this context's pages, from their first script on)."""
+    context.add_init_script(script=CSP_HOOK)
+    context.on("page", lambda page: page.on("console", _record_violation))
+    return context
+
+
+def wait_for_js(page: Any, expression: str, *, timeout: float = 10_000, every: float = 0.02) -> None:
+    """`page.wait_for_function` for pages under the desk's policy: Playwright compiles that one's
+    predicate in the page with `new Function`, which `script-src 'self'` refuses (no
+    'unsafe-eval'); `page.evaluate` is not the page's own script and is not refused."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} ms waiting for: {expression}")
+        time.sleep(every)
+
+
+class CspWatchedBrowser:
+    """The browser, whose every context reports its pages' CSP violations."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: Any) -> Any:
+        return watch_csp(self._browser.new_context(**options))
+
+    def new_page(self, **options: Any) -> Any:
+        return self.new_context(**options).new_page()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def csp_violations_fail() -> Iterator[None]:
+    """A page that breaks the desk's Content-Security-Policy fails the test that opened it."""
+    CSP_VIOLATIONS.clear()
+    yield
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert not found, "Content-Security-Policy violations:\n" + "\n".join(found)
+
+
 @dataclass
 class Console:
     """One agent's console in its own browser context."""
@@ -115,9 +189,11 @@ def set_server_password(username: str) -> None:
     assert Agent.objects.filter(username=username).update(password=encoded) == 1
 
 
-def open_console(browser: Any, server: LiveServer, username: str, *, viewport: dict | None = None) -> Console:
+def open_console(
+    browser: Any, server: LiveServer, username: str, *, viewport: dict | None = None, color_scheme: str = "light"
+) -> Console:
     set_server_password(username)
-    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, color_scheme=color_scheme)
     context.set_default_timeout(10_000)
     page = context.new_page()
     dialogs: list[str] = []
@@ -187,7 +263,7 @@ def chromium(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Any]:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             try:
-                yield browser
+                yield CspWatchedBrowser(browser)
             finally:
                 browser.close()
     finally:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from apps.conversations.models import Message
-from tests.browser.support import open_console, screenshot
+from tests.browser.support import open_console, screenshot, wait_for_js
 from tests.conftest import twilio_params
 from tests.servers import wait_for
 
@@ -52,9 +52,12 @@ def test_two_agents_see_arrival_assignment_reply_and_delivery_live(
             console.page.locator("#timeline li.msg.in", has_text=body).wait_for()
 
         # Ana takes it; Ben sees the assignment (list, header and timeline entry).
+        ana.page.click("#assign-menu > summary")
         ana.page.click("#assign-me")
+        assert not ana.page.locator("#assign-menu").evaluate("menu => menu.open")  # an action closes its menu
+        ben.page.locator("#conv-assignee", has_text="Assigned to Ana").wait_for()
         ben.page.locator(f"#c-assignee option[value='{agent.pk}']").wait_for(state="attached")
-        ben.page.wait_for_function(f"document.getElementById('c-assignee').value === '{agent.pk}'", timeout=10_000)
+        wait_for_js(ben.page, f"document.getElementById('c-assignee').value === '{agent.pk}'", timeout=10_000)
         conversation_item(ben.page, body).locator(".assignee", has_text="Ana").wait_for()
         ben.page.locator("#timeline li.activity", has_text="Ana").wait_for()
 
@@ -162,7 +165,7 @@ def test_a_gap_the_log_no_longer_holds_makes_the_console_refetch_once(chromium, 
 
         ana.context.set_offline(False)
         ana.page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
-        ana.page.wait_for_function("window.resyncs.length > 0")
+        wait_for_js(ana.page, "window.resyncs.length > 0")
         timeline.locator("li.msg.in", has_text=meanwhile).wait_for()
         conversation_item(ana.page, meanwhile).wait_for()
         assert ana.page.evaluate("window.resyncs") == [newest]
@@ -200,10 +203,11 @@ def test_assigning_a_team_shows_live_in_the_other_agents_console(
         conversation_id = Message.objects.get(body=body).conversation_id
 
         ana.page.locator(f"#c-team option[value='{billing.pk}']").wait_for(state="attached")
+        ana.page.click("#assign-menu > summary")
         ana.page.select_option("#c-team", str(billing.pk))
 
         # Ben sees it in the header, the list and the timeline, without a reload.
-        ben.page.wait_for_function(f"document.getElementById('c-team').value === '{billing.pk}'")
+        wait_for_js(ben.page, f"document.getElementById('c-team').value === '{billing.pk}'")
         conversation_item(ben.page, body).locator(".team", has_text="Billing").wait_for()
         ben.page.locator("#timeline li.activity", has_text="Ana moved this to team Billing").wait_for()
         screenshot(ben.page, "team-assigned")
@@ -276,6 +280,7 @@ def test_notes_never_reach_the_provider_and_mentions_notify(
         # gesture and a permission; the visible toast does not).
         ben.page.locator("#toast", has_text="Ana mentioned you").wait_for()
         # Ana gives the conversation to Ben: he is told too.
+        ana.page.click("#assign-menu > summary")
         ana.page.select_option("#c-assignee", str(other_agent.pk))
         ben.page.locator("#toast", has_text="Ana assigned you a conversation").wait_for()
         ben.page.locator(f"#conv-list li[data-id='{stored.conversation_id}'] .assignee", has_text="Ben").wait_for()
@@ -294,6 +299,7 @@ def test_snoozed_conversation_wakes_up_live(chromium, console_server, manual_inb
         console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
         conversation_item(ana.page, body).click()
         ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+        ana.page.click("#snooze-menu > summary")
         ana.page.fill("#snooze-at", "2099-01-01T09:00")
         ana.page.click("#snooze-btn")
         ana.page.locator("#conv-status", has_text="snoozed until").wait_for()
@@ -370,6 +376,9 @@ def test_screenshots_of_the_main_views(chromium, console_server, manual_inbox, a
             console_server.post_twilio(WEBHOOK, twilio_params(Body=text, From=sender))
         for text in texts:
             conversation_item(ana.page, text[:20]).wait_for()
+        # Nothing selected: an empty state, and no conversation controls that look usable.
+        assert ana.page.locator("#conv-empty").is_visible()
+        assert not ana.page.locator("#conv").is_visible() and not ana.page.locator("#resolve-btn").is_visible()
         screenshot(ana.page, "list")
 
         conversation_item(ana.page, texts[0][:20]).click()
@@ -389,7 +398,38 @@ def test_screenshots_of_the_main_views(chromium, console_server, manual_inbox, a
         ana.page.locator("#timeline li.msg.in .who", has_text="Dana Whitfield").wait_for()
         screenshot(ana.page, "contact-panel")
 
+        # The timeline reads like a conversation: a day separator, the contact's name, "received
+        # 09:41" / "sent 09:41", consecutive messages of one author grouped under one header.
+        ana.page.fill("#composer-text", "It should be with you by Friday.")
+        ana.page.keyboard.press("Enter")
+        ana.page.locator("#timeline li.msg.out:not(.pending)", has_text="by Friday").wait_for()
+        assert ana.page.locator("#timeline li.day-sep").all_inner_texts() == ["TODAY"]
+        received = ana.page.locator("#timeline li.msg.in .direction").first.inner_text()
+        assert re.fullmatch(r"received \d\d:\d\d( [AP]M)?", received), received
+        outs = ana.page.locator("#timeline li.msg.out")
+        assert re.fullmatch(r"sent \d\d:\d\d( [AP]M)?", outs.first.locator(".direction").inner_text())
+        assert outs.evaluate_all("nodes => nodes.map(n => n.classList.contains('grouped'))") == [False, True]
+        assert not outs.nth(1).locator(".meta").is_visible()
+
+        # The header is one row of actions; the rest waits in its menus.
+        head = ana.page.locator(".conv-head").bounding_box()
+        assert head is not None and head["height"] < 80
+        assert not ana.page.locator("#c-priority").is_visible() and not ana.page.locator("#c-team").is_visible()
+        screenshot(ana.page, "conversation-grouped")
+
+        # The dark theme follows the system setting.
+        dark = open_console(chromium, console_server, "ben", color_scheme="dark")
+        try:
+            conversation_item(dark.page, "Dana Whitfield").click()
+            dark.page.locator("#timeline li.msg.out", has_text="by Friday").wait_for()
+            background = dark.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(11, 14, 20)", background
+            screenshot(dark.page, "conversation-dark")
+        finally:
+            dark.context.close()
+
         # Labels and priority show in the header and the list.
+        ana.page.click("#more-menu > summary")
         ana.page.fill("#label-input", "billing")
         ana.page.press("#label-input", "Enter")
         ana.page.locator("#label-chips li", has_text="billing").wait_for()
@@ -528,11 +568,11 @@ def test_load_more_pages_the_list_by_keyset_without_duplicates(chromium, console
     ana = open_console(chromium, console_server, "ana")
     try:
         items = ana.page.locator("#conv-list li")
-        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 50")
+        wait_for_js(ana.page, "document.querySelectorAll('#conv-list li').length === 50")
         # Waiting longest first.
         assert items.first.locator(".who").inner_text() == "Pager 59"
         ana.page.click("#load-more")
-        ana.page.wait_for_function("document.querySelectorAll('#conv-list li').length === 60")
+        wait_for_js(ana.page, "document.querySelectorAll('#conv-list li').length === 60")
         names = items.locator(".who").all_inner_texts()
         assert names == [f"Pager {i:02d}" for i in range(59, -1, -1)]
         assert ana.page.locator("#load-more").is_hidden()
@@ -556,7 +596,7 @@ def test_tab_title_counts_unread_from_the_server_and_reading_clears_it_in_every_
         console_server.post_twilio(WEBHOOK, twilio_params(From="+14155550112", Body=two))
         for page in (first, second):
             conversation_item(page, two).locator(".badge").wait_for()
-            page.wait_for_function("document.title === '(2) supportdesk'")
+            wait_for_js(page, "document.title === '(2) supportdesk'")
 
         conversation_item(first, one).click()
         first.locator("#timeline li.msg.in", has_text=one).wait_for()
@@ -564,8 +604,25 @@ def test_tab_title_counts_unread_from_the_server_and_reading_clears_it_in_every_
         # The other tab hears it was read: the badge goes, and the title follows the server.
         conversation_item(second, one).locator(".badge").wait_for(state="detached")
         for page in (first, second):
-            page.wait_for_function("document.title === '(1) supportdesk'")
+            wait_for_js(page, "document.title === '(1) supportdesk'")
         assert conversation_item(second, two).locator(".badge").inner_text() == "1"
         assert console.errors == [] and errors == []
     finally:
         console.context.close()
+
+
+def test_channel_filter_lists_the_channels_this_desk_has(chromium, console_server, manual_inbox, agent):
+    from apps.accounts.models import Inbox
+    from tests.factories import InboxFactory
+
+    telegram = InboxFactory(name="Telegram bot", channel=Inbox.Channel.TELEGRAM, address="@shop_bot")
+    telegram.members.add(agent)
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        ana.page.locator("#f-channel option[value=telegram]").wait_for(state="attached")
+        options = ana.page.locator("#f-channel option").all_inner_texts()
+        # The Twilio inbox carries SMS and WhatsApp; no email, widget, XMPP or Mastodon inbox here.
+        assert options == ["All", "SMS", "WhatsApp", "Telegram"]
+        assert ana.errors == []
+    finally:
+        ana.context.close()

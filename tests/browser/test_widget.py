@@ -27,7 +27,15 @@ from apps.assignment.services import presence_set
 from apps.conversations.models import Message
 from apps.conversations.services import message_send
 from apps.widget.models import Visitor, WidgetSettings
-from tests.browser.support import LiveServer, free_port, open_console, screenshot, start_server, stop_server
+from tests.browser.support import (
+    LiveServer,
+    free_port,
+    open_console,
+    screenshot,
+    start_server,
+    stop_server,
+    wait_for_js,
+)
 from tests.factories import InboxFactory
 from tests.servers import wait_for
 
@@ -69,7 +77,8 @@ def desk(tmp_path) -> Iterator[LiveServer]:
 
 
 class HostSite(BaseHTTPRequestHandler):
-    """A customer's site: `/?desk=<desk url>&inbox=<key>[&user_id=…&user_hash=…]` embeds the widget."""
+    """A customer's site: `/?desk=<desk url>&inbox=<key>[&user_id=…&user_hash=…]` embeds the widget,
+    under a strict Content-Security-Policy of its own."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
@@ -85,7 +94,18 @@ class HostSite(BaseHTTPRequestHandler):
             f'data-inbox="{html.escape(query.get("inbox", ""))}"{attrs} async></script>'
             "</body></html>"
         ).encode()
+        # A strict policy, as a careful shop has: the widget needs only its desk's origin
+        # (scripts, requests, its socket, images), never inline style or script.
+        desk = urlsplit(query.get("desk", ""))
+        desk_origin = f"{desk.scheme}://{desk.netloc}"
+        socket_origin = f"{'wss' if desk.scheme == 'https' else 'ws'}://{desk.netloc}"
+        policy = (
+            f"default-src 'self'; script-src 'self' {desk_origin}; style-src 'self'; "
+            f"connect-src 'self' {desk_origin} {socket_origin}; img-src 'self' {desk_origin} data: blob:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        )
         self.send_response(200)
+        self.send_header("Content-Security-Policy", policy)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -205,7 +225,7 @@ class WidgetPage:
 
     def refused(self, key: str) -> str:
         """Wait until the loader gave up, and return what it told the host page's console."""
-        self.page.wait_for_function(f"(window.__supportdeskWidgets || {{}})[{key!r}] === 'refused'")
+        wait_for_js(self.page, f"(window.__supportdeskWidgets || {{}})[{key!r}] === 'refused'")
         return "\n".join(self.warnings)
 
 
@@ -259,6 +279,20 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         console = open_console(chromium, desk, "ana")
         console.page.locator("#conv-list li", has_text=question).click()
         console.page.locator("#timeline li.msg.in", has_text=question).wait_for()
+        # A person, not a raw id: "Visitor N" in the list, the header and the timeline, and where
+        # they came from in the contact panel (the demo page, Chromium, their local time).
+        visitor_row = Visitor.objects.get(inbox=inbox)
+        label = f"Visitor {visitor_row.pk}"
+        console.page.locator("#conv-title", has_text=label).wait_for()
+        assert console.page.locator("#timeline li.msg.in .who").first.inner_text() == label
+        assert visitor_row.public_id not in console.page.locator("#conv-pane").inner_text()
+        assert visitor_row.public_id not in console.page.locator("#conv-list").inner_text()
+        context = console.page.locator("#identities .visitor-context")
+        context.wait_for()
+        assert "/widget/demo/" in context.locator("a").get_attribute("href")
+        assert re.search(r"Browser\s*Chrome \d+ on Linux", context.inner_text())
+        assert "Local time" in context.inner_text()
+        screenshot(visitor.page, "widget-open")
         answer = unique("It left our warehouse this morning.")
         console.page.click("#composer-text")
         console.page.keyboard.type(answer)
@@ -268,6 +302,9 @@ def test_visitor_and_agent_chat_live_through_widget_and_console(chromium, desk, 
         reply.wait_for()
         assert reply.locator(".who").text_content() == "Ana"
         assert visitor.q(".typing").text_content() == ""  # the reply ends the typing indicator
+        console.page.locator("#timeline li.msg.out", has_text=answer).wait_for()
+        screenshot(console.page, "console-widget-visitor")
+        screenshot(visitor.page, "widget-reply")
 
         assert visitor.errors == [] and console.errors == []
     finally:
@@ -602,8 +639,9 @@ def test_uploads_oversized_refused_with_a_message_and_image_accepted(chromium, d
         )
         visitor.q("input[type=file]").set_input_files({"name": "dot.png", "mimeType": "image/png", "buffer": png})
         visitor.q("li.msg.mine[data-state=sent] .files a").filter(has_text="dot.png").wait_for()
-        visitor.page.wait_for_function(
-            "document.querySelector('#supportdesk-widget').shadowRoot.querySelector('li.msg.mine img')?.naturalWidth === 1"
+        wait_for_js(
+            visitor.page,
+            "document.querySelector('#supportdesk-widget').shadowRoot.querySelector('li.msg.mine img')?.naturalWidth === 1",
         )
         stored = visitor_messages(inbox).get()
         assert [a.filename for a in stored.attachments.all()] == ["dot.png"]
@@ -613,8 +651,9 @@ def test_uploads_oversized_refused_with_a_message_and_image_accepted(chromium, d
         console.page.locator(f"#conv-list li[data-id='{stored.conversation_id}']").click()
         image = console.page.locator("#timeline li.msg.in a.attachment img[alt='dot.png']")
         image.wait_for()
-        console.page.wait_for_function(
-            "document.querySelector(\"#timeline li.msg.in a.attachment img[alt='dot.png']\").naturalWidth === 1"
+        wait_for_js(
+            console.page,
+            "document.querySelector(\"#timeline li.msg.in a.attachment img[alt='dot.png']\").naturalWidth === 1",
         )
         assert console.errors == []
     finally:

@@ -8,7 +8,7 @@ from apps.bus.models import InboundEntry
 from apps.conversations.models import Message
 from apps.gateways.email.intake import email_accept, envelope_of
 from apps.mail.models import EmailInboxSettings
-from tests.browser.support import chromium  # noqa: F401 - the browser fixture (tests/mail/test_console_email.py)
+from tests.browser.support import chromium, csp_violations_fail  # noqa: F401 - the browser fixture (tests/mail/test_console_email.py)
 from tests.factories import InboxFactory
 from tests.mail.smtp_capture import SmtpCapture
 from tests.mail.support import DOMAIN, INBOX_ADDRESS

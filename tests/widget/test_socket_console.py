@@ -12,7 +12,7 @@ import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from websockets.sync.client import connect
 
-from tests.browser.support import chromium, console_server, open_console  # noqa: F401 - fixtures
+from tests.browser.support import chromium, console_server, csp_violations_fail, open_console  # noqa: F401 - fixtures
 from tests.widget.conftest import SITE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]

@@ -1,7 +1,35 @@
 // The contact panel: name, identities, other conversations, notes, merge and undo.
 
-import { clear, el, timeShort } from "./dom.js";
+import { clear, el, setAvatar, timeShort } from "./dom.js";
 import { channelName } from "./timeline.js";
+
+/** A widget visitor's context: the page they started on, their browser, their local time. */
+export function visitorContext(visitor) {
+  const rows = [];
+  let page = null;
+  try {
+    const url = new URL(visitor.page);
+    if (url.protocol === "http:" || url.protocol === "https:") page = url;
+  } catch {
+    page = null;
+  }
+  if (page) {
+    rows.push(["Started on", el("a", { href: page.href, target: "_blank", rel: "noopener noreferrer", title: page.href }, `${page.host}${page.pathname}`)]);
+  }
+  if (visitor.browser) rows.push(["Browser", visitor.browser]);
+  if (visitor.time_zone) {
+    let local = "";
+    try {
+      local = new Date().toLocaleTimeString([], { timeZone: visitor.time_zone, hour: "2-digit", minute: "2-digit" });
+    } catch {
+      local = "";
+    }
+    if (local) rows.push(["Local time", `${local} (${visitor.time_zone.replace(/_/g, " ")})`]);
+  }
+  if (visitor.started_at) rows.push(["First seen", timeShort(visitor.started_at)]);
+  if (!rows.length) return null;
+  return el("dl", { class: "visitor-context" }, rows.map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+}
 
 export function setupContactPanel({ api, toast, openConversation, onContactChanged, onMerged }) {
   const $ = (id) => document.getElementById(id);
@@ -32,6 +60,10 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
     $("contact").dataset.contact = String(contact.id);
     $("contact-name").value = contact.name || "";
     $("contact-notes").value = contact.notes || "";
+    const first = (contact.identities || [])[0];
+    const label = contact.name || (first ? first.display || first.address : `Contact ${contact.id}`);
+    $("contact-heading").textContent = label;
+    setAvatar($("contact-avatar"), label, `contact:${contact.id}`);
     const list = clear($("identities"));
     for (const identity of contact.identities || []) {
       list.append(
@@ -39,7 +71,8 @@ export function setupContactPanel({ api, toast, openConversation, onContactChang
           el("span", { class: "channel-badge" }, channelName(identity.kind)), " ",
           el("span", { class: "address" }, identity.display || identity.address), " ",
           el("span", { class: identity.verified ? "badge-ok" : "badge-warn" }, identity.verified ? "verified" : "unverified"),
-          identity.opted_out ? [" ", el("span", { class: "badge-bad" }, "opted out")] : null),
+          identity.opted_out ? [" ", el("span", { class: "badge-bad" }, "opted out")] : null,
+          identity.visitor ? visitorContext(identity.visitor) : null),
       );
     }
     if (!list.children.length) list.append(el("li", { class: "empty" }, "No identities."));

@@ -82,3 +82,46 @@ export function clientId() {
   crypto.getRandomValues(bytes);
   return "c-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Up to two initials of a name ("Dana Whitfield" → "DW", "+1 415…" → "#"). */
+export function initials(name) {
+  const words = String(name || "").trim().split(/\s+/).filter((w) => /\p{L}/u.test(w[0] || ""));
+  if (!words.length) return "#";
+  const first = [...words[0]][0];
+  const last = words.length > 1 ? [...words[words.length - 1]][0] : "";
+  return (first + last).toUpperCase();
+}
+
+/** A stable hue (0–11) for a person: the same contact has the same colour everywhere. */
+export function hueOf(seed) {
+  let hash = 0;
+  for (const char of String(seed)) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+  return hash % 12;
+}
+
+/** An avatar: initials on the person's colour (decorative: the name is always written beside it). */
+export function avatar(name, seed, size = "", extra = "") {
+  return el("span", { class: `avatar ${size} ${extra}`.trim(), "aria-hidden": "true", dataset: { hue: String(hueOf(seed ?? name)) } }, initials(name));
+}
+
+/** An avatar element already in the page, made to show this person. */
+export function setAvatar(node, name, seed) {
+  node.textContent = initials(name);
+  node.dataset.hue = String(hueOf(seed ?? name));
+}
+
+export function clockTime(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** "Today", "Yesterday", "Monday 3 March" or "3 March 2025": a day separator of the timeline. */
+export function dayLabel(iso) {
+  const at = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today);
+  yesterday.setDate(today.getDate() - 1);
+  if (at.toDateString() === today.toDateString()) return "Today";
+  if (at.toDateString() === yesterday.toDateString()) return "Yesterday";
+  const sameYear = at.getFullYear() === today.getFullYear();
+  return at.toLocaleDateString([], sameYear ? { weekday: "long", day: "numeric", month: "long" } : { day: "numeric", month: "long", year: "numeric" });
+}

@@ -1,6 +1,6 @@
 // One message (or note, or activity entry) of a contact's timeline, rendered as text.
 
-import { el, linkify, timeShort } from "./dom.js";
+import { avatar, clockTime, dayLabel, el, linkify, timeShort } from "./dom.js";
 import { automaticSender, emailBadges, emailMeta, emailSubject, emailTools, emailWarning } from "./email.js";
 import { attachmentNode } from "./media.js";
 import { templateBadge } from "./whatsapp.js";
@@ -24,6 +24,7 @@ const CHANNEL_NAMES = {
   widget: "Chat",
   telegram: "Telegram",
   xmpp: "XMPP",
+  mastodon: "Mastodon",
 };
 
 export function channelName(channel) {
@@ -51,7 +52,7 @@ export function renderMessage(message, context) {
   if (message.kind === "activity") {
     return el(
       "li",
-      { class: "activity", dataset: { messageId: String(message.id), conversation: String(message.conversation), kind: "activity" } },
+      { class: "activity", dataset: { messageId: String(message.id), conversation: String(message.conversation), kind: "activity", at: message.created_at } },
       el("span", { class: "activity-text" }, message.body),
       " · ",
       el("time", { datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, timeShort(message.created_at)),
@@ -61,18 +62,17 @@ export function renderMessage(message, context) {
   const inbound = message.direction === "in";
   const note = message.kind === "note";
   const identity = context.identities.find((i) => i.id === message.identity);
-  const who = inbound ? context.contactName || "Customer" : context.agentName(message.sender) || automaticSender(message) || "Agent";
+  const agent = inbound ? "" : context.agentName(message.sender);
+  const who = inbound ? context.contactName || "Customer" : agent || automaticSender(message) || "Agent";
   const channel = channelName(message.channel);
+  const verb = inbound ? "received" : note ? "noted" : "sent";
   const meta = el(
     "div",
     { class: "meta" },
     el("span", { class: "who" }, note ? `Private note · ${who}` : who),
-    note ? null : [" ", el("span", { class: "channel-badge", title: identity ? identity.display || identity.address : "" }, channel || "—")],
-    " ",
-    el("span", { class: "direction", "aria-label": inbound ? "received" : note ? "note" : "sent" }, inbound ? "↓ in" : note ? "" : "↑ out"),
-    " ",
-    el("time", { datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, timeShort(message.created_at)),
-    conversationMark ? [" ", conversationMark] : null,
+    note ? null : el("span", { class: "channel-badge", dataset: { channel: message.channel || "" }, title: identity ? identity.display || identity.address : "" }, channel || "—"),
+    el("time", { class: "direction", datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, `${verb} ${clockTime(message.created_at)}`),
+    conversationMark,
     emailBadges(message),
     templateBadge(message),
   );
@@ -84,14 +84,54 @@ export function renderMessage(message, context) {
     "li",
     {
       class: `msg ${inbound ? "in" : "out"}${note ? " note" : ""}${message.status === "failed" || message.status === "undelivered" ? " failed" : ""}${emailMeta(message) ? " email" : ""}`,
-      dataset: { messageId: String(message.id), conversation: String(message.conversation), kind: message.kind, clientId: message.client_id || "" },
+      dataset: {
+        messageId: String(message.id),
+        conversation: String(message.conversation),
+        kind: message.kind,
+        clientId: message.client_id || "",
+        // Consecutive messages of one author (same side, same kind) are grouped (groupTimeline).
+        // Mails are never grouped: each has its own subject, badges and tools.
+        author: emailMeta(message) ? "" : `${inbound ? "in" : "out"}:${message.kind}:${inbound ? "" : message.sender || automaticSender(message) || ""}`,
+        at: message.created_at,
+      },
     },
+    inbound ? avatar(who, `contact:${context.contactId}`) : avatar(who, `agent:${message.sender || who}`, "", "agent"),
     meta,
-    emailSubject(message),
-    emailWarning(message),
-    el("p", { class: "body" }, linkify(message.body)),
-    attachments,
+    el("div", { class: "bubble" },
+      emailSubject(message),
+      emailWarning(message),
+      el("p", { class: "body" }, linkify(message.body)),
+      attachments),
     emailTools(message),
     delivery,
   );
+}
+
+const GROUP_GAP = 5 * 60 * 1000; // messages of one author closer than this share one header
+
+/**
+ * Day separators between days, and consecutive messages of one author grouped (one name and
+ * avatar for the run). Run over the whole list after any change: messages arrive in any order.
+ */
+export function groupTimeline(list) {
+  for (const sep of list.querySelectorAll("li.day-sep")) sep.remove();
+  let previous = null;
+  let day = "";
+  for (const node of [...list.querySelectorAll("li[data-at], li.pending")]) {
+    const at = node.dataset.at || null;
+    if (at) {
+      const thisDay = new Date(at).toDateString();
+      if (thisDay !== day) {
+        node.before(el("li", { class: "day-sep", role: "separator" }, dayLabel(at)));
+        day = thisDay;
+        previous = null;
+      }
+    }
+    const grouped =
+      previous !== null && node.classList.contains("msg") && previous.classList.contains("msg") &&
+      node.dataset.author && node.dataset.author === previous.dataset.author &&
+      (!at || !previous.dataset.at || Date.parse(at) - Date.parse(previous.dataset.at) < GROUP_GAP);
+    node.classList.toggle("grouped", Boolean(grouped));
+    previous = node;
+  }
 }

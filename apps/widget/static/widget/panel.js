@@ -243,7 +243,17 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
         c.composer,
       );
       c.root = h("div", { class: "root" }, c.launcher, c.panel);
-      root.append(h("style", { text: CSS }), c.root);
+      // A constructed stylesheet, not a <style> element: host pages with a strict
+      // Content-Security-Policy (style-src without 'unsafe-inline', as the desk's own demo page)
+      // would refuse the element, and the panel would show unstyled.
+      if (root.adoptedStyleSheets && typeof CSSStyleSheet === "function" && CSSStyleSheet.prototype.replaceSync) {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS);
+        root.adoptedStyleSheets = [sheet];
+        root.append(c.root);
+      } else {
+        root.append(h("style", { text: CSS }), c.root);
+      }
       document.body.append(host);
       return c;
     }

@@ -98,6 +98,13 @@
     if (ds.userHash) body.user_hash = ds.userHash;
     if (ds.userName) body.name = ds.userName;
     if (ds.userEmail) body.email = ds.userEmail;
+    // For the agent: the page the visitor starts on and their time zone (their local time).
+    body.page = location.href;
+    try {
+      body.time_zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (e) {
+      /* no Intl: the agent sees no local time */
+    }
     let blocked = 0;
     for (let attempt = 0; ; attempt++) {
       const r = await api("POST", "/widget/api/session", body);

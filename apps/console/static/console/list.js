@@ -1,0 +1,213 @@
+// The conversation list: views, filters, order, unread counts and the tab title.
+
+import { api } from "./api.js";
+import { avatar, clear, el, ago } from "./dom.js";
+import { channelName } from "./timeline.js";
+import { $, PAGE, state, toast, agentName, teamName, contactLabel, normalize, inboxChannel } from "./state.js";
+import { selectConv } from "./pane.js";
+
+export function viewParams() {
+  const query = { view: state.view, sort: state.filters.sort, status: state.filters.status, channel: state.filters.channel, limit: PAGE };
+  // Older servers filter with `assignee` (same meaning).
+  if (state.view === "mine") query.assignee = "me";
+  if (state.view === "unassigned") query.assignee = "none";
+  return query;
+}
+
+export function matches(conv) {
+  const view = state.view;
+  if (view === "mine" && conv.assignee !== state.me.id) return false;
+  if (view === "unassigned" && conv.assignee !== null && conv.assignee !== undefined) return false;
+  if (view.startsWith("team:") && conv.team !== Number(view.slice(5))) return false;
+  if (state.filters.status && conv.status !== state.filters.status) return false;
+  if (state.filters.channel) {
+    const channel = inboxChannel(conv.inbox);
+    const lastChannel = conv.last_message ? conv.last_message.channel : "";
+    if (channel !== state.filters.channel && lastChannel !== state.filters.channel) return false;
+  }
+  return true;
+}
+
+export function compare(a, b) {
+  if (state.filters.sort === "waiting") {
+    const wa = a.waiting_since ? Date.parse(a.waiting_since) : null;
+    const wb = b.waiting_since ? Date.parse(b.waiting_since) : null;
+    if (wa !== null && wb !== null && wa !== wb) return wa - wb;
+    if (wa === null && wb !== null) return 1;
+    if (wa !== null && wb === null) return -1;
+    if (wa === null && wb === null) {
+      // Nobody waits on these: newest activity first, as the server orders them.
+      const la = Date.parse(a.last_activity_at) || 0;
+      const lb = Date.parse(b.last_activity_at) || 0;
+      return lb - la || b.id - a.id;
+    }
+    return a.id - b.id;
+  }
+  const la = Date.parse(a.last_activity_at) || 0;
+  const lb = Date.parse(b.last_activity_at) || 0;
+  return lb - la || b.id - a.id;
+}
+
+export function resort() {
+  const ids = new Set(state.order);
+  state.order = [...ids].map((id) => state.convs.get(id)).filter((c) => c && matches(c)).sort(compare).map((c) => c.id);
+}
+
+/** A conversation changed (or appeared): put it in or out of the list, in its place. */
+export function placeConv(conv) {
+  const inList = state.order.includes(conv.id);
+  if (matches(conv)) {
+    if (!inList) state.order.push(conv.id);
+  } else if (inList) {
+    state.order = state.order.filter((id) => id !== conv.id);
+  }
+  resort();
+  renderList();
+}
+
+export async function loadList({ more = false } = {}) {
+  const token = ++state.listToken;
+  const query = viewParams();
+  if (more && state.next) query.before = state.next;
+  $("load-more").disabled = true;
+  try {
+    const page = await api("conversations", { query });
+    if (token !== state.listToken) return;
+    if (!more) state.order = [];
+    for (const raw of page.results || []) {
+      const conv = normalize(raw);
+      state.convs.set(conv.id, conv);
+      if (!state.order.includes(conv.id)) state.order.push(conv.id);
+    }
+    state.next = page.next || null;
+    // The server's order is the truth for what it sent; live changes re-sort locally.
+    if (more) resort();
+    renderList();
+  } catch (error) {
+    if (token === state.listToken) toast(`Could not load conversations: ${error.message}`);
+  } finally {
+    $("load-more").disabled = false;
+  }
+}
+
+export function renderViews() {
+  const views = [["mine", "Mine"], ["unassigned", "Unassigned"], ["all", "All"]];
+  for (const team of state.me.teams || []) views.push([`team:${team.id}`, team.name]);
+  const box = clear($("views"));
+  for (const [key, label] of views) {
+    box.append(
+      el("button", {
+        type: "button",
+        role: "tab",
+        "aria-selected": String(key === state.view),
+        dataset: { view: key },
+        onclick: () => setView(key),
+      }, label),
+    );
+  }
+}
+
+export function setView(view) {
+  state.view = view;
+  localStorage.setItem("sd.view", view);
+  renderViews();
+  loadList();
+}
+
+export function renderList() {
+  const list = $("conv-list");
+  const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest("#conv-list li")?.dataset.id;
+  clear(list);
+  for (const id of state.order) {
+    const conv = state.convs.get(id);
+    if (!conv) continue;
+    const last = conv.last_message;
+    const preview = last ? (last.kind === "note" ? "Note: " : last.direction === "out" ? "You: " : "") + (last.body || "(attachment)") : "";
+    const channel = (last && last.channel) || inboxChannel(conv.inbox) || "";
+    const waiting = conv.waiting_since ? `waiting ${ago(conv.waiting_since)}` : ago(conv.last_activity_at);
+    const item = el(
+      "li",
+      {
+        role: "option",
+        tabindex: "-1",
+        "aria-selected": String(id === state.selected),
+        class: `conv-item${conv.unread ? " unread" : ""}${conv.priority >= 3 ? " urgent" : ""}`,
+        dataset: { id: String(id), status: conv.status },
+        onclick: () => selectConv(id),
+      },
+      avatar(contactLabel(conv.contact), `contact:${conv.contact ? conv.contact.id : ""}`),
+      el("div", { class: "line1" },
+        el("span", { class: "who" }, contactLabel(conv.contact)),
+        el("span", { class: "channel-badge", dataset: { channel: channel } }, channelName(channel)),
+        el("span", { class: "when", title: conv.waiting_since || conv.last_activity_at || "" }, waiting),
+      ),
+      el("div", { class: "line2" },
+        el("span", { class: "preview" }, preview),
+        conv.unread ? el("span", { class: "badge", "aria-label": `${conv.unread} unread` }, String(conv.unread)) : null,
+      ),
+      el("div", { class: "line3" },
+        conv.status !== "open" ? el("span", { class: `status-pill s-${conv.status}` }, conv.status) : null,
+        conv.priority ? el("span", { class: `prio p${conv.priority}` }, ["", "low", "medium", "high", "urgent"][conv.priority] || "") : null,
+        el("span", { class: "assignee" }, conv.assignee ? agentName(conv.assignee) : "Unassigned"),
+        conv.team ? el("span", { class: "team" }, teamName(conv.team)) : null,
+        conv.labels.map((label) => el("span", { class: "label-chip" }, label)),
+      ),
+    );
+    list.append(item);
+  }
+  if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"]`)?.focus();
+  $("list-empty").hidden = state.order.length > 0;
+  $("load-more").hidden = !state.next;
+  updateTitle();
+}
+
+export function updateTitle() {
+  let unread = state.unreadTotal;
+  if (unread === null) {
+    // Until the server has answered: what the loaded conversations say.
+    unread = 0;
+    for (const conv of state.convs.values()) if (conv.unread && matchesAnyMine(conv)) unread += conv.unread;
+  }
+  document.title = unread ? `(${unread}) supportdesk` : "supportdesk";
+}
+
+// The title counts every open conversation of mine or nobody's, loaded or not: ask the server,
+// at most once a second, after anything that can change it.
+export function refreshUnread() {
+  if (state.unreadTimer) return;
+  state.unreadTimer = setTimeout(async () => {
+    state.unreadTimer = null;
+    try {
+      state.unreadTotal = (await api("unread")).messages;
+      updateTitle();
+    } catch {
+      /* keep the last figure; the next event asks again */
+    }
+  }, 300);
+}
+
+export function onConversationRead(event) {
+  const conv = state.convs.get(event.conversation);
+  if (conv && conv.unread) {
+    conv.unread = 0;
+    renderList();
+  }
+}
+
+export function matchesAnyMine(conv) {
+  return conv.status !== "resolved";
+}
+
+export function wireList() {
+  $("f-status").value = state.filters.status;
+  $("f-sort").value = state.filters.sort;
+  for (const [id, key] of [["f-status", "status"], ["f-channel", "channel"], ["f-sort", "sort"]]) {
+    $(id).addEventListener("change", () => {
+      state.filters[key] = $(id).value;
+      localStorage.setItem(`sd.${key}`, $(id).value);
+      loadList();
+    });
+  }
+  $("load-more").addEventListener("click", () => loadList({ more: true }));
+  setInterval(renderList, 30000); // waiting times
+}
