@@ -72,14 +72,21 @@ def _int_param(request: Request, name: str) -> int | None:
 
 
 def _page(
-    name: str, item: type[serializers.Serializer], *, next_field: serializers.Field | None = None, contact: bool = False
+    name: str,
+    item: type[serializers.Serializer],
+    *,
+    next_field: serializers.Field | None = None,
+    previous_field: serializers.Field | None = None,
+    contact: bool = False,
 ) -> Any:
-    """The schema of a list answer: {"results": [...]} (+ "next", "contact")."""
+    """The schema of a list answer: {"results": [...]} (+ "next", "previous", "contact")."""
     fields: dict[str, serializers.Field] = {"results": item(many=True)}
     if contact:
         fields["contact"] = serializers.IntegerField()
     if next_field is not None:
         fields["next"] = next_field
+    if previous_field is not None:
+        fields["previous"] = previous_field
     return inline_serializer(name, fields)
 
 
@@ -413,7 +420,9 @@ class CannedResponseDetailView(BaseAPIView):
 class ContactTimelineView(BaseAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, description="id of the last message of the previous page"),
+            OpenApiParameter("after", int, description="id of the last message of the previous page (paging forwards)"),
+            OpenApiParameter("newest", bool, description="the newest messages (the console opens a timeline so)"),
+            OpenApiParameter("before", int, description="`previous` of a page: the messages before it"),
             OpenApiParameter("limit", int),
         ],
         operation_id="contact_timeline",
@@ -424,19 +433,32 @@ class ContactTimelineView(BaseAPIView):
             next_field=serializers.IntegerField(
                 allow_null=True, help_text="`after` of the next page; null on the last page."
             ),
+            previous_field=serializers.IntegerField(
+                allow_null=True,
+                help_text="`before` of the page of earlier messages (with `newest` or `before`); null when "
+                "there are none.",
+            ),
         ),
+        description="Messages of the contact across conversations and channels, oldest first in a page. "
+        "Open with `newest=1`, then `before=<previous>` for earlier messages; or page forwards with `after`.",
     )
     def get(self, request: Request, pk: int) -> Response:
         contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
-        rows = selectors.contact_timeline(
-            agent=_agent(request), contact_id=contact.pk, after=_int_param(request, "after"), limit=limit
+        page = selectors.contact_timeline(
+            agent=_agent(request),
+            contact_id=contact.pk,
+            after=_int_param(request, "after"),
+            before=_int_param(request, "before"),
+            newest=request.query_params.get("newest") in ("1", "true"),
+            limit=limit,
         )
         return Response(
             {
                 "contact": contact.pk,
-                "results": MessageSerializer(rows, many=True).data,
-                "next": rows[-1].pk if len(rows) == limit else None,
+                "results": MessageSerializer(page.messages, many=True).data,
+                "next": page.next,
+                "previous": page.previous,
             }
         )
 
