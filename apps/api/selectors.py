@@ -49,7 +49,7 @@ def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversat
 def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
     """Visible conversations as the console shows them, with `unread` for this agent.
 
-    Call `conversation_items_prefetch` on the rows for identities and labels.
+    apps.api.items.conversation_items_data adds the identities and labels (two queries).
     """
     return _with_unread(conversations_visible(agent=agent).select_related("contact"), agent)
 
@@ -68,15 +68,9 @@ def unread_totals(*, agent: Agent) -> dict[str, int]:
     return {"messages": totals["messages"] or 0, "conversations": totals["conversations"] or 0}
 
 
-def conversation_items_prefetch(rows: list[Conversation]) -> list[Conversation]:
-    """Two queries for any number of rows: the contacts' identities, and the labels."""
-    prefetch_related_objects(rows, "contact__identities", "labels")
-    return rows
-
-
 def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | None:
     row = conversation_items(agent=agent).filter(pk=conversation_id).first()
-    return conversation_items_prefetch([row])[0] if row else None
+    return row
 
 
 # --- the conversation list ----------------------------------------------------------------
@@ -203,7 +197,7 @@ def conversation_list(
     if len(rows) <= limit:
         rows += list(by_activity[: limit + 1 - len(rows)])
     more = len(rows) > limit
-    rows = conversation_items_prefetch(rows[:limit])
+    rows = rows[:limit]
     if not more or not rows:
         return rows, None
     last = rows[-1]
@@ -278,7 +272,7 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
 
 def contact_conversations(*, agent: Agent, contact_id: int, limit: int = 100) -> list[Conversation]:
     rows = conversation_items(agent=agent).filter(contact_id=contact_id).order_by("-last_activity_at", "-id")
-    return conversation_items_prefetch(list(rows[:limit]))
+    return list(rows[:limit])
 
 
 def contact_merge_visible(*, agent: Agent, merge_id: int) -> ContactMerge | None:
@@ -311,7 +305,6 @@ def contact_timeline(
       `limit` messages before it, as the console's "Earlier messages" asks.
     """
     qs = Message.objects.filter(conversation__contact_id=contact_id, conversation__inbox__members=agent)
-    qs = qs.prefetch_related("attachments")
 
     def anchor(pk: int) -> Subquery:
         return Subquery(Message.objects.filter(pk=pk).values("created_at")[:1], output_field=DateTimeField())

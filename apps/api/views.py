@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Agent, Inbox, Team
 from apps.api import selectors
 from apps.api.errors import error_response
+from apps.api.items import conversation_items_data, messages_data
 from apps.api.serializers import (
     AgentSerializer,
     CannedResponseSerializer,
@@ -112,7 +113,7 @@ def _item(request: Request, pk: int) -> Response:
     conversation = selectors.conversation_item(agent=_agent(request), conversation_id=pk)
     if conversation is None:
         return error_response("not_found", "not found", 404)
-    return Response(ConversationSerializer(conversation).data)
+    return Response(conversation_items_data([conversation])[0])
 
 
 class MeView(BaseAPIView):
@@ -174,7 +175,7 @@ class ConversationListView(BaseAPIView):
             before=params.get("before") or None,
             limit=limit,
         )
-        return Response({"results": ConversationSerializer(rows, many=True).data, "next": next_cursor})
+        return Response({"results": conversation_items_data(rows), "next": next_cursor})
 
 
 class ConversationDetailView(BaseAPIView):
@@ -231,12 +232,8 @@ class ConversationMessagesView(BaseAPIView):
         conversation = get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         after = _int_param(request, "after_seq") or 0
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
-        rows = list(
-            Message.objects.filter(conversation=conversation, seq__gt=after)
-            .prefetch_related("attachments")
-            .order_by("seq")[:limit]
-        )
-        return Response({"results": MessageSerializer(rows, many=True).data})
+        rows = list(Message.objects.filter(conversation=conversation, seq__gt=after).order_by("seq")[:limit])
+        return Response({"results": messages_data(rows)})
 
     def max_body(self, request: Request) -> int:
         if request.method == "POST" and request.content_type.startswith("multipart/"):
@@ -327,7 +324,7 @@ class ContactConversationsView(BaseAPIView):
     def get(self, request: Request, pk: int) -> Response:
         contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         rows = selectors.contact_conversations(agent=_agent(request), contact_id=contact.pk)
-        return Response({"results": ConversationSerializer(rows, many=True).data})
+        return Response({"results": conversation_items_data(rows)})
 
 
 class ContactMergeView(BaseAPIView):
@@ -456,7 +453,7 @@ class ContactTimelineView(BaseAPIView):
         return Response(
             {
                 "contact": contact.pk,
-                "results": MessageSerializer(page.messages, many=True).data,
+                "results": messages_data(page.messages),
                 "next": page.next,
                 "previous": page.previous,
             }
