@@ -106,9 +106,9 @@ class Conversation(models.Model):
             ),
             models.Index(fields=["team", "last_activity_at", "id"], name="conv_team_recent_idx"),
             models.Index(fields=["last_channel", "last_activity_at", "id"], name="conv_channel_recent_idx"),
-            # Unread totals: the conversations not resolved, by assignee, with their kept count.
+            # Unread totals: the conversations not resolved, by assignee, with their kept count (index-only).
             models.Index(
-                fields=["assignee", "inbox", "inbound_count"],
+                fields=["assignee", "inbox", "inbound_count", "id"],
                 name="conv_unresolved_idx",
                 condition=~Q(status="resolved"),
             ),

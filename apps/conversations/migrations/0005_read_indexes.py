@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
             model_name="conversation",
             index=models.Index(
                 condition=~Q(status="resolved"),
-                fields=["assignee", "inbox", "inbound_count"],
+                fields=["assignee", "inbox", "inbound_count", "id"],
                 name="conv_unresolved_idx",
             ),
         ),
