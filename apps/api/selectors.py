@@ -217,6 +217,7 @@ def contacts_visible(*, agent: Agent) -> QuerySet[Contact]:
 
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 20
+SEARCH_IDENTITY_CANDIDATES = 500
 _PHONE_LIKE = re.compile(r"[\d\s().+-]+")
 
 
@@ -259,9 +260,12 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
     # Two index-served queries, each at most `limit` in name order: a common name walks the
     # (name, id) index and stops at `limit`; a rare one is a trigram bitmap scan.
     by_name = list(candidates.filter(name__icontains=q)[:limit])
-    by_identity = list(
-        candidates.filter(pk__in=Identity.objects.filter(_identity_match(q)).values("contact_id"))[:limit]
-    )
+    # An address fragment common to many identities ("len" in every lena.*@ and elena.*@) would
+    # make this query collect all of them before ordering: it ranks the first
+    # SEARCH_IDENTITY_CANDIDATES identities the index finds (an address is usually typed
+    # precisely enough; a name is searched by name).
+    identities = Identity.objects.filter(_identity_match(q)).values("contact_id")[:SEARCH_IDENTITY_CANDIDATES]
+    by_identity = list(candidates.filter(pk__in=identities)[:limit])
     merged = {c.pk: c for c in by_name + by_identity}
     rows = sorted(merged.values(), key=lambda c: (c.name, c.pk))[:limit]
     contacts = list(rows)

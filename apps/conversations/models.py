@@ -104,6 +104,13 @@ class Conversation(models.Model):
                 name="conv_assignee_waiting_idx",
                 condition=Q(waiting_since__isnull=False),
             ),
+            # Unassigned: a B-tree cannot order by (waiting_since, id) after `assignee IS NULL`
+            # (not an equality), hence a partial index of its own.
+            models.Index(
+                fields=["waiting_since", "id"],
+                name="conv_unassigned_waiting_idx",
+                condition=Q(waiting_since__isnull=False, assignee__isnull=True),
+            ),
             models.Index(fields=["team", "last_activity_at", "id"], name="conv_team_recent_idx"),
             models.Index(fields=["last_channel", "last_activity_at", "id"], name="conv_channel_recent_idx"),
             # Unread totals: the conversations not resolved, by assignee, with their kept count (index-only).

@@ -33,6 +33,14 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrentlyPortable(
             model_name="conversation",
+            index=models.Index(
+                condition=Q(waiting_since__isnull=False, assignee__isnull=True),
+                fields=["waiting_since", "id"],
+                name="conv_unassigned_waiting_idx",
+            ),
+        ),
+        AddIndexConcurrentlyPortable(
+            model_name="conversation",
             index=models.Index(fields=["team", "last_activity_at", "id"], name="conv_team_recent_idx"),
         ),
         AddIndexConcurrentlyPortable(
