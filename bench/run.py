@@ -727,6 +727,11 @@ def report(args: argparse.Namespace, result: dict[str, Any], git: dict[str, Any]
 
 
 def main(argv: list[str]) -> int:
+    if "--reads" in argv:  # make bench BENCH_ARGS="--reads …": the read side (bench/reads.py)
+        from bench import reads
+
+        reads.main([a for a in argv if a != "--reads"])
+        return 0
     args = parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(exist_ok=True)

@@ -61,6 +61,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Index expressions with operator classes (the trigram indexes of contact search); its
+    # PostgreSQL hooks only act on PostgreSQL connections.
+    "django.contrib.postgres",
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
@@ -138,6 +141,13 @@ elif "postgresql" in _engine and env.bool("DATABASE_POOL", default=True):
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": 10,
     }
+# PostgreSQL's JIT compiles a big query's plan on every call (tens of ms); the desk's reads are
+# short index scans that never win that back (bench/reads.py --jit). "off" (default) or "on" sets
+# it per connection; "server" leaves the server's setting.
+DATABASE_JIT = env.str("DATABASE_JIT", default="off")
+if "postgresql" in _engine and DATABASE_JIT in ("on", "off"):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit={DATABASE_JIT}".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Agent"

@@ -63,3 +63,6 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     inbox = factory.SubFactory(InboxFactory)
     contact = factory.SubFactory(ContactFactory)
     last_activity_at = factory.LazyFunction(timezone.now)
+    last_identity = None
+    # Kept with last_identity by the receive path.
+    last_channel = factory.LazyAttribute(lambda c: c.last_identity.kind if c.last_identity else "")

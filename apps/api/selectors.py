@@ -5,10 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import (
+    BooleanField,
     Count,
-    IntegerField,
+    DateTimeField,
+    Exists,
+    F,
+    FilteredRelation,
+    Func,
     OuterRef,
     Prefetch,
     Q,
@@ -22,69 +28,50 @@ from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Agent, Inbox, Team
 from apps.contacts.models import Contact, ContactMerge, Identity
-from apps.conversations.models import CannedResponse, Conversation, Label, Message, ReadMarker
+from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
+from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
 
 
 def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
     return Conversation.objects.filter(inbox__members=agent)
 
 
-def _unread_subquery(agent: Agent) -> Subquery:
-    """The customer's messages after the agent's read marker, for the outer conversation row:
-    one correlated subquery over the (conversation, seq) unique index — no per-row round trip."""
-    last_read = ReadMarker.objects.filter(agent_id=agent.pk, conversation_id=OuterRef(OuterRef("pk"))).values(
-        "last_read_seq"
-    )[:1]
-    unread = (
-        Message.objects.filter(
-            conversation_id=OuterRef("pk"),
-            direction=Message.Direction.INBOUND,
-            kind=Message.Kind.MESSAGE,
-            seq__gt=Coalesce(Subquery(last_read), Value(0)),
-        )
-        .order_by()
-        .values("conversation_id")
-        .annotate(n=Count("id"))
-        .values("n")
+def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversation]:
+    """`unread`: the customer's messages after this agent's read marker, from kept counts
+    (Conversation.inbound_count minus the marker's read_inbound_count): one LEFT JOIN on the
+    marker's (agent, conversation) unique index, no count over messages."""
+    return qs.annotate(
+        _marker=FilteredRelation("read_markers", condition=Q(read_markers__agent_id=agent.pk)),
+        unread=F("inbound_count") - Coalesce(F("_marker__read_inbound_count"), Value(0)),
     )
-    return Subquery(unread, output_field=IntegerField())
 
 
 def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
     """Visible conversations as the console shows them, with `unread` for this agent.
 
-    Call `conversation_items_prefetch` on the rows for identities and labels.
+    apps.api.items.conversation_items_data adds the identities and labels (two queries).
     """
-    return (
-        conversations_visible(agent=agent)
-        .select_related("contact")
-        .annotate(unread=Coalesce(_unread_subquery(agent), Value(0)))
-    )
+    return _with_unread(conversations_visible(agent=agent).select_related("contact"), agent)
 
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
     """What waits for this agent: unread customer messages in open (not resolved) conversations
-    assigned to them or to nobody, and in how many conversations. One query."""
-    totals = (
+    assigned to them or to nobody, and in how many conversations. One query: the kept counts of
+    those rows (conv_unresolved_idx) joined to this agent's read markers, no count of messages."""
+    rows = _with_unread(
         conversations_visible(agent=agent)
         .exclude(status=Conversation.Status.RESOLVED)
-        .filter(Q(assignee=agent) | Q(assignee__isnull=True))
-        .annotate(unread=Coalesce(_unread_subquery(agent), Value(0)))
-        .aggregate(messages=Sum("unread"), conversations=Count("pk", filter=Q(unread__gt=0)))
-    )
+        .filter(Q(assignee=agent) | Q(assignee__isnull=True)),
+        agent,
+    ).filter(Q(unread__gt=0))
+    totals = rows.aggregate(messages=Sum("unread"), conversations=Count("pk"))
     return {"messages": totals["messages"] or 0, "conversations": totals["conversations"] or 0}
-
-
-def conversation_items_prefetch(rows: list[Conversation]) -> list[Conversation]:
-    """Two queries for any number of rows: the contacts' identities, and the labels."""
-    prefetch_related_objects(rows, "contact__identities", "labels")
-    return rows
 
 
 def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | None:
     row = conversation_items(agent=agent).filter(pk=conversation_id).first()
-    return conversation_items_prefetch([row])[0] if row else None
+    return row
 
 
 # --- the conversation list ----------------------------------------------------------------
@@ -119,9 +106,30 @@ class Cursor:
             raise InvalidInput("`before` is not a cursor this API gave", code="invalid_cursor") from None
 
 
+class _Row(Func):
+    template = "(%(expressions)s)"
+    arg_joiner = ", "
+
+
+def row_compare(fields: tuple[str, str], op: str, values: tuple[Any, int]) -> Func:
+    """`(a, id) < (X, Y)` (op "<" or ">"): a keyset condition a B-tree index on (a, id) serves
+    as the start of its range scan. X may be an expression (a subquery reading the anchor row).
+    SQLite understands row values too (3.15+)."""
+    if op not in ("<", ">"):
+        raise ValueError(op)
+    first = values[0] if hasattr(values[0], "resolve_expression") else Value(values[0], output_field=DateTimeField())
+    return Func(
+        _Row(F(fields[0]), F(fields[1])),
+        _Row(first, Value(values[1])),
+        template="%(expressions)s",
+        arg_joiner=f" {op} ",
+        output_field=BooleanField(),
+    )
+
+
 def _channel_filter(channel: str) -> Q:
     if channel in Identity.Kind.values:  # phone, whatsapp, email, widget, telegram, xmpp
-        return Q(last_identity__kind=channel)
+        return Q(last_channel=channel)  # kept with last_identity: an index, no join
     if channel in Inbox.Channel.values:  # sms: the Twilio inbox, whichever of its channels
         return Q(inbox__channel=channel)
     choices = sorted(set(Identity.Kind.values) | set(Inbox.Channel.values))
@@ -178,21 +186,19 @@ def conversation_list(
 
     by_activity = qs.order_by("-last_activity_at", "-id")
     if cursor and cursor.phase in ("", _ACTIVITY):
-        by_activity = by_activity.filter(
-            Q(last_activity_at__lt=cursor.at) | Q(last_activity_at=cursor.at, id__lt=cursor.pk)
-        )
+        by_activity = by_activity.filter(row_compare(("last_activity_at", "id"), "<", (cursor.at, cursor.pk)))
     rows: list[Conversation] = []
     if sort == "waiting":
         by_activity = by_activity.filter(waiting_since__isnull=True)
         if cursor is None or cursor.phase == _WAITING:
             waiting = qs.filter(waiting_since__isnull=False).order_by("waiting_since", "id")
             if cursor:
-                waiting = waiting.filter(Q(waiting_since__gt=cursor.at) | Q(waiting_since=cursor.at, id__gt=cursor.pk))
+                waiting = waiting.filter(row_compare(("waiting_since", "id"), ">", (cursor.at, cursor.pk)))
             rows = list(waiting[: limit + 1])
     if len(rows) <= limit:
         rows += list(by_activity[: limit + 1 - len(rows)])
     more = len(rows) > limit
-    rows = conversation_items_prefetch(rows[:limit])
+    rows = rows[:limit]
     if not more or not rows:
         return rows, None
     last = rows[-1]
@@ -212,30 +218,57 @@ def contacts_visible(*, agent: Agent) -> QuerySet[Contact]:
 
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 20
+SEARCH_IDENTITY_CANDIDATES = 500
 _PHONE_LIKE = re.compile(r"[\d\s().+-]+")
+
+
+def _identity_match(q: str) -> Q:
+    """Identities whose address or display contains `q`; for a phone number typed any way, also
+    the number normalised as receiving does (E.164, apps.gateways.phones) and its digits."""
+    match = Q(address__icontains=q) | Q(display__icontains=q)
+    if _PHONE_LIKE.fullmatch(q):
+        digits = re.sub(r"\D", "", q)
+        if len(digits) >= SEARCH_MIN_CHARS:
+            match |= Q(address__icontains=digits)
+        try:
+            e164 = normalize_phone(q)
+        except InvalidPhoneNumber:
+            pass
+        else:
+            match |= Q(kind__in=_PHONE_KINDS, address=e164)
+    return match
+
+
+_PHONE_KINDS = [Identity.Kind.PHONE, Identity.Kind.WHATSAPP]
 
 
 def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[Contact]:
     """Contacts the agent can see whose name or an identity's address contains `q`.
 
     A phone number typed with spaces, dashes, dots or brackets is matched by its digits
-    ("415 555-0202" finds +14155550202). Merged contacts are left out. Two queries whatever
-    the number of matches: the contacts, and their identities.
+    ("415 555-0202" finds +14155550202). Merged contacts are left out. Three queries whatever
+    the number of matches: by name, by identity, and the identities of the answer.
+
+    On PostgreSQL the `UPPER(column) LIKE '%q%'` matches are served by GIN trigram indexes
+    (contacts migration 0004) or, for a common name, by the (name, id) index in order;
+    visibility is an EXISTS per candidate on the (contact, inbox, status) index.
     """
     q = q.strip()
     if len(q) < SEARCH_MIN_CHARS:
         raise InvalidInput(f"`q` needs at least {SEARCH_MIN_CHARS} characters", code="invalid_q")
-    identity_text = Q(address__icontains=q) | Q(display__icontains=q)
-    if _PHONE_LIKE.fullmatch(q):
-        digits = re.sub(r"\D", "", q)
-        if len(digits) >= SEARCH_MIN_CHARS:
-            identity_text |= Q(address__contains=digits)
-    visible = Conversation.objects.filter(inbox__members=agent).values("contact_id")
-    rows = (
-        Contact.objects.filter(merged_into__isnull=True, pk__in=visible)
-        .filter(Q(name__icontains=q) | Q(pk__in=Identity.objects.filter(identity_text).values("contact_id")))
-        .order_by("name", "id")[:limit]
-    )
+    visible = Conversation.objects.filter(contact_id=OuterRef("pk"), inbox__members=agent)
+    candidates = Contact.objects.filter(merged_into__isnull=True).filter(Exists(visible)).order_by("name", "id")
+    # Two index-served queries, each at most `limit` in name order: a common name walks the
+    # (name, id) index and stops at `limit`; a rare one is a trigram bitmap scan.
+    by_name = list(candidates.filter(name__icontains=q)[:limit])
+    # An address fragment common to many identities ("len" in every lena.*@ and elena.*@) would
+    # make this query collect all of them before ordering: it ranks the first
+    # SEARCH_IDENTITY_CANDIDATES identities the index finds (an address is usually typed
+    # precisely enough; a name is searched by name).
+    identities = Identity.objects.filter(_identity_match(q)).values("contact_id")[:SEARCH_IDENTITY_CANDIDATES]
+    by_identity = list(candidates.filter(pk__in=identities)[:limit])
+    merged = {c.pk: c for c in by_name + by_identity}
+    rows = sorted(merged.values(), key=lambda c: (c.name, c.pk))[:limit]
     contacts = list(rows)
     prefetch_related_objects(contacts, "identities")
     return contacts
@@ -243,7 +276,7 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
 
 def contact_conversations(*, agent: Agent, contact_id: int, limit: int = 100) -> list[Conversation]:
     rows = conversation_items(agent=agent).filter(contact_id=contact_id).order_by("-last_activity_at", "-id")
-    return conversation_items_prefetch(list(rows[:limit]))
+    return list(rows[:limit])
 
 
 def contact_merge_visible(*, agent: Agent, merge_id: int) -> ContactMerge | None:
@@ -251,17 +284,46 @@ def contact_merge_visible(*, agent: Agent, merge_id: int) -> ContactMerge | None
     return ContactMerge.objects.filter(pk=merge_id, survivor__in=contacts_visible(agent=agent)).first()
 
 
-def contact_timeline(*, agent: Agent, contact_id: int, after: int | None = None, limit: int = 200) -> list[Message]:
-    """Every message of the contact across conversations and channels, oldest first.
+@dataclass
+class TimelinePage:
+    messages: list[Message]  # oldest first
+    next: int | None  # `after` of the page after this one (paging forwards), else None
+    previous: int | None  # `before` of the page before this one (paging backwards), else None
 
-    Keyset-paginated: `after` is the id of the last message of the previous page.
+
+def contact_timeline(
+    *,
+    agent: Agent,
+    contact_id: int,
+    after: int | None = None,
+    before: int | None = None,
+    newest: bool = False,
+    limit: int = 200,
+) -> TimelinePage:
+    """Messages of the contact across conversations and channels, oldest first in a page.
+
+    Keyset-paginated on (created_at, id), as a row comparison with the anchor message read by a
+    subquery, so a page costs the same however long the history is:
+    - `after` (the id of the last message of the previous page): the next `limit` messages;
+    - `newest`: the newest `limit` messages; `before` (the first message of a page): the
+      `limit` messages before it, as the console's "Earlier messages" asks.
     """
     qs = Message.objects.filter(conversation__contact_id=contact_id, conversation__inbox__members=agent)
+
+    def anchor(pk: int) -> Subquery:
+        return Subquery(Message.objects.filter(pk=pk).values("created_at")[:1], output_field=DateTimeField())
+
+    if before is not None or newest:
+        if before is not None:
+            qs = qs.filter(row_compare(("created_at", "id"), "<", (anchor(before), before)))
+        rows = list(qs.order_by("-created_at", "-id")[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit][::-1]
+        return TimelinePage(rows, None, rows[0].pk if more and rows else None)
     if after:
-        anchor = Message.objects.filter(pk=after).values_list("created_at", flat=True).first()
-        if anchor is not None:
-            qs = qs.filter(Q(created_at__gt=anchor) | Q(created_at=anchor, id__gt=after))
-    return list(qs.prefetch_related("attachments").order_by("created_at", "id")[:limit])
+        qs = qs.filter(row_compare(("created_at", "id"), ">", (anchor(after), after)))
+    rows = list(qs.order_by("created_at", "id")[:limit])
+    return TimelinePage(rows, rows[-1].pk if len(rows) == limit else None, None)
 
 
 # --- agents, labels, canned responses ------------------------------------------------------

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Agent, Inbox, Team
 from apps.api import selectors
 from apps.api.errors import error_response
+from apps.api.items import conversation_items_data, messages_data
 from apps.api.serializers import (
     AgentSerializer,
     CannedResponseSerializer,
@@ -73,14 +74,21 @@ def _int_param(request: Request, name: str) -> int | None:
 
 
 def _page(
-    name: str, item: type[serializers.Serializer], *, next_field: serializers.Field | None = None, contact: bool = False
+    name: str,
+    item: type[serializers.Serializer],
+    *,
+    next_field: serializers.Field | None = None,
+    previous_field: serializers.Field | None = None,
+    contact: bool = False,
 ) -> Any:
-    """The schema of a list answer: {"results": [...]} (+ "next", "contact")."""
+    """The schema of a list answer: {"results": [...]} (+ "next", "previous", "contact")."""
     fields: dict[str, serializers.Field] = {"results": item(many=True)}
     if contact:
         fields["contact"] = serializers.IntegerField()
     if next_field is not None:
         fields["next"] = next_field
+    if previous_field is not None:
+        fields["previous"] = previous_field
     return inline_serializer(name, fields)
 
 
@@ -104,7 +112,7 @@ def _item(request: Request, pk: int) -> Response:
     conversation = selectors.conversation_item(agent=_agent(request), conversation_id=pk)
     if conversation is None:
         return error_response("not_found", "not found", 404)
-    return Response(ConversationSerializer(conversation).data)
+    return Response(conversation_items_data([conversation])[0])
 
 
 class MeView(BaseAPIView):
@@ -166,7 +174,7 @@ class ConversationListView(BaseAPIView):
             before=params.get("before") or None,
             limit=limit,
         )
-        return Response({"results": ConversationSerializer(rows, many=True).data, "next": next_cursor})
+        return Response({"results": conversation_items_data(rows), "next": next_cursor})
 
 
 class ConversationDetailView(BaseAPIView):
@@ -223,12 +231,8 @@ class ConversationMessagesView(BaseAPIView):
         conversation = get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
         after = _int_param(request, "after_seq") or 0
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
-        rows = list(
-            Message.objects.filter(conversation=conversation, seq__gt=after)
-            .prefetch_related("attachments")
-            .order_by("seq")[:limit]
-        )
-        return Response({"results": MessageSerializer(rows, many=True).data})
+        rows = list(Message.objects.filter(conversation=conversation, seq__gt=after).order_by("seq")[:limit])
+        return Response({"results": messages_data(rows)})
 
     def max_body(self, request: Request) -> int:
         if request.method == "POST" and request.content_type.startswith("multipart/"):
@@ -325,7 +329,7 @@ class ContactConversationsView(BaseAPIView):
     def get(self, request: Request, pk: int) -> Response:
         contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         rows = selectors.contact_conversations(agent=_agent(request), contact_id=contact.pk)
-        return Response({"results": ConversationSerializer(rows, many=True).data})
+        return Response({"results": conversation_items_data(rows)})
 
 
 class ContactMergeView(BaseAPIView):
@@ -418,7 +422,9 @@ class CannedResponseDetailView(BaseAPIView):
 class ContactTimelineView(BaseAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, description="id of the last message of the previous page"),
+            OpenApiParameter("after", int, description="id of the last message of the previous page (paging forwards)"),
+            OpenApiParameter("newest", bool, description="the newest messages (the console opens a timeline so)"),
+            OpenApiParameter("before", int, description="`previous` of a page: the messages before it"),
             OpenApiParameter("limit", int),
         ],
         operation_id="contact_timeline",
@@ -429,19 +435,32 @@ class ContactTimelineView(BaseAPIView):
             next_field=serializers.IntegerField(
                 allow_null=True, help_text="`after` of the next page; null on the last page."
             ),
+            previous_field=serializers.IntegerField(
+                allow_null=True,
+                help_text="`before` of the page of earlier messages (with `newest` or `before`); null when "
+                "there are none.",
+            ),
         ),
+        description="Messages of the contact across conversations and channels, oldest first in a page. "
+        "Open with `newest=1`, then `before=<previous>` for earlier messages; or page forwards with `after`.",
     )
     def get(self, request: Request, pk: int) -> Response:
         contact = get_object_or_404(selectors.contacts_visible(agent=_agent(request)), pk=pk)
         limit = min(max(_int_param(request, "limit") or 200, 1), 500)
-        rows = selectors.contact_timeline(
-            agent=_agent(request), contact_id=contact.pk, after=_int_param(request, "after"), limit=limit
+        page = selectors.contact_timeline(
+            agent=_agent(request),
+            contact_id=contact.pk,
+            after=_int_param(request, "after"),
+            before=_int_param(request, "before"),
+            newest=request.query_params.get("newest") in ("1", "true"),
+            limit=limit,
         )
         return Response(
             {
                 "contact": contact.pk,
-                "results": MessageSerializer(rows, many=True).data,
-                "next": rows[-1].pk if len(rows) == limit else None,
+                "results": messages_data(page.messages),
+                "next": page.next,
+                "previous": page.previous,
             }
         )
 

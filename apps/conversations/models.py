@@ -56,7 +56,15 @@ class Conversation(models.Model):
         related_name="+",
         help_text="The address the customer last wrote from: replies go there by default.",
     )
+    last_channel = models.CharField(
+        max_length=16, blank=True, default="", help_text="last_identity's kind, kept with it: the channel filter."
+    )
     last_seq = models.PositiveIntegerField(default=0)
+    inbound_count = models.PositiveIntegerField(
+        default=0,
+        help_text="The customer's messages in the conversation (kind message), kept by the receive path: "
+        "unread is this minus the read marker's read_inbound_count.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_activity_at = models.DateTimeField()
     waiting_since = models.DateTimeField(
@@ -87,6 +95,29 @@ class Conversation(models.Model):
                 fields=["status", "waiting_since", "id"],
                 name="conv_status_waiting_idx",
                 condition=Q(waiting_since__isnull=False),
+            ),
+            # Issue 14 (built concurrently by migration 0005): the views and filters by assignee
+            # (mine, unassigned, an agent), team and channel walk their own keyset index.
+            models.Index(fields=["assignee", "last_activity_at", "id"], name="conv_assignee_recent_idx"),
+            models.Index(
+                fields=["assignee", "waiting_since", "id"],
+                name="conv_assignee_waiting_idx",
+                condition=Q(waiting_since__isnull=False),
+            ),
+            # Unassigned: a B-tree cannot order by (waiting_since, id) after `assignee IS NULL`
+            # (not an equality), hence a partial index of its own.
+            models.Index(
+                fields=["waiting_since", "id"],
+                name="conv_unassigned_waiting_idx",
+                condition=Q(waiting_since__isnull=False, assignee__isnull=True),
+            ),
+            models.Index(fields=["team", "last_activity_at", "id"], name="conv_team_recent_idx"),
+            models.Index(fields=["last_channel", "last_activity_at", "id"], name="conv_channel_recent_idx"),
+            # Unread totals: the conversations not resolved, by assignee, with their kept count (index-only).
+            models.Index(
+                fields=["assignee", "inbox", "inbound_count", "id"],
+                name="conv_unresolved_idx",
+                condition=~Q(status="resolved"),
             ),
         ]
 
@@ -177,6 +208,9 @@ class ReadMarker(models.Model):
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_markers")
     last_read_seq = models.PositiveIntegerField(default=0)
+    read_inbound_count = models.PositiveIntegerField(
+        default=0, help_text="The customer's messages up to last_read_seq (see Conversation.inbound_count)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -267,3 +267,19 @@ def test_readyz_is_503_when_redis_is_unreachable(client, settings):
     assert response.json()["checks"]["redis"] == "error"
     assert response.json()["checks"]["database"] == "ok"
     assert response.json()["failing"] == ["redis"]
+
+
+def test_timeline_opens_on_the_newest_page_and_pages_backwards(api, post_twilio, agent, django_assert_max_num_queries):
+    for n in range(5):
+        post_twilio(**twilio_params(Body=f"m{n}"))
+    contact = Contact.objects.get()
+    url = f"/api/v1/contacts/{contact.pk}/timeline"
+    with django_assert_max_num_queries(4):  # token, contact, messages (anchor as a subquery), attachments
+        newest = api.get(f"{url}?newest=1&limit=2").json()
+    assert [m["body"] for m in newest["results"]] == ["m3", "m4"]
+    assert newest["next"] is None
+    earlier = api.get(f"{url}?before={newest['previous']}&limit=2").json()
+    assert [m["body"] for m in earlier["results"]] == ["m1", "m2"]
+    first = api.get(f"{url}?before={earlier['previous']}&limit=2").json()
+    assert [m["body"] for m in first["results"]] == ["m0"]
+    assert first["previous"] is None

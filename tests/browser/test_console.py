@@ -626,3 +626,47 @@ def test_channel_filter_lists_the_channels_this_desk_has(chromium, console_serve
         assert ana.errors == []
     finally:
         ana.context.close()
+
+
+def test_the_timeline_opens_on_its_newest_messages_and_earlier_ones_load_on_request(
+    chromium, console_server, manual_inbox, agent
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.factories import ContactFactory, ConversationFactory, IdentityFactory
+
+    contact = ContactFactory(name="Long History")
+    phone = IdentityFactory(contact=contact)
+    start = timezone.now() - dt.timedelta(days=1)
+    conversation = ConversationFactory(
+        inbox=manual_inbox, contact=contact, last_identity=phone, last_activity_at=timezone.now(), last_seq=130
+    )
+    Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            seq=seq,
+            inbox=manual_inbox,
+            direction="in",
+            channel="phone",
+            identity=phone,
+            body=f"history {seq:03d}",
+            status="received",
+            created_at=start + dt.timedelta(minutes=seq),
+        )
+        for seq in range(1, 131)
+    )
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        conversation_item(ana.page, "Long History").click()
+        messages = ana.page.locator("#timeline li[data-message-id]")
+        wait_for_js(ana.page, "document.querySelectorAll('#timeline li[data-message-id]').length === 100")
+        assert "history 031" in messages.first.inner_text()
+        assert "history 130" in messages.last.inner_text()
+        ana.page.click("#timeline button.earlier")
+        wait_for_js(ana.page, "document.querySelectorAll('#timeline li[data-message-id]').length === 130")
+        assert "history 001" in messages.first.inner_text()
+        assert ana.page.locator("#timeline button.earlier").count() == 0
+    finally:
+        ana.context.close()

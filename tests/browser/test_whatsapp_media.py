@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.conversations.models import Message
-from tests.browser.support import open_console
+from tests.browser.support import open_console, wait_for_js
 from tests.conftest import twilio_params
 from tests.servers import wait_for
 
@@ -107,7 +107,7 @@ def test_open_window_shows_when_it_closes_and_reopens_live(
         again = f"Still there? {uuid.uuid4().hex[:6]}"
         _whatsapp(console_server, again)
         page.locator("#timeline li.msg.in", has_text=again).wait_for()
-        page.wait_for_function("() => document.getElementById('wa-window').textContent.includes('closes in 23 h')")
+        wait_for_js(page, "document.getElementById('wa-window').textContent.includes('closes in 23 h')")
         assert pill.get_attribute("data-state") == "open"
     finally:
         ana.context.close()

@@ -177,3 +177,13 @@ def test_concurrent_drainers_process_each_entry_once_and_keep_each_senders_order
         assert bodies == sorted(bodies, key=lambda b: int(b.split()[1]))
     created = Event.objects.filter(type="message.created", data__direction="in")
     assert created.count() == 200
+
+
+def test_a_batch_keeps_each_conversations_inbound_count_and_channel(production_mode, sms_inbox):
+    journal(12, senders=3, prefix="SMk")
+    assert inbound_drain(limit=5) == (5, 5)  # conversations written once per batch, over batches
+    assert inbound_drain(limit=50) == (7, 7)
+    for conversation in Conversation.objects.all():
+        inbound = conversation.messages.filter(direction="in", kind="message").count()
+        assert (conversation.inbound_count, conversation.last_channel) == (inbound, "phone")
+    assert sorted(Conversation.objects.values_list("inbound_count", flat=True)) == [4, 4, 4]

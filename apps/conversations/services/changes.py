@@ -151,17 +151,32 @@ def conversations_wake_snoozed() -> int:
 
 
 def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | None = None) -> int:
-    """Mark read up to `seq` (default: everything). Never moves backwards."""
+    """Mark read up to `seq` (default: everything). Never moves backwards.
 
-    last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+    The marker keeps how many of the customer's messages it covers (read_inbound_count), so that
+    unread counts are one subtraction from Conversation.inbound_count.
+    """
+    from apps.conversations.models import Message
+
+    last_seq, inbound_count = Conversation.objects.values_list("last_seq", "inbound_count").get(pk=conversation_id)
     target = last_seq if seq is None else max(0, min(seq, last_seq))
     with transaction.atomic():
         marker, _ = ReadMarker.objects.select_for_update(no_key=True).get_or_create(
             agent_id=agent_id, conversation_id=conversation_id
         )
         if target > marker.last_read_seq:
+            if target == last_seq:
+                read_inbound = inbound_count
+            else:
+                read_inbound = Message.objects.filter(
+                    conversation_id=conversation_id,
+                    seq__lte=target,
+                    direction=Message.Direction.INBOUND,
+                    kind=Message.Kind.MESSAGE,
+                ).count()
             marker.last_read_seq = target
-            marker.save(update_fields=["last_read_seq", "updated_at"])
+            marker.read_inbound_count = read_inbound
+            marker.save(update_fields=["last_read_seq", "read_inbound_count", "updated_at"])
             event_append(
                 type=EventType.CONVERSATION_READ,
                 conversation_id=conversation_id,

@@ -125,8 +125,10 @@ CONVERSATION_FIELDS = [
     "status",
     "snoozed_until",
     "last_seq",
+    "inbound_count",
     "last_activity_at",
     "last_identity",
+    "last_channel",
     "waiting_since",
     "last_message",
 ]
@@ -260,6 +262,7 @@ def message_receive(
             last_activity_at=now,
             waiting_since=now,
             last_identity=identity,
+            last_channel=identity.kind,
         )
     elif automatic:
         pass  # an automatic reply leaves the status alone
@@ -274,6 +277,7 @@ def message_receive(
     conversation.inbox = inbox  # already loaded: spares assignment a query
 
     conversation.last_seq += 1
+    conversation.inbound_count += 1  # kept for unread counts (selectors.unread_totals)
     meta: dict[str, Any] = dict(inbound.meta)
     if inbound.attachments:
         meta["attachments"] = len(inbound.attachments)
@@ -321,6 +325,7 @@ def message_receive(
     conversation.last_activity_at = now
     if identity.contact_id == conversation.contact_id:  # not a colleague writing in through a reply token
         conversation.last_identity = identity
+        conversation.last_channel = identity.kind
     conversation.last_message = message_preview(message)
     if conversation.waiting_since is None and not automatic:
         conversation.waiting_since = now

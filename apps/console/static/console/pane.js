@@ -102,15 +102,12 @@ export async function openTimeline(id, { keepScroll = false } = {}) {
   state.contact = conv.contact;
   renderComposerChannels();
   try {
-    const messages = [];
-    let after = null;
-    for (let page = 0; page < 20; page++) {
-      const result = await api(`contacts/${contactId}/timeline`, { query: { after, limit: 500 } });
-      messages.push(...(result.results || []));
-      if (!result.next) break;
-      after = result.next;
-    }
+    // The newest page; older ones on "Earlier messages" (a page costs the same however long
+    // the history is).
+    const result = await api(`contacts/${contactId}/timeline`, { query: { newest: 1, limit: TIMELINE_PAGE } });
+    const messages = result.results || [];
     if (token !== openTimeline.token) return;
+    state.timelinePrevious = result.previous || null;
     state.messages = new Map();
     for (const message of messages) {
       state.messages.set(message.id, message);
@@ -125,8 +122,37 @@ export async function openTimeline(id, { keepScroll = false } = {}) {
   contactPanel.show(contactId);
 }
 
+const TIMELINE_PAGE = 100;
+
+async function loadEarlier() {
+  const contactId = state.contact && state.contact.id;
+  const before = state.timelinePrevious;
+  if (!contactId || !before) return;
+  const token = openTimeline.token;
+  const list = $("timeline");
+  const height = list.scrollHeight;
+  try {
+    const result = await api(`contacts/${contactId}/timeline`, { query: { before, limit: TIMELINE_PAGE } });
+    if (token !== openTimeline.token) return;
+    state.timelinePrevious = result.previous || null;
+    for (const message of result.results || []) {
+      if (!state.messages.has(message.id)) state.messages.set(message.id, message);
+      state.contactConvs.add(message.conversation);
+    }
+    renderTimeline();
+    list.scrollTop = list.scrollHeight - height; // stay where the agent was reading
+  } catch (error) {
+    toast(`Could not load earlier messages: ${error.message}`);
+  }
+}
+
 export function renderTimeline() {
   const list = clear($("timeline"));
+  if (state.timelinePrevious) {
+    const button = el("button", { type: "button", class: "earlier" }, "Earlier messages");
+    button.addEventListener("click", loadEarlier);
+    list.append(el("li", { class: "earlier" }, button));
+  }
   const messages = [...state.messages.values()].sort(messageOrder);
   for (const message of messages) list.append(renderMessage(message, messageContext()));
   for (const [cid, pending] of state.pending) {

@@ -30,6 +30,7 @@ export const state = {
   pending: new Map(), // client_id -> {body, kind, identity, conversation, state, error, files}
   files: [], // files chosen in the composer, sent with the next reply or note
   contactConvs: new Set(), // conversation ids of the open contact
+  timelinePrevious: null, // `before` of the timeline's earlier page (null: none)
   typing: new Map(), // who -> timeout
   typingSentAt: 0,
   typingOn: false,
