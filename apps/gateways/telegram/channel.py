@@ -32,7 +32,45 @@ def _fetch_media(url: str) -> tuple[bytes, str]:
     return TelegramGateway().fetch_media(url)
 
 
+MB = 1024 * 1024
+
+# The Bot API's limits for what a bot uploads: a photo (sendPhoto: every image goes as one) up to
+# 10 MB, any other file as a document (sendDocument) up to 50 MB; each file is its own message.
+LIMITS = registry.FileLimits(
+    name="Telegram",
+    max_files=10,
+    max_total_bytes=50 * MB,
+    types={
+        **dict.fromkeys(["image/jpeg", "image/png", "image/webp"], 10 * MB),
+        **dict.fromkeys(
+            [
+                "image/gif",
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "application/zip",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "audio/mpeg",
+                "audio/ogg",
+                "audio/mp4",
+                "audio/webm",
+                "video/mp4",
+                "video/webm",
+                "video/quicktime",
+                "application/octet-stream",
+            ],
+            50 * MB,
+        ),
+    },
+)
+
+
 def telegram_register() -> None:
     registry.register_inbound(JOURNAL_CHANNEL, parser=TelegramGateway, receiver=messages_receive)
-    registry.register_sender(KIND, gateway=TelegramGateway, build=telegram_outbound_build, carries_files=True)
+    registry.register_sender(
+        KIND, gateway=TelegramGateway, build=telegram_outbound_build, carries_files=True, limits=LIMITS
+    )
     registry.register_media_fetcher(KIND, _fetch_media)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from django.conf import settings
+
 from apps.bus import registry
 from apps.conversations.models import Message
 from apps.conversations.services import messages_receive
@@ -30,6 +32,40 @@ def _receipt_source() -> str:
     return RECEIPT_SOURCE
 
 
+# The files an XMPP reply carries go up by HTTP File Upload; the desk's own bound
+# (XMPP_MEDIA_MAX_BYTES, set it to the server's http_file_share_size_limit) is checked before a
+# reply is queued, so an oversized file is refused with words instead of failing at send time.
+XMPP_FILE_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/mp4",
+    "audio/webm",
+    "video/mp4",
+    "video/webm",
+    "video/quicktime",
+    "application/octet-stream",
+)
+
+
+def xmpp_limits() -> registry.FileLimits:
+    limit = settings.XMPP_MEDIA_MAX_BYTES
+    return registry.FileLimits(
+        name="XMPP", max_files=10, max_total_bytes=limit, types=dict.fromkeys(XMPP_FILE_TYPES, limit)
+    )
+
+
 def xmpp_register() -> None:
     registry.register_inbound(JOURNAL_CHANNEL, parser=XmppGateway, receiver=messages_receive)
     registry.register_sender(
@@ -37,6 +73,7 @@ def xmpp_register() -> None:
         gateway=XmppGateway,
         build=xmpp_outbound_build,
         carries_files=True,
+        limits=xmpp_limits(),
         source=_receipt_source,
         claimed_by_own_process=True,
     )
