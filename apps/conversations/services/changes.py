@@ -12,7 +12,7 @@ from apps.accounts.models import Agent, Team
 from apps.assignment.services import _after_commit_drain
 from apps.bus.events import EventType, event_append
 from apps.conversations.events import emit_conversation, emit_message, notify_assigned
-from apps.conversations.models import Conversation, Label, ReadMarker
+from apps.conversations.models import Conversation, Label, Message, ReadMarker
 from apps.conversations.services.timeline import activity_add
 from apps.core.errors import InvalidInput, NotFound
 
@@ -156,7 +156,6 @@ def conversation_mark_read(*, agent_id: int, conversation_id: int, seq: int | No
     The marker keeps how many of the customer's messages it covers (read_inbound_count), so that
     unread counts are one subtraction from Conversation.inbound_count.
     """
-    from apps.conversations.models import Message
 
     last_seq, inbound_count = Conversation.objects.values_list("last_seq", "inbound_count").get(pk=conversation_id)
     target = last_seq if seq is None else max(0, min(seq, last_seq))

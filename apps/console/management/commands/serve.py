@@ -14,6 +14,8 @@ from apps.assignment.services import presence_expire
 from apps.bus.tasks import events_prune, sweep
 from apps.core.runfile import runfile_remove, runfile_write
 from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
+from apps.gateways.telegram.polling import start_polling as start_telegram_polling
+from apps.gateways.xmpp.embedded import start_xmpp_if_configured
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +92,12 @@ class Command(BaseCommand):
             # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
 
             start_imap_polling()
-            from apps.gateways.telegram.polling import start_polling as start_telegram_polling
-
             if start_telegram_polling() is not None:
                 self._say("Telegram inboxes in polling mode are long-polled (as manage.py run_telegram does)")
             smtp = start_smtp_listener()
             if smtp is not None:
                 self._say(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")
             # XMPP inboxes' connections, as run_xmpp does in production (docs/xmpp.md).
-            from apps.gateways.xmpp.embedded import start_xmpp_if_configured
-
             if start_xmpp_if_configured() is not None:
                 self._say("XMPP connections run in-process (run_xmpp)")
         runfile = runfile_write(host=opts["host"], port=opts["port"])
