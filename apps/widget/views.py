@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import Inbox
 from apps.widget import services
-from apps.widget.models import WidgetSettings
+from apps.widget.models import Visitor, WidgetSettings
 from apps.widget.origins import origin_allowed
 from apps.widget.services import WidgetError
 
@@ -99,13 +99,13 @@ def _check_origin(request: HttpRequest, ws: WidgetSettings | None) -> None:
         raise WidgetError("origin_not_allowed", "this site may not use this chat widget", 403)
 
 
-def _visitor(request: HttpRequest) -> services.Visitor:
+def _visitor(request: HttpRequest) -> Visitor:
     """The visitor behind the Bearer token (the inbox is the token's), admitted as on the socket."""
     token = _bearer(request)
     if not token:
         raise WidgetError("unauthorized", "a visitor token is required (Authorization: Bearer …)", 401)
     visitor = (
-        services.Visitor.objects.select_related("inbox", "inbox__widget", "identity")
+        Visitor.objects.select_related("inbox", "inbox__widget", "identity")
         .filter(token_hash=services.token_hash(token), inbox__channel=Inbox.Channel.WIDGET)
         .first()
     )
