@@ -1,0 +1,199 @@
+"""Conversations: the list and its unread counts, one conversation, reading it, its messages (and sending)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework import status as http
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.api import selectors
+from apps.api.items import conversation_items_data, messages_data
+from apps.api.serializers import (
+    ConversationSerializer,
+    ConversationUpdateSerializer,
+    MeSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    MessageUploadSerializer,
+    ReadSerializer,
+    UnreadSerializer,
+)
+from apps.api.views.base import API_MAX_BODY, BaseAPIView, _agent, _int_param, _item, _page
+from apps.conversations.models import Message
+from apps.conversations.services import (
+    FileUpload,
+    conversation_mark_read,
+    conversation_update,
+    message_send,
+)
+
+
+class MeView(BaseAPIView):
+    @extend_schema(responses=MeSerializer, operation_id="me")
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(selectors.agent_me(agent=_agent(request))).data)
+
+
+class UnreadView(BaseAPIView):
+    @extend_schema(responses=UnreadSerializer, operation_id="unread_totals")
+    def get(self, request: Request) -> Response:
+        """Unread customer messages in the agent's open conversations (assigned to them or to
+        nobody), and in how many conversations: the console's tab title."""
+        return Response(UnreadSerializer(selectors.unread_totals(agent=_agent(request))).data)
+
+
+class ConversationListView(BaseAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "view", str, description="all (default: the agent's inboxes), mine, unassigned, team:<id>"
+            ),
+            OpenApiParameter("status", str, enum=["open", "pending", "snoozed", "resolved"]),
+            OpenApiParameter(
+                "channel", str, description="an identity kind (phone, whatsapp, email, widget, telegram, xmpp) or sms"
+            ),
+            OpenApiParameter(
+                "sort",
+                str,
+                enum=["recent", "waiting"],
+                description="recent (default): newest activity first; waiting: longest waiting first, then the "
+                "conversations nobody waits on by newest activity",
+            ),
+            OpenApiParameter("inbox", int),
+            OpenApiParameter("assignee", str, description="me, none or an agent id"),
+            OpenApiParameter("before", str, description="cursor from the previous page's `next`"),
+            OpenApiParameter("limit", int),
+        ],
+        operation_id="conversations_list",
+        responses=_page(
+            "ConversationPage",
+            ConversationSerializer,
+            next_field=serializers.CharField(
+                allow_null=True, help_text="`before` of the next page; null on the last page."
+            ),
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        limit = min(max(_int_param(request, "limit") or 50, 1), 200)
+        params = request.query_params
+        rows, next_cursor = selectors.conversation_list(
+            agent=_agent(request),
+            view=params.get("view") or "all",
+            status=params.get("status"),
+            channel=params.get("channel"),
+            inbox_id=_int_param(request, "inbox"),
+            assignee=params.get("assignee"),
+            sort=params.get("sort") or "recent",
+            before=params.get("before") or None,
+            limit=limit,
+        )
+        return Response({"results": conversation_items_data(rows), "next": next_cursor})
+
+
+class ConversationDetailView(BaseAPIView):
+    @extend_schema(responses=ConversationSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return _item(request, pk)
+
+    @extend_schema(request=ConversationUpdateSerializer, responses=ConversationSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        form = ConversationUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        kwargs: dict[str, Any] = {}
+        for field, key in (("assignee", "assignee_id"), ("team", "team_id")):
+            if field in data:
+                kwargs[key] = data[field]
+        conversation_update(
+            conversation_id=pk,
+            by=_agent(request),
+            status=data.get("status"),
+            priority=data.get("priority"),
+            snoozed_until=data.get("snoozed_until"),
+            labels=data.get("labels"),
+            **kwargs,
+        )
+        return _item(request, pk)
+
+
+class ConversationReadView(BaseAPIView):
+    @extend_schema(
+        request=ReadSerializer,
+        responses=inline_serializer("ReadMark", {"seq": serializers.IntegerField()}),
+        description="Mark the conversation read up to `seq` (default: everything). Never moves backwards; "
+        "answers the agent's read position.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        form = ReadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        seq = conversation_mark_read(
+            agent_id=_agent(request).pk, conversation_id=pk, seq=form.validated_data.get("seq")
+        )
+        return Response({"seq": seq})
+
+
+class ConversationMessagesView(BaseAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("after_seq", int), OpenApiParameter("limit", int)],
+        operation_id="conversation_messages_list",
+        responses=_page("MessagePage", MessageSerializer),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        after = _int_param(request, "after_seq") or 0
+        limit = min(max(_int_param(request, "limit") or 200, 1), 500)
+        rows = list(Message.objects.filter(conversation=conversation, seq__gt=after).order_by("seq")[:limit])
+        return Response({"results": messages_data(rows)})
+
+    def max_body(self, request: Request) -> int:
+        if request.method == "POST" and request.content_type.startswith("multipart/"):
+            return settings.AGENT_ATTACHMENTS_MAX_BYTES + API_MAX_BODY  # files attached to a reply
+        return API_MAX_BODY
+
+    @extend_schema(
+        request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageUploadSerializer},
+        responses={201: MessageSerializer, 200: MessageSerializer},
+        description="Send a reply (or a private note). Repeating a request with the same "
+        "`client_id` returns the first message with 200 instead of sending twice. Attach files by "
+        "posting multipart/form-data with the same fields and one `files` part per file (up to 10, "
+        "AGENT_ATTACHMENTS_MAX_BYTES together); files that do not fit the channel's limits (MMS: 5 MB, "
+        "WhatsApp: one file, by type) are refused with 400 attachment_not_allowed before anything is "
+        "queued. On WhatsApp, outside the 24-hour window a free-form reply is refused with 409 "
+        "reply_window_closed: send an approved `template` (ContentSid) with its `variables` instead.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+
+        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        multipart = request.content_type.startswith("multipart/")
+        form = (MessageUploadSerializer if multipart else MessageCreateSerializer)(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        files = [
+            FileUpload(
+                filename=upload.name or "file",
+                content_type=upload.content_type or "application/octet-stream",
+                data=upload.read(),
+            )
+            for upload in (request.FILES.getlist("files") if multipart else [])
+        ]
+        message, created = message_send(
+            conversation_id=pk,
+            agent=_agent(request),
+            body=data.get("body") or "",
+            client_id=data.get("client_id"),
+            identity_id=data.get("identity"),
+            kind=data["kind"],
+            attachments=files,
+            template={"sid": data["template"], "variables": data.get("variables") or {}}
+            if data.get("template")
+            else None,
+        )
+        return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
