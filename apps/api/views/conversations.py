@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -184,16 +186,45 @@ class ConversationMessagesView(BaseAPIView):
             )
             for upload in (request.FILES.getlist("files") if multipart else [])
         ]
-        message, created = message_send(
-            conversation_id=pk,
-            agent=_agent(request),
-            body=data.get("body") or "",
-            client_id=data.get("client_id"),
-            identity_id=data.get("identity"),
-            kind=data["kind"],
-            attachments=files,
-            template={"sid": data["template"], "variables": data.get("variables") or {}}
-            if data.get("template")
-            else None,
-        )
+        client_id = data.get("client_id")
+        try:
+            message, created = message_send(
+                conversation_id=pk,
+                agent=_agent(request),
+                body=data.get("body") or "",
+                client_id=client_id,
+                identity_id=data.get("identity"),
+                kind=data["kind"],
+                attachments=files,
+                template={"sid": data["template"], "variables": data.get("variables") or {}}
+                if data.get("template")
+                else None,
+            )
+        except DATABASE_GONE:
+            # The database went away mid-request, possibly during COMMIT: whether the reply was
+            # stored is unknown here. Ask again on a fresh connection; a reply that committed is
+            # answered as sent, so the client does not see an error for a stored reply.
+            stored = _stored_after_outage(pk, client_id)
+            if stored is None:
+                raise
+            return Response(MessageSerializer(stored).data, status=http.HTTP_201_CREATED)
         return Response(MessageSerializer(message).data, status=http.HTTP_201_CREATED if created else http.HTTP_200_OK)
+
+
+DATABASE_GONE = (OperationalError, InterfaceError)
+
+
+def _stored_after_outage(conversation_id: int, client_id: str | None) -> Message | None:
+    """The reply with this client id, if it committed, read on a new connection (tried for a few
+    seconds while the database comes back); None when it is not there or cannot be told."""
+    if not client_id:
+        return None
+    deadline = time.monotonic() + 5.0
+    while True:
+        connection.close()
+        try:
+            return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+        except DATABASE_GONE:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.25)
