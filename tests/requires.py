@@ -7,6 +7,8 @@ instead, so CI never skips them.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 
@@ -23,3 +25,11 @@ needs_postgres_and_redis = pytest.mark.skipif(
 needs_redis = pytest.mark.skipif(
     not getattr(settings, "HAS_REDIS", False), reason="needs Redis; not reachable, see the banner"
 )
+
+
+def missing(reason: str) -> None:
+    """A program the test needs (Chromium, dovecot, prosody) is not installed: skip, or fail
+    under REQUIRE_SERVICES=1 (CI installs them, so there a missing one is a broken run)."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1: {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import failed_in_call
+from tests.requires import missing
 from tests.servers import LiveServer, free_port, start_server, stop_server  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +55,7 @@ def require_browser() -> None:
     reason = browser_unavailable_reason()
     if reason is None:
         return
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"REQUIRE_SERVICES=1: {reason}", pytrace=False)
-    pytest.skip(reason)
+    missing(reason)
 
 
 def start_live_server(log_dir: Path, *, twilio: Any | None = None, heartbeat: float = 5.0) -> LiveServer:

@@ -15,6 +15,7 @@ from apps.mail.models import EmailInboxSettings
 from tests.factories import InboxFactory
 from tests.gateways.email import dovecot
 from tests.gateways.email.support import DOMAIN, INBOX_ADDRESS
+from tests.requires import missing
 
 
 @pytest.fixture
@@ -41,9 +42,7 @@ def dovecot_server():
     Debian's dovecot-imapd is not installed)."""
     if not dovecot.available():
         reason = "dovecot is not installed (apt-get install dovecot-imapd; .ci/run does it)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1: {reason}", pytrace=False)
-        pytest.skip(reason)
+        missing(reason)
     # Not under pytest's tmp_path: its directories are private to root, and dovecot's mail
     # processes run as an unprivileged user.
     root = Path(tempfile.mkdtemp(prefix="supportdesk-dovecot-"))

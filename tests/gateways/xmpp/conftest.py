@@ -18,6 +18,7 @@ from apps.accounts.models import Inbox
 from apps.gateways.xmpp.models import XmppAccount
 from apps.gateways.xmpp.runner import XmppRunner, run_in_thread
 from tests.gateways.xmpp import prosody
+from tests.requires import missing
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +27,7 @@ def prosody_server() -> Iterator[prosody.Prosody]:
     Debian's prosody is not installed)."""
     if not prosody.available():
         reason = "prosody is not installed (apt-get install prosody; .ci/run does it)"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(f"REQUIRE_SERVICES=1: {reason}", pytrace=False)
-        pytest.skip(reason)
+        missing(reason)
     # Not under pytest's tmp_path (private to root): prosody runs as the `prosody` user.
     root = Path(tempfile.mkdtemp(prefix="supportdesk-prosody-"))
     os.chmod(root, 0o755)
