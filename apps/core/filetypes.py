@@ -47,3 +47,29 @@ def content_matches(content_type: str, data: bytes) -> bool:
         return True
     magic = _MAGIC.get(content_type)
     return True if magic is None else data.startswith(magic)
+
+
+# What an agent may send as a file on a chat network that takes any document (Telegram, XMPP):
+# the everyday types, each channel with its own size limits (apps.bus.registry.FileLimits).
+CHAT_FILE_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/zip",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/mp4",
+    "audio/webm",
+    "video/mp4",
+    "video/webm",
+    "video/quicktime",
+    "application/octet-stream",
+)

@@ -8,6 +8,7 @@ import dataclasses
 from apps.bus import registry
 from apps.conversations.models import Message
 from apps.conversations.services import messages_receive
+from apps.core.filetypes import CHAT_FILE_TYPES
 from apps.gateways.base import OutboundMessage, PermanentSendError
 from apps.gateways.telegram.gateway import JOURNAL_CHANNEL, KIND, TelegramGateway
 from apps.gateways.telegram.models import TelegramBot
@@ -41,29 +42,8 @@ LIMITS = registry.FileLimits(
     max_files=10,
     max_total_bytes=50 * MB,
     types={
-        **dict.fromkeys(["image/jpeg", "image/png", "image/webp"], 10 * MB),
-        **dict.fromkeys(
-            [
-                "image/gif",
-                "application/pdf",
-                "text/plain",
-                "text/csv",
-                "application/zip",
-                "application/msword",
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                "application/vnd.ms-excel",
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "audio/mpeg",
-                "audio/ogg",
-                "audio/mp4",
-                "audio/webm",
-                "video/mp4",
-                "video/webm",
-                "video/quicktime",
-                "application/octet-stream",
-            ],
-            50 * MB,
-        ),
+        **dict.fromkeys(CHAT_FILE_TYPES, 50 * MB),
+        **dict.fromkeys(["image/jpeg", "image/png", "image/webp"], 10 * MB),  # sendPhoto
     },
 )
 

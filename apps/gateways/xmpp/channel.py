@@ -11,6 +11,7 @@ from django.conf import settings
 from apps.bus import registry
 from apps.conversations.models import Message
 from apps.conversations.services import messages_receive
+from apps.core.filetypes import CHAT_FILE_TYPES
 from apps.gateways.base import OutboundMessage
 from apps.gateways.xmpp.gateway import XmppGateway
 from apps.gateways.xmpp.media import xmpp_media_fetch
@@ -35,34 +36,12 @@ def _receipt_source() -> str:
 # The files an XMPP reply carries go up by HTTP File Upload; the desk's own bound
 # (XMPP_MEDIA_MAX_BYTES, set it to the server's http_file_share_size_limit) is checked before a
 # reply is queued, so an oversized file is refused with words instead of failing at send time.
-XMPP_FILE_TYPES = (
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "text/plain",
-    "text/csv",
-    "application/zip",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "audio/mpeg",
-    "audio/ogg",
-    "audio/mp4",
-    "audio/webm",
-    "video/mp4",
-    "video/webm",
-    "video/quicktime",
-    "application/octet-stream",
-)
 
 
 def xmpp_limits() -> registry.FileLimits:
     limit = settings.XMPP_MEDIA_MAX_BYTES
     return registry.FileLimits(
-        name="XMPP", max_files=10, max_total_bytes=limit, types=dict.fromkeys(XMPP_FILE_TYPES, limit)
+        name="XMPP", max_files=10, max_total_bytes=limit, types=dict.fromkeys(CHAT_FILE_TYPES, limit)
     )
 
 
