@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 INBOUND = "supportdesk_inbound"  # a journal entry is pending
 OUTBOX = "supportdesk_outbox"  # an outbox entry is due
+RECEIPTS = "supportdesk_receipts"  # a delivery-status receipt waits to be applied
 EVENTS = "supportdesk_events"  # events were appended (payload: the newest id)
 EPHEMERAL = "supportdesk_ephemeral"  # a frame not worth logging (payload: JSON)
 

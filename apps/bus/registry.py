@@ -281,6 +281,9 @@ class DeliveryRecorder(Protocol):
         """Apply receipts to the message with this provider id: True when its visible status
         changed, None when no message has that id yet (the receipts wait)."""
 
+    def statuses_many(self, receipts: Mapping[str, Sequence[DeliveryStatus]]) -> dict[str, bool | None]:
+        """`statuses` for many provider ids in one go (the receipt drain's batches)."""
+
 
 _recorder: list[DeliveryRecorder] = []
 

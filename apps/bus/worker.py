@@ -1,9 +1,11 @@
 """The bus worker (`manage.py run_bus`): drains the inbound journal and sends the outbox.
 
-Two loops on their own threads, each woken by its doorbell (PostgreSQL NOTIFY) and looking on
+Three loops on their own threads, each woken by its doorbell (PostgreSQL NOTIFY) and looking on
 a timer as well:
 - the drain claims pending journal entries in batches and stores each batch in one
   transaction (apps.bus.services.journal.inbound_drain);
+- the receipt drain applies delivery-status receipts in batches, so that a status webhook
+  does one INSERT and answers (apps.bus.services.receipts.status_receipts_drain);
 - the sender leases due outbox entries and hands them to a pool of threads (sends are network
   waits), renews the leases of the sends still running, and takes more as threads free up
   (apps.bus.services.outbox).
@@ -26,6 +28,7 @@ from django.db import close_old_connections, connection
 from apps.bus import doorbell
 from apps.bus.services.journal import inbound_drain
 from apps.bus.services.outbox import outbox_claim, outbox_renew_leases, outbox_send_claimed
+from apps.bus.services.receipts import status_receipts_drain
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class BusWorker:
         self.threads: list[threading.Thread] = []
         if drain:
             self.threads.append(threading.Thread(target=self._drain_loop, name="bus-drain", daemon=True))
+            self.threads.append(threading.Thread(target=self._receipts_loop, name="bus-receipts", daemon=True))
         if send:
             self.threads.append(threading.Thread(target=self._send_loop, name="bus-send", daemon=True))
 
@@ -88,6 +92,25 @@ class BusWorker:
                     continue
                 if claimed >= settings.BUS_BATCH_SIZE and processed:
                     continue  # a full batch: more is waiting
+                listener.wait(poll)
+        finally:
+            listener.stop()
+            connection.close()
+
+    # --- the receipt drain --------------------------------------------------------------------
+    def _receipts_loop(self) -> None:
+        listener = doorbell.Listener([doorbell.RECEIPTS], stop=self.stopping)
+        poll = settings.BUS_POLL_SECONDS
+        try:
+            while not self.stopping.is_set():
+                try:
+                    claimed, _ = status_receipts_drain()
+                except Exception:  # noqa: BLE001 - PostgreSQL away: the receipts wait in their table
+                    _db_trouble("applying delivery statuses")
+                    self.stopping.wait(0.5)
+                    continue
+                if claimed >= settings.BUS_BATCH_SIZE:
+                    continue
                 listener.wait(poll)
         finally:
             listener.stop()

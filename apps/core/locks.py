@@ -12,6 +12,8 @@ identity, then provider message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connection
 
 NAMESPACE_IDENTITY = 0x5D5E0101
@@ -26,3 +28,20 @@ def xact_lock(namespace: int, name: str) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [namespace, name])
+
+
+def xact_try_locks(namespace: int, names: Sequence[str]) -> list[str]:
+    """Take, without waiting, the locks on `names` that nobody holds, until the current
+    transaction ends; returns the names locked, in the order given (PostgreSQL; elsewhere all).
+    Never waiting, it cannot deadlock whatever order other transactions lock in."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a transaction-scoped lock needs a transaction")
+    if connection.vendor != "postgresql" or not names:
+        return list(names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n FROM unnest(%s::text[]) WITH ORDINALITY AS t(n, i)"
+            " WHERE pg_try_advisory_xact_lock(%s, hashtext(n)) ORDER BY i",
+            [list(names), namespace],
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -5,14 +5,51 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from apps.bus.models import InboundEntry
+from apps.bus.models import Event, InboundEntry, StatusReceipt
+from apps.bus.services import status_receipt_record, status_receipts_drain
 from apps.conversations.models import Message
+from apps.conversations.services import message_send
+from apps.gateways.base import DeliveryStatus
 from tests.conftest import twilio_params
+from tests.factories import ConversationFactory
 
 # Intake + processing in one request (tasks run eagerly), no agent online to assign.
 FIRST_MESSAGE_QUERIES = 29  # new contact, identity and conversation
 FOLLOW_UP_QUERIES = 22  # known customer, open conversation
+# The bus worker's receipt drain, whatever the batch size: pick, try-lock, read the receipts,
+# lock the messages (+ their attachments), one UPDATE, the event lock and INSERT, mark applied.
+RECEIPT_BATCH_QUERIES = 12
+
+
+@pytest.fixture
+def sent_sms(receive_sms, agent, twilio_server) -> Message:
+    inbound = receive_sms(Body="Where is my parcel?")
+    reply, _ = message_send(conversation_id=inbound.conversation_id, agent=agent, body="On its way")
+    reply.refresh_from_db()
+    assert reply.provider_id in twilio_server.messages
+    return reply
+
+
+@pytest.fixture
+def sent_sms_many(sms_inbox) -> list[Message]:
+    conversation = ConversationFactory(inbox=sms_inbox)
+    now = timezone.now()
+    return Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            seq=n + 1,
+            inbox=sms_inbox,
+            direction=Message.Direction.OUTBOUND,
+            channel="phone",
+            body=f"reply {n}",
+            provider_id=f"SM{n:032d}",
+            status=Message.Status.QUEUED,
+            created_at=now,
+        )
+        for n in range(50)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,3 +81,49 @@ def test_webhook_writes_one_row_before_it_answers(post_twilio, sms_inbox, django
     assert len(queued) == 1  # the processing task, queued for after commit
     assert InboundEntry.objects.get().state == InboundEntry.State.PENDING
     assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_webhook_writes_one_row_before_it_answers(settings, post_twilio, sent_sms, twilio_server):
+    """With a bus worker (production), a status callback is journalled and answered; the worker's
+    receipt drain applies it (apps.bus.services.receipts.status_receipts_drain)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    params = twilio_server.status_callback_params(sent_sms.provider_id, "delivered", "")
+    with CaptureQueriesContext(connection) as ctx:
+        response = post_twilio("/webhooks/twilio/status", **params)
+    assert response.status_code == 200
+    statements = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    transaction_control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    assert [s for s in statements if s not in transaction_control] == ["INSERT", "SELECT"]
+    assert 'INTO "bus_statusreceipt"' in ctx.captured_queries[statements.index("INSERT")]["sql"]
+    assert "pg_notify" in ctx.captured_queries[statements.index("SELECT")]["sql"]
+    sent_sms.refresh_from_db()
+    assert sent_sms.status != Message.Status.DELIVERED  # not yet: the drain applies it
+
+
+@pytest.mark.django_db
+def test_receipt_drain_applies_a_batch_in_one_transaction(settings, sent_sms_many, django_assert_max_num_queries):
+    """50 messages' statuses (100 receipts) in a constant number of queries."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    for message in sent_sms_many:
+        for status in ("sent", "delivered"):
+            status_receipt_record(source="twilio:AC1", status=DeliveryStatus(message.provider_id, status))
+    assert StatusReceipt.objects.filter(applied=False).count() == 2 * len(sent_sms_many)
+    events_before = Event.objects.count()
+    with django_assert_max_num_queries(RECEIPT_BATCH_QUERIES):
+        applied, changed = status_receipts_drain(limit=200)
+    assert (applied, changed) == (2 * len(sent_sms_many), len(sent_sms_many))
+    assert not StatusReceipt.objects.filter(applied=False).exists()
+    assert set(Message.objects.filter(pk__in=[m.pk for m in sent_sms_many]).values_list("status", flat=True)) == {
+        Message.Status.DELIVERED
+    }
+    assert Event.objects.count() == events_before + len(sent_sms_many)
+    assert status_receipts_drain() == (0, 0)
+
+
+@pytest.mark.django_db
+def test_receipt_drain_leaves_receipts_whose_send_is_not_recorded(settings, sms_inbox):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    status_receipt_record(source="twilio:AC1", status=DeliveryStatus("SMunknown", "delivered"))
+    assert status_receipts_drain() == (0, 0)
+    assert StatusReceipt.objects.get().applied is False

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from apps.bus.models import InboundEntry, OutboxEntry
+from apps.bus.models import InboundEntry, OutboxEntry, StatusReceipt
 from apps.bus.worker import BusWorker
 from apps.conversations.models import Message
 from apps.conversations.services import message_send
@@ -47,3 +47,19 @@ def test_a_reply_is_sent_by_the_worker_once(worker, post_twilio, sms_inbox, agen
     reply.refresh_from_db()
     assert reply.provider_id in twilio_server.messages
     assert len(twilio_server.message_posts()) == 1
+
+
+def test_a_status_callback_is_applied_by_the_worker(worker, post_twilio, sms_inbox, agent, twilio_server):
+    params = twilio_params(Body="Status please")
+    post_twilio(**params)
+    wait_for(lambda: Message.objects.filter(provider_id=params["MessageSid"]).exists(), timeout=5)
+    inbound = Message.objects.get(provider_id=params["MessageSid"])
+    reply, _ = message_send(conversation_id=inbound.conversation_id, agent=agent, body="Sent it", client_id="c2")
+    wait_for(lambda: Message.objects.filter(pk=reply.pk, provider_id__isnull=False).exists(), timeout=5)
+    reply.refresh_from_db()
+    started = time.monotonic()
+    status = twilio_server.status_callback_params(reply.provider_id, "delivered", "")
+    assert post_twilio("/webhooks/twilio/status", **status).status_code == 200
+    wait_for(lambda: Message.objects.get(pk=reply.pk).status == Message.Status.DELIVERED, timeout=5)
+    assert time.monotonic() - started < 5  # rung, not polled
+    assert not StatusReceipt.objects.filter(applied=False).exists()

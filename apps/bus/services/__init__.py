@@ -3,7 +3,7 @@ receipts, and the sweep. The event log is `apps.bus.events`; the bus worker `app
 
 from apps.bus.services.journal import inbound_accept, inbound_drain, inbound_process
 from apps.bus.services.outbox import outbox_deliver, outbox_enqueue
-from apps.bus.services.receipts import status_receipt_record, status_receipts_apply
+from apps.bus.services.receipts import status_receipt_record, status_receipts_apply, status_receipts_drain
 from apps.bus.services.sweeper import bus_sweep, events_prune
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "outbox_enqueue",
     "status_receipt_record",
     "status_receipts_apply",
+    "status_receipts_drain",
 ]

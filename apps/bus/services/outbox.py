@@ -241,6 +241,7 @@ def _send_claimed(message: Message, in_doubt_since: dt.datetime | None) -> str:
             source="local",
             status=DeliveryStatus(provider_message_id=result.provider_message_id, status=Message.Status.DELIVERED),
             payload={"simulated": True},
+            apply=True,
         )
     return "sent"
 

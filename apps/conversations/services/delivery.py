@@ -7,9 +7,11 @@ provider id, the status (forward only), the error in words, and the event the co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
 
 from apps.bus.events import EventType
 from apps.contacts.models import Identity
@@ -93,6 +95,35 @@ def message_record_statuses(*, provider_message_id: str, receipts: Sequence[Deli
     return changed
 
 
+def message_record_statuses_many(receipts: Mapping[str, Sequence[DeliveryStatus]]) -> dict[str, bool | None]:
+    """`message_record_statuses` for many provider ids at once (the bus's receipt drain): one
+    locking read for all the messages, one UPDATE for those whose status moved, their events."""
+    messages = list(
+        Message.objects.select_for_update(no_key=True, of=("self",))
+        .filter(provider_id__in=list(receipts))
+        .prefetch_related(Prefetch("attachments"))
+        .order_by("id")
+    )
+    found: dict[str, bool | None] = dict.fromkeys(receipts)
+    changed: list[Message] = []
+    for message in messages:
+        moved = False
+        for receipt in receipts[message.provider_id or ""]:
+            if status_advance(message, receipt.status, receipt.error_code, receipt.error_message):
+                moved = True
+                if receipt.status in (Message.Status.FAILED, Message.Status.UNDELIVERED):
+                    _opt_out_from_error(message, receipt.error_code)
+        found[message.provider_id or ""] = moved
+        if moved:
+            message.updated_at = timezone.now()
+            changed.append(message)
+    if changed:
+        Message.objects.bulk_update(changed, ["status", "error_code", "error_message", "updated_at"])
+        for message in changed:
+            emit_message(message, EventType.MESSAGE_UPDATED)
+    return found
+
+
 class DeliveryRecorder:
     """The conversations app's side of the bus's outbox (apps.bus.registry.DeliveryRecorder)."""
 
@@ -104,3 +135,6 @@ class DeliveryRecorder:
 
     def statuses(self, *, provider_message_id: str, receipts: Sequence[DeliveryStatus]) -> bool | None:
         return message_record_statuses(provider_message_id=provider_message_id, receipts=receipts)
+
+    def statuses_many(self, receipts: Mapping[str, Sequence[DeliveryStatus]]) -> dict[str, bool | None]:
+        return message_record_statuses_many(receipts)
