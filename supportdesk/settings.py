@@ -281,6 +281,7 @@ TELEGRAM_MEDIA_MAX_BYTES = env.int("TELEGRAM_MEDIA_MAX_BYTES", default=20 * 1024
 MASTODON_BACKFILL_SECONDS = env.float("MASTODON_BACKFILL_SECONDS", default=300.0)
 # Seconds without a byte (events or heartbeats) after which the stream is taken for dead.
 MASTODON_STREAM_TIMEOUT = env.float("MASTODON_STREAM_TIMEOUT", default=90.0)
+MASTODON_SEND_TIMEOUT = env.float("MASTODON_SEND_TIMEOUT", default=15.0)
 MASTODON_MEDIA_MAX_BYTES = env.int("MASTODON_MEDIA_MAX_BYTES", default=40 * 1024 * 1024)
 # Linking a social account to a customer (docs/mastodon.md §Linking): a code's lifetime, how many
 # codes one contact may be issued an hour, how many wrong codes one social account may send an hour.

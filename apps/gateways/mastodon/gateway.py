@@ -201,6 +201,7 @@ class MastodonGateway(Gateway):
                 "/api/v1/statuses",
                 data=form,
                 idempotency_key=idempotency_key(outbound.message_id),
+                timeout=settings.MASTODON_SEND_TIMEOUT,
             )
         except MastodonError as exc:
             _remember_limit(account, exc.limit)
