@@ -46,8 +46,9 @@ class RateLimited(DomainError):
 
 
 def _hash(code: str) -> str:
-    key = settings.SECRET_KEY.encode()
-    return hmac.new(key, code.upper().replace("-", "").encode(), hashlib.sha256).hexdigest()
+    """Of the 8 characters, however the code was written (LINK-ABCD-EFGH, abcdefgh)."""
+    raw = code.upper().replace("-", "").removeprefix("LINK")
+    return hmac.new(settings.SECRET_KEY.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
 def _pretty(raw: str) -> str:
