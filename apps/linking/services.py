@@ -34,7 +34,7 @@ from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from apps.linking.models import LinkAttempt, LinkCode
 
 # Social identity kinds an account can be linked from (each with its own private channel).
-LINKABLE_KINDS = {Identity.Kind.MASTODON: "Mastodon"}
+LINKABLE_KINDS: dict[str, str] = {Identity.Kind.MASTODON.value: "Mastodon"}
 # No 0/O, 1/I/L: a code read aloud or copied by hand survives.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_RE = re.compile(r"(?<![A-Za-z0-9])LINK-([A-Za-z0-9]{4})-?([A-Za-z0-9]{4})(?![A-Za-z0-9])", re.IGNORECASE)
@@ -133,10 +133,10 @@ def link_redeem(*, message: Message, identity: Identity, private: bool) -> Redee
     hashes = [_hash(code) for code in codes]
     if not private:
         exposed = list(LinkCode.objects.select_for_update().filter(code_hash__in=hashes, state=LinkCode.State.PENDING))
-        for link in exposed:
-            link.state = LinkCode.State.EXPOSED
-            link.message_id = message.pk
-            link.save(update_fields=["state", "message_id"])
+        for code in exposed:
+            code.state = LinkCode.State.EXPOSED
+            code.message_id = message.pk
+            code.save(update_fields=["state", "message_id"])
         _note(
             message.conversation_id,
             "A link code was posted publicly, where anyone can read it: it was not accepted"

@@ -232,7 +232,12 @@ class FakeMastodon:
             if upload is None:
                 return Scripted(422, {"error": "Validation failed: File can't be blank"})
             media_id = str(next(self.ids))
-            self.media[media_id] = {"id": media_id, "type": upload[1].split("/")[0], "data": upload[2], "name": upload[0]}
+            self.media[media_id] = {
+                "id": media_id,
+                "type": upload[1].split("/")[0],
+                "data": upload[2],
+                "name": upload[0],
+            }
             return Scripted(200, {"id": media_id, "type": "image", "url": f"{self.base_url}/files/m{media_id}"})
         if call.method == "GET" and call.path.startswith("/api/v1/accounts/") and call.path.endswith("/statuses"):
             mine = [s for s in self.statuses.values() if s["account"]["id"] == call.path.split("/")[4]]
@@ -261,7 +266,9 @@ class FakeMastodon:
         if not text and not media_ids:
             return Scripted(422, {"error": "Validation failed: Text can't be blank"})
         if len(text) > self.max_characters:
-            return Scripted(422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"})
+            return Scripted(
+                422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"}
+            )
         parent = (call.params.get("in_reply_to_id") or [None])[0]
         sid = str(next(self.ids))
         status = {

@@ -39,9 +39,7 @@ def test_a_code_is_issued_once_and_only_its_hash_is_kept(customer):
     assert dt.timedelta(minutes=9) < link.expires_at - timezone.now() <= dt.timedelta(minutes=10)
 
 
-def test_a_code_sent_privately_links_the_account_and_joins_the_timelines(
-    mastodon_server, md_account, customer, take
-):
+def test_a_code_sent_privately_links_the_account_and_joins_the_timelines(mastodon_server, md_account, customer, take):
     issued = link_start(contact_id=customer.pk)
     mastodon_server.post_mention(f"@support {issued.code.lower()}", visibility="direct")  # typed in lower case
     [message] = take()

@@ -116,9 +116,7 @@ def test_429_waits_until_the_rate_limit_resets(dm, md_agent, mastodon_server):
     assert len(mastodon_server.calls_to("POST", "/api/v1/statuses")) == 1
 
 
-def test_a_lost_answer_is_sent_again_with_the_same_key_and_makes_one_status(
-    dm, md_agent, mastodon_server, settings
-):
+def test_a_lost_answer_is_sent_again_with_the_same_key_and_makes_one_status(dm, md_agent, mastodon_server, settings):
     settings.MASTODON_SEND_TIMEOUT = 0.3
     mastodon_server.delays["/api/v1/statuses"] = 1.0  # the instance posts it, the answer is lost
     reply = _reply(dm, md_agent)
@@ -145,7 +143,9 @@ def test_after_the_keys_hour_a_lost_send_is_looked_up_on_the_account(dm, md_agen
     gateway = MastodonGateway()
     found = gateway.confirm(outbound, attempted_at=timezone.now() - dt.timedelta(minutes=55))
     assert found is not None and found.provider_message_id == reply.provider_id
-    other = OutboundMessage(message_id=reply.pk, channel="mastodon", to="", sender="", body="never sent", options=outbound.options)
+    other = OutboundMessage(
+        message_id=reply.pk, channel="mastodon", to="", sender="", body="never sent", options=outbound.options
+    )
     assert gateway.confirm(other, attempted_at=timezone.now() - dt.timedelta(minutes=55)) is None
     # Within the hour, sending again with the same key is the check (None: send again).
     assert gateway.confirm(outbound, attempted_at=timezone.now() - dt.timedelta(minutes=5)) is None

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import requests
 from django.utils.dateparse import parse_datetime
@@ -152,11 +152,10 @@ def stream(base_url: str, token: str, *, read_timeout: float = 90.0) -> Iterator
     with response:
         if response.status_code != 200:
             raise MastodonError(status=response.status_code, error=response.text[:300] or response.reason)
-        event, data = "", []
+        event, data = "", cast(list[str], [])
         try:
-            for line in response.iter_lines(decode_unicode=True):
-                if line is None:
-                    continue
+            for raw in response.iter_lines():
+                line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
                 if line == "":
                     if event or data:
                         yield event, "\n".join(data)

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -53,6 +54,10 @@ def stream_release(account_pk: int, owner: str) -> None:
     )
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def account_introduce(account: MastodonAccount) -> None:
     """Learn the desk account's id and handle, and the instance's limits (once)."""
     if account.account_id:
@@ -64,9 +69,9 @@ def account_introduce(account: MastodonAccount) -> None:
         info = client.instance(account.base_url, account.access_token)
     except MastodonError:
         info = {}
-    config = info.get("configuration") if isinstance(info.get("configuration"), dict) else {}
-    statuses = config.get("statuses") if isinstance(config.get("statuses"), dict) else {}
-    urls = config.get("urls") if isinstance(config.get("urls"), dict) else {}
+    config = _object(info.get("configuration"))
+    statuses = _object(config.get("statuses"))
+    urls = _object(config.get("urls"))
     if isinstance(statuses.get("max_characters"), int):
         account.max_characters = statuses["max_characters"]
     if isinstance(urls.get("streaming"), str):

@@ -1,0 +1,66 @@
+"""The streaming listener against the local instance: live mentions through the stream, and the
+backfill after a reconnect that picks up what was posted while the stream was down."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from apps.bus.models import InboundEntry
+from apps.conversations.models import Message
+from apps.gateways.mastodon.listener import listen_loop, stream_claim
+from apps.gateways.mastodon.models import MastodonAccount
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def listening(md_account, mastodon_server):
+    stop = threading.Event()
+    thread = threading.Thread(target=listen_loop, args=(md_account.pk, stop), kwargs={"owner": "test-listener"})
+    thread.start()
+    assert _wait(lambda: mastodon_server.connected_streams() == 1), "the listener never connected"
+    yield stop
+    stop.set()
+    mastodon_server.drop_streams()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def _bodies() -> list[str]:
+    return list(Message.objects.filter(channel="mastodon").order_by("id").values_list("body", flat=True))
+
+
+def test_a_mention_posted_while_listening_arrives_through_the_stream(mastodon_server, md_account, listening):
+    mastodon_server.post_mention("@support live one")
+    assert _wait(lambda: _bodies() == ["@support live one"])
+    assert _wait(lambda: MastodonAccount.objects.get(pk=md_account.pk).last_event_at is not None)
+    account = MastodonAccount.objects.get(pk=md_account.pk)
+    assert account.stream_connected_at is not None
+    assert account.stream_owner == "test-listener"
+
+
+def test_mentions_missed_while_the_stream_was_down_are_backfilled_on_reconnect(mastodon_server, md_account, listening):
+    mastodon_server.post_mention("before")
+    assert _wait(lambda: _bodies() == ["before"])
+    mastodon_server.stream_mentions = False  # these never reach a stream
+    mastodon_server.post_mention("while away 1")
+    mastodon_server.post_mention("while away 2")
+    mastodon_server.drop_streams()  # the instance restarts: the listener reconnects and backfills
+    assert _wait(lambda: _bodies() == ["before", "while away 1", "while away 2"])
+    assert InboundEntry.objects.count() == 3  # the one seen by stream and backfill is one entry
+
+
+def test_a_second_listener_does_not_take_a_held_account(md_account, listening):
+    assert stream_claim(md_account.pk, "someone-else") is False
