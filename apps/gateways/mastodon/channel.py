@@ -76,7 +76,7 @@ def mastodon_store(*, entry: Any, inbound: InboundMessage) -> Message:
 # --- out -------------------------------------------------------------------------------
 
 
-def _last_post(identity: Identity, inbox_id: int) -> dict[str, Any] | None:
+def last_post(identity: Identity, inbox_id: int) -> dict[str, Any] | None:
     last = (
         Message.objects.filter(inbox_id=inbox_id, identity=identity, direction=Message.Direction.INBOUND, channel=KIND)
         .order_by("-created_at", "-id")
@@ -92,7 +92,7 @@ def reply_audience(identity: Identity, inbox_id: int, choice: str = "") -> dict[
 
     Public keeps the visibility of the customer's post (public, unlisted, followers-only);
     private is a direct status. With no choice, the reply goes the way the customer wrote."""
-    post = _last_post(identity, inbox_id)
+    post = last_post(identity, inbox_id)
     acct = (identity.display or "").lstrip("@") or (post or {}).get("acct", "")
     if choice not in ("", PUBLIC_CHOICE, PRIVATE_CHOICE):
         raise InvalidInput("visibility must be public or private", code="invalid_visibility")

@@ -1,9 +1,10 @@
-"""Linked social accounts of a contact: the list, and starting a link (a one-time code)."""
+"""Social channels in the API: a contact's linked social accounts (the list, starting a link with a
+one-time code), and how a Mastodon reply would go out (for the composer)."""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.request import Request
@@ -11,7 +12,10 @@ from rest_framework.response import Response
 
 from apps.api import selectors
 from apps.api.views import BaseAPIView, _agent
-from apps.gateways.mastodon.gateway import full_acct
+from apps.contacts.models import Identity
+from apps.core.errors import InvalidInput
+from apps.gateways.mastodon.channel import PUBLIC_CHOICE, last_post, reply_audience
+from apps.gateways.mastodon.gateway import KIND, full_acct
 from apps.gateways.mastodon.models import MastodonAccount
 from apps.linking.selectors import linked_accounts
 from apps.linking.services import LINKABLE_KINDS, link_start
@@ -72,4 +76,50 @@ class ContactLinkedAccountsView(BaseAPIView):
                 f"to {where}. Do not post it publicly: a public code is refused.",
             },
             status=http.HTTP_201_CREATED,
+        )
+
+
+class ConversationMastodonReplyView(BaseAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("identity", int, description="The reply identity (default: the last one used).")],
+        responses=inline_serializer("MastodonReply", {"mastodon": serializers.BooleanField()}),
+        operation_id="conversation_mastodon_reply",
+        description="How a reply in this conversation would go out on Mastodon, for the composer: "
+        "`default` (public or private: the way the customer wrote), whether a public reply is possible "
+        "(`public_allowed`, else `public_refusal` says why), the visibility a public reply keeps, the "
+        "`mention` put in front of the text, the customer's post (`post_url`) and the instance's "
+        '`max_characters`. `{"mastodon": false}` when the reply does not go out on Mastodon.',
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = get_object_or_404(
+            selectors.conversations_visible(agent=_agent(request)).select_related("last_identity"), pk=pk
+        )
+        identity_id = request.query_params.get("identity")
+        identity = (
+            Identity.objects.filter(pk=int(identity_id), contact_id=conversation.contact_id).first()
+            if identity_id and identity_id.isdigit()
+            else conversation.last_identity
+        )
+        account = MastodonAccount.objects.filter(inbox_id=conversation.inbox_id).first()
+        if identity is None or identity.kind != KIND or account is None:
+            return Response({"mastodon": False})
+        post = last_post(identity, conversation.inbox_id) or {}
+        default = reply_audience(identity, conversation.inbox_id)
+        try:
+            public = reply_audience(identity, conversation.inbox_id, PUBLIC_CHOICE)
+            refusal = ""
+        except InvalidInput as exc:
+            public, refusal = None, exc.message
+        return Response(
+            {
+                "mastodon": True,
+                "default": default["choice"],
+                "mention": default["mention"],
+                "public_allowed": public is not None,
+                "public_refusal": refusal,
+                "public_visibility": public["visibility"] if public else None,
+                "post_url": post.get("url") or "",
+                "post_visibility": post.get("visibility") or "",
+                "max_characters": account.max_characters,
+            }
         )
