@@ -11,6 +11,7 @@ from apps.contacts.services import identity_resolve
 from apps.conversations.models import Message
 from apps.gateways.mastodon.listener import backfill
 from apps.gateways.mastodon.models import MastodonAccount
+from tests.browser.support import chromium  # noqa: F401 - the browser fixture, for test_mastodon_console
 from tests.factories import AgentFactory, InboxFactory
 
 TOKEN = "desk-token-0123456789"

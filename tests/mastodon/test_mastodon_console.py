@@ -10,7 +10,6 @@ import pytest
 
 from apps.contacts.models import Identity
 from tests.browser.support import open_console, require_browser, screenshot
-from tests.browser.support import chromium  # noqa: F401 - the browser fixture
 from tests.servers import start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
