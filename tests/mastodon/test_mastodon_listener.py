@@ -64,3 +64,25 @@ def test_mentions_missed_while_the_stream_was_down_are_backfilled_on_reconnect(m
 
 def test_a_second_listener_does_not_take_a_held_account(md_account, listening):
     assert stream_claim(md_account.pk, "someone-else") is False
+
+
+def test_an_event_is_taken_as_soon_as_it_arrives_not_when_more_bytes_follow(mastodon_server, md_account):
+    # No heartbeat behind the event: a reader that waits for a full buffer would sit on it.
+    mastodon_server.heartbeat = 30.0
+    stop = threading.Event()
+    thread = threading.Thread(target=listen_loop, args=(md_account.pk, stop), kwargs={"owner": "quiet"})
+    thread.start()
+    try:
+        assert _wait(lambda: mastodon_server.connected_streams() == 1)
+        time.sleep(0.5)  # past the backfills of the connection
+        backfills = len(mastodon_server.calls_to("GET", "/api/v1/notifications"))
+        mastodon_server.post_mention("@support no heartbeat behind me")
+        assert _wait(lambda: _bodies() == ["@support no heartbeat behind me"], timeout=3.0)
+        assert InboundEntry.objects.count() == 1
+        # It came through the stream, not through a backfill.
+        assert len(mastodon_server.calls_to("GET", "/api/v1/notifications")) == backfills
+    finally:
+        stop.set()
+        mastodon_server.drop_streams()
+        thread.join(timeout=10)
+        mastodon_server.heartbeat = 0.2

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import requests
+import urllib3
 from django.utils.dateparse import parse_datetime
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
@@ -154,8 +155,7 @@ def stream(base_url: str, token: str, *, read_timeout: float = 90.0) -> Iterator
             raise MastodonError(status=response.status_code, error=response.text[:300] or response.reason)
         event, data = "", cast(list[str], [])
         try:
-            for raw in response.iter_lines():
-                line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            for line in _lines(response):
                 if line == "":
                     if event or data:
                         yield event, "\n".join(data)
@@ -166,8 +166,24 @@ def stream(base_url: str, token: str, *, read_timeout: float = 90.0) -> Iterator
                     event = line[6:].strip()
                 elif line.startswith("data:"):
                     data.append(line[5:].lstrip(" "))
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise MastodonUnreachable(f"Mastodon stream broke off: {exc}", sent=False) from exc
+
+
+def _lines(response: requests.Response) -> Iterator[str]:
+    """The stream's lines as they come. `iter_lines` waits for a full chunk of 512 bytes, which
+    holds an event back until the next heartbeats fill it: read1 returns what has arrived."""
+    buffer = b""
+    while True:
+        chunk = response.raw.read1(64 * 1024)
+        if not chunk:
+            if buffer:
+                yield buffer.decode("utf-8", "replace").rstrip("\r")
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode("utf-8", "replace").rstrip("\r")
 
 
 def decode(data: str) -> Any:
