@@ -15,7 +15,7 @@ from apps.api.views import BaseAPIView, _agent
 from apps.contacts.models import Identity
 from apps.core.errors import InvalidInput
 from apps.gateways.mastodon.channel import PUBLIC_CHOICE, last_post, reply_audience
-from apps.gateways.mastodon.gateway import KIND, full_acct
+from apps.gateways.mastodon.gateway import KIND, desk_handles, link_instructions
 from apps.gateways.mastodon.models import MastodonAccount
 from apps.linking.selectors import linked_accounts
 from apps.linking.services import LINKABLE_KINDS, link_start
@@ -23,10 +23,6 @@ from apps.linking.services import LINKABLE_KINDS, link_start
 
 class LinkStartSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=sorted(LINKABLE_KINDS), default="mastodon")
-
-
-def _desk_handles() -> list[str]:
-    return [f"@{full_acct(a.username, a.host)}" for a in MastodonAccount.objects.exclude(username="").order_by("pk")]
 
 
 class ContactLinkedAccountsView(BaseAPIView):
@@ -63,17 +59,14 @@ class ContactLinkedAccountsView(BaseAPIView):
         form = LinkStartSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         issued = link_start(contact_id=pk, kind=form.validated_data["kind"], by=_agent(request))
-        handles = _desk_handles()
-        where = " or ".join(handles) if handles else "the support account"
         return Response(
             {
                 "id": issued.link.pk,
                 "kind": issued.link.kind,
                 "code": issued.code,
                 "expires_at": issued.link.expires_at,
-                "send_to": handles,
-                "instructions": f"Send {issued.code} as a direct (private) message from your Mastodon account "
-                f"to {where}. Do not post it publicly: a public code is refused.",
+                "send_to": desk_handles(),
+                "instructions": link_instructions(issued.code),
             },
             status=http.HTTP_201_CREATED,
         )

@@ -65,6 +65,20 @@ def full_acct(acct: str, host: str) -> str:
     return acct if "@" in acct else f"{acct}@{host_name}"
 
 
+def desk_handles() -> list[str]:
+    """The desk's Mastodon accounts, as customers write to them (`@support@mastodon.example`)."""
+    return [f"@{full_acct(a.username, a.host)}" for a in MastodonAccount.objects.exclude(username="").order_by("pk")]
+
+
+def link_instructions(code: str) -> str:
+    handles = desk_handles()
+    where = " or ".join(handles) if handles else "the support account"
+    return (
+        f"Send {code} as a direct (private) message from your Mastodon account to {where}. "
+        "Do not post it publicly: a public code is refused."
+    )
+
+
 def idempotency_key(message_id: int) -> str:
     return f"supportdesk-message-{message_id}"
 
