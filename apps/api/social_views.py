@@ -96,10 +96,10 @@ class ConversationMastodonReplyView(BaseAPIView):
         account = MastodonAccount.objects.filter(inbox_id=conversation.inbox_id).first()
         if identity is None or identity.kind != KIND or account is None:
             return Response({"mastodon": False})
-        post = last_post(identity, conversation.inbox_id) or {}
-        default = reply_audience(identity, conversation.inbox_id)
+        post = last_post(identity, conversation.inbox_id, conversation.pk) or {}
+        default = reply_audience(identity, conversation.inbox_id, conversation_id=conversation.pk)
         try:
-            public = reply_audience(identity, conversation.inbox_id, PUBLIC_CHOICE)
+            public = reply_audience(identity, conversation.inbox_id, PUBLIC_CHOICE, conversation_id=conversation.pk)
             refusal = ""
         except InvalidInput as exc:
             public, refusal = None, exc.message

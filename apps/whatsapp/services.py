@@ -156,6 +156,7 @@ def whatsapp_reply_check(
     template: dict[str, Any] | None,
     files: int = 0,
     options: dict[str, Any] | None = None,
+    conversation_id: int | None = None,
 ) -> ReplyPlan:
     """The WhatsApp rule for a reply, before it is queued (registered for the `whatsapp` kind)."""
     window = whatsapp_window(identity_id=identity.pk, inbox_id=inbox_id)

@@ -108,3 +108,23 @@ def test_media_of_a_status_is_fetched_and_stored(mastodon_server, md_account, ta
     attachment.refresh_from_db()
     assert attachment.file.read() == PNG
     assert attachment.content_type == "image/png"
+
+
+def test_run_mastodon_once_introduces_the_account_and_backfills(mastodon_server, md_inbox):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.gateways.mastodon.models import MastodonAccount
+    from tests.mastodon.conftest import TOKEN
+
+    account = MastodonAccount.objects.create(inbox=md_inbox, instance_url=mastodon_server.base_url, access_token=TOKEN)
+    mastodon_server.max_characters = 1000
+    mastodon_server.post_mention("while the desk was down")
+    out = StringIO()
+    call_command("run_mastodon", "--once", stdout=out)
+    assert "1 new mention(s)" in out.getvalue()
+    account.refresh_from_db()
+    assert (account.account_id, account.username, account.max_characters) == ("1", "support", 1000)
+    assert account.streaming_url == mastodon_server.base_url
+    assert Message.objects.filter(channel="mastodon").count() == 1

@@ -192,3 +192,52 @@ def test_the_api_takes_the_visibility_choice(public_mention, md_agent, mastodon_
         content_type="application/json",
     )
     assert response.status_code == 400
+
+
+def test_a_reply_in_an_older_thread_answers_that_threads_post(mastodon_server, md_account, md_agent, take):
+    from apps.conversations.models import Conversation
+
+    mastodon_server.post_mention("@support first question", visibility="public")
+    [first] = take()
+    Conversation.objects.filter(pk=first.conversation_id).update(status=Conversation.Status.RESOLVED)
+    mastodon_server.post_mention("@support another topic", visibility="direct")  # a new conversation
+    [second] = take()
+    assert second.conversation_id != first.conversation_id
+    reply = _reply(first, md_agent, body="About your first question", visibility="public")
+    [call] = mastodon_server.calls_to("POST", "/api/v1/statuses")
+    assert call.params["in_reply_to_id"] == [first.provider_id]
+    assert call.params["visibility"] == ["public"]
+    assert reply.meta["mastodon"]["in_reply_to_id"] == first.provider_id
+
+
+def test_the_composer_is_told_what_a_reply_can_be(dm, public_mention, md_agent, client):
+    client.force_login(md_agent)
+    answer = client.get(f"/api/v1/conversations/{dm.conversation_id}/mastodon-reply").json()
+    # Both posts are in one open conversation; the newest (the public one) is what a reply answers.
+    assert answer == {
+        "mastodon": True,
+        "default": "public",
+        "mention": "@jane@example.social",
+        "public_allowed": True,
+        "public_refusal": "",
+        "public_visibility": "unlisted",
+        "post_url": public_mention.meta["mastodon"]["url"],
+        "post_visibility": "unlisted",
+        "max_characters": 500,
+    }
+
+
+def test_the_composer_is_told_a_direct_message_cannot_be_answered_publicly(dm, md_agent, client):
+    client.force_login(md_agent)
+    answer = client.get(f"/api/v1/conversations/{dm.conversation_id}/mastodon-reply").json()
+    assert (answer["default"], answer["public_allowed"]) == ("private", False)
+    assert "wrote privately" in answer["public_refusal"]
+
+
+def test_the_composer_is_told_when_a_reply_is_not_on_mastodon(md_agent, client, db):
+    from tests.factories import ConversationFactory
+
+    conversation = ConversationFactory()
+    conversation.inbox.members.add(md_agent)
+    client.force_login(md_agent)
+    assert client.get(f"/api/v1/conversations/{conversation.pk}/mastodon-reply").json() == {"mastodon": False}

@@ -188,6 +188,7 @@ def _message_send(
                 template=template,
                 files=len(attachments),
                 options=options or {},
+                conversation_id=conversation.pk,
             )
             body = plan.body
             meta.update(plan.meta)

@@ -76,23 +76,29 @@ def mastodon_store(*, entry: Any, inbound: InboundMessage) -> Message:
 # --- out -------------------------------------------------------------------------------
 
 
-def last_post(identity: Identity, inbox_id: int) -> dict[str, Any] | None:
-    last = (
-        Message.objects.filter(inbox_id=inbox_id, identity=identity, direction=Message.Direction.INBOUND, channel=KIND)
-        .order_by("-created_at", "-id")
-        .values_list("meta", flat=True)
-        .first()
-    )
+def last_post(identity: Identity, inbox_id: int, conversation_id: int | None = None) -> dict[str, Any] | None:
+    """The customer's latest post the reply answers: in the conversation replied in when it has
+    one (an agent answering an older thread answers that thread), else in the inbox."""
+    posts = Message.objects.filter(
+        inbox_id=inbox_id, identity=identity, direction=Message.Direction.INBOUND, channel=KIND
+    ).order_by("-created_at", "-id")
+    last = None
+    if conversation_id is not None:
+        last = posts.filter(conversation_id=conversation_id).values_list("meta", flat=True).first()
+    if last is None:
+        last = posts.values_list("meta", flat=True).first()
     details = (last or {}).get("mastodon") if isinstance(last, dict) else None
     return details if isinstance(details, dict) and details.get("status_id") else None
 
 
-def reply_audience(identity: Identity, inbox_id: int, choice: str = "") -> dict[str, Any]:
+def reply_audience(
+    identity: Identity, inbox_id: int, choice: str = "", conversation_id: int | None = None
+) -> dict[str, Any]:
     """Where a reply goes: {"choice": public|private, "visibility", "in_reply_to_id", "mention"}.
 
     Public keeps the visibility of the customer's post (public, unlisted, followers-only);
     private is a direct status. With no choice, the reply goes the way the customer wrote."""
-    post = last_post(identity, inbox_id)
+    post = last_post(identity, inbox_id, conversation_id)
     acct = (identity.display or "").lstrip("@") or (post or {}).get("acct", "")
     if choice not in ("", PUBLIC_CHOICE, PRIVATE_CHOICE):
         raise InvalidInput("visibility must be public or private", code="invalid_visibility")
@@ -128,6 +134,7 @@ def mastodon_reply_check(
     template: dict[str, Any] | None,
     files: int = 0,
     options: dict[str, Any] | None = None,
+    conversation_id: int | None = None,
 ) -> registry.ReplyPlan:
     """The Mastodon rule for a reply, before it is queued: public or private, the mention that
     makes the customer see it, and the instance's length limit. The text stored is exactly what
@@ -137,7 +144,9 @@ def mastodon_reply_check(
     account = MastodonAccount.objects.filter(inbox_id=inbox_id).first()
     if account is None:
         raise NoReplyChannel("this inbox has no Mastodon account configured")
-    audience = reply_audience(identity, inbox_id, str((options or {}).get("visibility") or ""))
+    audience = reply_audience(
+        identity, inbox_id, str((options or {}).get("visibility") or ""), conversation_id=conversation_id
+    )
     text = body.strip()
     mention = audience["mention"]
     if mention and not text.lower().startswith(mention.lower()):
