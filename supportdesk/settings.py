@@ -282,6 +282,8 @@ MASTODON_BACKFILL_SECONDS = env.float("MASTODON_BACKFILL_SECONDS", default=300.0
 # Seconds without a byte (events or heartbeats) after which the stream is taken for dead.
 MASTODON_STREAM_TIMEOUT = env.float("MASTODON_STREAM_TIMEOUT", default=90.0)
 MASTODON_SEND_TIMEOUT = env.float("MASTODON_SEND_TIMEOUT", default=15.0)
+# Media links on hosts other than the inbox's instance must resolve to public addresses, unless this.
+MASTODON_MEDIA_PRIVATE_ADDRESSES = env.bool("MASTODON_MEDIA_PRIVATE_ADDRESSES", default=False)
 MASTODON_MEDIA_MAX_BYTES = env.int("MASTODON_MEDIA_MAX_BYTES", default=40 * 1024 * 1024)
 # Linking a social account to a customer (docs/mastodon.md §Linking): a code's lifetime, how many
 # codes one contact may be issued an hour, how many wrong codes one social account may send an hour.

@@ -128,3 +128,15 @@ def test_run_mastodon_once_introduces_the_account_and_backfills(mastodon_server,
     assert (account.account_id, account.username, account.max_characters) == ("1", "support", 1000)
     assert account.streaming_url == mastodon_server.base_url
     assert Message.objects.filter(channel="mastodon").count() == 1
+
+
+def test_media_on_another_host_at_a_private_address_is_refused(mastodon_server, md_account, take):
+    # A remote original at localhost (another port than the instance's): never fetched.
+    mastodon_server.post_mention(
+        "look", media=[{"id": "78", "type": "image", "url": None, "remote_url": "http://localhost:9/secret.png"}]
+    )
+    [message] = take()
+    [attachment] = message.attachments.all()
+    attachment.refresh_from_db()
+    assert not attachment.file
+    assert "not a public address" in attachment.error

@@ -42,6 +42,7 @@ from apps.gateways.email.html import html_to_text
 from apps.gateways.mastodon import client
 from apps.gateways.mastodon.client import MastodonError, MastodonUnreachable, RateLimit
 from apps.gateways.mastodon.models import MastodonAccount
+from apps.gateways.xmpp.media import _public as is_public_host  # one check of where the desk may fetch
 
 log = logging.getLogger(__name__)
 
@@ -268,11 +269,22 @@ class MastodonGateway(Gateway):
 
     def fetch_media(self, url: str) -> tuple[bytes, str]:
         """A file of an inbound status, from the link the instance gave (copied at once)."""
-        if not url.startswith(("http://", "https://")):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentSendError("media_url", f"not a web link: {url[:80]}")
+        instance_hosts = {a.host for a in MastodonAccount.objects.all()}
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (
+            parts.netloc.lower() not in instance_hosts
+            and not settings.MASTODON_MEDIA_PRIVATE_ADDRESSES
+            and not is_public_host(parts.hostname, port)
+        ):
+            # A link to another host (a remote server's original) must not make the desk fetch
+            # from its own network; the desk's instance is trusted, wherever it runs.
+            raise PermanentSendError("media_refused", f"{parts.hostname} is not a public address")
         limit = settings.MASTODON_MEDIA_MAX_BYTES
         try:
-            response = requests.get(url, stream=True, timeout=(5, 30))
+            response = requests.get(url, stream=True, timeout=(5, 30), allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientSendError(f"Mastodon media: {exc}") from exc
         with response:
