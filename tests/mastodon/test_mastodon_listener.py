@@ -86,3 +86,21 @@ def test_an_event_is_taken_as_soon_as_it_arrives_not_when_more_bytes_follow(mast
         mastodon_server.drop_streams()
         thread.join(timeout=10)
         mastodon_server.heartbeat = 0.2
+
+
+def test_the_sweep_backfills_an_account_no_listener_has_read_lately(mastodon_server, md_account, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.gateways.mastodon.listener import backfill_all
+
+    mastodon_server.post_mention("nobody was listening")
+    assert backfill_all() == 1  # never backfilled
+    assert _bodies() == ["nobody was listening"]
+    mastodon_server.post_mention("a listener is on it")
+    assert backfill_all() == 0  # backfilled just now: left to the listener
+    MastodonAccount.objects.update(
+        last_backfill_at=timezone.now() - timedelta(seconds=2 * settings.MASTODON_BACKFILL_SECONDS + 1)
+    )
+    assert backfill_all() == 1

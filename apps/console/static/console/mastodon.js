@@ -26,8 +26,11 @@ function safeUrl(url) {
   return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
 }
 
-/** Badges of a Mastodon message in the timeline's header line. */
-export function mastodonBadges(message) {
+/**
+ * Badges of a Mastodon message in the timeline's header line. `context.identities` (the open
+ * contact's) keeps "known customer" current: an account linked after the post counts too.
+ */
+export function mastodonBadges(message, context = {}) {
   const details = message.meta && message.meta.mastodon;
   if (!details || message.kind === "activity") return null;
   if (message.direction !== "in") {
@@ -38,7 +41,8 @@ export function mastodonBadges(message) {
   const kind = VISIBILITY_WORDS[details.visibility] || "Mention";
   const parts = [" ", url ? el("a", { class: `md-badge md-${details.visibility === "direct" ? "private" : "public"}`, href: url, target: "_blank", rel: "noopener noreferrer", title: "Open the post on its instance" }, kind) : el("span", { class: "md-badge" }, kind)];
   if (details.visibility !== "direct") {
-    parts.push(" ", details.known_customer
+    const known = details.known_customer || (context.identities || []).some((i) => i.verified && i.kind !== "mastodon");
+    parts.push(" ", known
       ? el("span", { class: "md-badge md-known", title: "This account is linked to a customer known by another verified identity" }, "Known customer")
       : el("span", { class: "md-badge md-unknown", title: "This account is not linked to a customer account" }, "Not a known customer"));
   }

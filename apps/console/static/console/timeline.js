@@ -76,7 +76,7 @@ export function renderMessage(message, context) {
     conversationMark,
     emailBadges(message),
     templateBadge(message),
-    mastodonBadges(message),
+    mastodonBadges(message, context),
   );
   const attachments = (message.attachments || []).map(attachmentNode);
   const delivery = !inbound && !note
