@@ -25,9 +25,11 @@ from __future__ import annotations
 import datetime as dt
 import email.parser
 import email.policy
+import html
 import itertools
 import json
 import queue
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -67,6 +69,19 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], di
         else:
             params.setdefault(name, []).append(payload.decode())
     return params, files
+
+
+def _rendered(text: str) -> str:
+    """A status's HTML as Mastodon renders it: a mention becomes a link showing only `@user`."""
+
+    def mention(match: re.Match[str]) -> str:
+        user, domain = match.group(1), match.group(2) or "desk.example"
+        return (
+            f'<span class="h-card"><a href="https://{domain}/@{user}" class="u-url mention">'
+            f"@<span>{user}</span></a></span>"
+        )
+
+    return "<p>" + re.sub(r"(?<![\w@])@([\w.-]+)(?:@([\w.-]+))?", mention, html.escape(text)) + "</p>"
 
 
 class FakeMastodon:
@@ -276,7 +291,7 @@ class FakeMastodon:
             "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             "in_reply_to_id": parent,
             "visibility": (call.params.get("visibility") or ["public"])[0],
-            "content": f"<p>{text}</p>",
+            "content": _rendered(text),
             "spoiler_text": "",
             "account": account,
             "media_attachments": [{"id": m, "type": "image"} for m in media_ids],

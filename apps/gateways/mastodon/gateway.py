@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import mimetypes
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -261,7 +262,7 @@ class MastodonGateway(Gateway):
             same_reply = str(status.get("in_reply_to_id") or "") == str(spec.get("in_reply_to_id") or "")
             if (
                 same_reply
-                and status_text(status) == (outbound.body or "").strip()
+                and _without_mentions(status_text(status)) == _without_mentions(outbound.body or "")
                 and (created is None or created >= since)
             ):
                 return SendResult(provider_message_id=str(status["id"]), status=Message.Status.DELIVERED)
@@ -300,6 +301,15 @@ class MastodonGateway(Gateway):
                 chunks.append(chunk)
             content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(";")[0]
         return b"".join(chunks), content_type
+
+
+_MENTION = re.compile(r"(?<![\w@])@[\w.-]+(?:@[\w.-]+)?")
+
+
+def _without_mentions(text: str) -> str:
+    """The words of a status without its mentions: the instance renders `@jane@example.social`
+    as a link reading `@jane`, so the text sent and the text shown differ there only."""
+    return " ".join(_MENTION.sub(" ", text).split())
 
 
 def _upload(account: MastodonAccount, item: Any) -> str:
