@@ -9,7 +9,9 @@ import re
 import pytest
 
 from apps.contacts.models import Identity
+from apps.contacts.services import identity_resolve
 from tests.browser.support import open_console, require_browser, screenshot
+from tests.factories import ConversationFactory
 from tests.servers import start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -19,6 +21,9 @@ def test_a_public_mention_is_answered_privately_and_an_account_is_linked(
     chromium, md_account, md_agent, mastodon_server, tmp_path
 ):
     require_browser()
+    # A conversation of the same inbox whose reply goes out by SMS: no Mastodon choice there.
+    phone = identity_resolve(kind="phone", address="+14155550177", verified=True, name="Sam Phone")
+    ConversationFactory(inbox=md_account.inbox, contact=phone.contact, last_identity=phone)
     server = start_server(tmp_path)
     mona = None
     try:
@@ -28,6 +33,11 @@ def test_a_public_mention_is_answered_privately_and_an_account_is_linked(
         deadline_ok = _wait_streams(mastodon_server)
         assert deadline_ok, server.log()[-3000:]
         assert "Mastodon inboxes are followed live" in server.log()
+        page.locator("#conv-list li", has_text="Sam Phone").click()
+        page.locator("#conv-title", has_text="Sam Phone").wait_for()
+        page.locator("#social-links").wait_for()  # the desk has a Mastodon inbox
+        page.wait_for_timeout(300)  # the composer's question to the server has been answered
+        assert page.locator("#md-audience").is_hidden()
         mastodon_server.post_mention("@support is checkout down for everyone?", visibility="unlisted")
         item = page.locator("#conv-list li", has_text="is checkout down")
         item.wait_for()

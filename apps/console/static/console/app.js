@@ -50,6 +50,7 @@ function wire() {
         const conv = state.convs.get(state.selected);
         return conv && conv.contact ? conv.contact.id : null;
       },
+      enabled: () => [...state.inboxes.values()].some((inbox) => inbox.channel === "mastodon"),
       toast,
     }),
   );

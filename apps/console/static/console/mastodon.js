@@ -135,11 +135,16 @@ export function setupMastodon({ getConversation, getIdentity }) {
   };
 }
 
-/** The contact panel's linked social accounts. getContact() -> the open contact's id. */
-export function setupSocialLinks({ getContact, toast }) {
+/**
+ * The contact panel's linked social accounts. getContact() -> the open contact's id; enabled()
+ * -> whether the desk has a Mastodon inbox the agent works in (else the section stays hidden).
+ */
+export function setupSocialLinks({ getContact, enabled, toast }) {
   const state = { contact: null, token: 0 };
 
   async function load() {
+    $("social-links").hidden = !enabled();
+    if ($("social-links").hidden) return;
     const contact = getContact();
     const token = ++state.token;
     if (contact !== state.contact) {
