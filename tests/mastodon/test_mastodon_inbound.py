@@ -56,6 +56,8 @@ def test_the_backfill_reads_from_its_cursor_and_keeps_it_as_a_string(mastodon_se
     assert last.params["types[]"] == ["mention"]
     assert last.headers["authorization"] == "Bearer desk-token-0123456789"
     assert take() == []
+    md_account.refresh_from_db()  # what the instance said of the rate limit is kept
+    assert md_account.ratelimit_remaining == mastodon_server.ratelimit_remaining
 
 
 def test_other_notification_types_are_not_taken(md_account):

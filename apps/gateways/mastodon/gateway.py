@@ -220,13 +220,13 @@ class MastodonGateway(Gateway):
                 timeout=settings.MASTODON_SEND_TIMEOUT,
             )
         except MastodonError as exc:
-            _remember_limit(account, exc.limit)
+            remember_limit(account, exc.limit)
             raise send_error(exc) from exc
         except MastodonUnreachable as exc:
             if exc.sent:
                 raise SendOutcomeUnknown(str(exc)) from exc
             raise TransientSendError(str(exc)) from exc
-        _remember_limit(account, answer.limit)
+        remember_limit(account, answer.limit)
         status_id = answer.body.get("id") if isinstance(answer.body, dict) else None
         if not status_id:
             raise SendOutcomeUnknown("the instance answered without a status id")
@@ -322,14 +322,15 @@ def _upload(account: MastodonAccount, item: Any) -> str:
         files={"file": (name, data, content_type)},
         timeout=60.0,
     )
-    _remember_limit(account, answer.limit)
+    remember_limit(account, answer.limit)
     media_id = answer.body.get("id") if isinstance(answer.body, dict) else None
     if not media_id:
         raise MastodonError(status=502, error="the media upload gave no id")
     return str(media_id)
 
 
-def _remember_limit(account: MastodonAccount, limit: RateLimit) -> None:
+def remember_limit(account: MastodonAccount, limit: RateLimit) -> None:
+    """Keep what the instance said of the account's rate limit (sends wait for its reset at 0)."""
     if limit.remaining is None:
         return
     MastodonAccount.objects.filter(pk=account.pk).update(

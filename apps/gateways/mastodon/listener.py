@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from apps.gateways.mastodon import client
 from apps.gateways.mastodon.client import MastodonError, MastodonUnreachable
+from apps.gateways.mastodon.gateway import remember_limit
 from apps.gateways.mastodon.intake import notification_accept
 from apps.gateways.mastodon.models import MastodonAccount
 
@@ -85,6 +86,7 @@ def backfill(account: MastodonAccount) -> int:
     new = 0
     for _ in range(MAX_PAGES):
         answer = client.notifications(account.base_url, account.access_token, min_id=account.notification_cursor)
+        remember_limit(account, answer.limit)  # backfills spend the same budget as sends
         page = answer.body if isinstance(answer.body, list) else []
         if not page:
             break
