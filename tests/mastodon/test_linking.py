@@ -182,3 +182,18 @@ def test_identity_resolve_keeps_one_row_per_stable_id(db):
     a = identity_resolve(kind="mastodon", address="109@desk.example", display="@jane@example.social", verified=True)
     b = identity_resolve(kind="mastodon", address="109@desk.example", display="@other@example.social", verified=True)
     assert a.pk == b.pk
+
+
+def test_the_api_answers_refusals_with_their_codes(md_account, md_agent, customer, client, settings):
+    client.force_login(md_agent)
+    walk_in = Contact.objects.create(name="Walk-in")
+    Identity.objects.create(contact=walk_in, kind="email", address="typed@example.com", verified=False)
+    for contact in (walk_in, customer):
+        ConversationFactory(inbox=md_account.inbox, contact=contact)
+    refused = client.post(f"/api/v1/contacts/{walk_in.pk}/linked-accounts", {}, content_type="application/json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "unverified_identity")
+    settings.LINK_STARTS_PER_HOUR = 1
+    assert client.post(f"/api/v1/contacts/{customer.pk}/linked-accounts").status_code == 201
+    limited = client.post(f"/api/v1/contacts/{customer.pk}/linked-accounts")
+    assert (limited.status_code, limited.json()["error"]["code"]) == (429, "rate_limited")
+    assert LinkCode.objects.count() == 1
