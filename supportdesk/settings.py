@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "apps.gateways",
     "apps.gateways.xmpp",
     "apps.gateways.telegram",
+    "apps.gateways.mastodon",
+    "apps.linking",
     "apps.assignment",
     "apps.console",
     "apps.mail",
@@ -272,6 +274,22 @@ TELEGRAM_SEND_TIMEOUT = env.float("TELEGRAM_SEND_TIMEOUT", default=15.0)
 TELEGRAM_POLL_TIMEOUT = env.int("TELEGRAM_POLL_TIMEOUT", default=25)
 # Bots may download files up to 20 MB from the public Bot API; bigger ones are recorded, not fetched.
 TELEGRAM_MEDIA_MAX_BYTES = env.int("TELEGRAM_MEDIA_MAX_BYTES", default=20 * 1024 * 1024)
+
+# Mastodon (docs/mastodon.md). Each inbox names its own instance URL; these are the listener's
+# pace: the stream is followed live, and the notifications API is read again this often (and
+# after every reconnect) so that nothing posted while the stream was down is missed.
+MASTODON_BACKFILL_SECONDS = env.float("MASTODON_BACKFILL_SECONDS", default=300.0)
+# Seconds without a byte (events or heartbeats) after which the stream is taken for dead.
+MASTODON_STREAM_TIMEOUT = env.float("MASTODON_STREAM_TIMEOUT", default=90.0)
+MASTODON_SEND_TIMEOUT = env.float("MASTODON_SEND_TIMEOUT", default=15.0)
+# Media links on hosts other than the inbox's instance must resolve to public addresses, unless this.
+MASTODON_MEDIA_PRIVATE_ADDRESSES = env.bool("MASTODON_MEDIA_PRIVATE_ADDRESSES", default=False)
+MASTODON_MEDIA_MAX_BYTES = env.int("MASTODON_MEDIA_MAX_BYTES", default=40 * 1024 * 1024)
+# Linking a social account to a customer (docs/mastodon.md §Linking): a code's lifetime, how many
+# codes one contact may be issued an hour, how many wrong codes one social account may send an hour.
+LINK_CODE_TTL_SECONDS = env.int("LINK_CODE_TTL_SECONDS", default=600)
+LINK_STARTS_PER_HOUR = env.int("LINK_STARTS_PER_HOUR", default=5)
+LINK_FAILURES_PER_HOUR = env.int("LINK_FAILURES_PER_HOUR", default=5)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

@@ -253,6 +253,12 @@ class MessageCreateSerializer(serializers.Serializer):
     )
     identity = serializers.IntegerField(required=False, help_text="Send on this identity of the contact.")
     kind = serializers.ChoiceField(choices=["message", "note"], default="message")
+    visibility = serializers.ChoiceField(
+        choices=["public", "private"],
+        required=False,
+        help_text="Mastodon: reply publicly (a reply to the customer's post, its visibility kept) or "
+        "privately (a direct message). Default: the way the customer wrote.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         if "body" not in attrs and not attrs.get("template"):

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, views, whatsapp_views, widget_views
+from apps.api import email_views, social_views, views, whatsapp_views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("conversations/<int:pk>/messages", views.ConversationMessagesView.as_view()),
     path("conversations/<int:pk>/read", views.ConversationReadView.as_view()),
     path("conversations/<int:pk>/whatsapp-window", whatsapp_views.ConversationWhatsAppWindowView.as_view()),
+    path("conversations/<int:pk>/mastodon-reply", social_views.ConversationMastodonReplyView.as_view()),
     path("whatsapp/templates", whatsapp_views.WhatsAppTemplateListView.as_view()),
     path("whatsapp/templates/sync", whatsapp_views.WhatsAppTemplateSyncView.as_view()),
     path("contacts", views.ContactSearchView.as_view()),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("contacts/<int:pk>/conversations", views.ContactConversationsView.as_view()),
     path("contacts/<int:pk>/merge", views.ContactMergeView.as_view()),
     path("contact-merges/<int:pk>/undo", views.ContactUnmergeView.as_view()),
+    path("contacts/<int:pk>/linked-accounts", social_views.ContactLinkedAccountsView.as_view()),
     path("labels", views.LabelListView.as_view()),
     path("canned-responses", views.CannedResponseListView.as_view()),
     path("canned-responses/<int:pk>", views.CannedResponseDetailView.as_view()),

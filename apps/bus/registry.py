@@ -143,7 +143,8 @@ class ReplyPlan:
 
 
 # A channel's rule for a reply, run before anything is queued: check(identity=, inbox_id=,
-# body=, template=) -> ReplyPlan. It raises apps.core.errors.DomainError to refuse the reply
+# body=, template=, files=, options=, conversation_id=) -> ReplyPlan (`options`: the channel's own choices, such
+# as Mastodon's public or private reply). It raises apps.core.errors.DomainError to refuse the reply
 # (WhatsApp's 24-hour window) and turns a template choice into its text.
 ReplyCheck = Callable[..., ReplyPlan]
 

@@ -271,6 +271,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         body = content.get("body")
         if not isinstance(body, str):
             raise InvalidInput("`body` must be text", code="invalid_body")
+        visibility = content.get("visibility")  # Mastodon: public or private (the channel checks it)
 
         def send() -> tuple[dict[str, Any], bool]:
 
@@ -282,6 +283,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
                 client_id=client_id,
                 identity_id=_int(content.get("identity")),
                 kind=content.get("kind") or "message",
+                options={"visibility": visibility} if isinstance(visibility, str) and visibility else None,
             )
             return message_data(message), created
 

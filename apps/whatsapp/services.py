@@ -149,7 +149,14 @@ def _variables_clean(template: WhatsAppTemplate, given: Any) -> dict[str, str]:
 
 
 def whatsapp_reply_check(
-    *, identity: Identity, inbox_id: int, body: str, template: dict[str, Any] | None, files: int = 0
+    *,
+    identity: Identity,
+    inbox_id: int,
+    body: str,
+    template: dict[str, Any] | None,
+    files: int = 0,
+    options: dict[str, Any] | None = None,
+    conversation_id: int | None = None,
 ) -> ReplyPlan:
     """The WhatsApp rule for a reply, before it is queued (registered for the `whatsapp` kind)."""
     window = whatsapp_window(identity_id=identity.pk, inbox_id=inbox_id)

@@ -17,6 +17,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import Inbox
+from apps.core.errors import DomainError
+from apps.gateways.mastodon.gateway import desk_handles, link_instructions
+from apps.linking.services import link_start
 from apps.widget import services
 from apps.widget.models import Visitor, WidgetSettings
 from apps.widget.origins import origin_allowed
@@ -147,6 +150,9 @@ def session(request: HttpRequest) -> HttpResponse:
             "inbox": services.inbox_data(inbox),
             "limits": services.limits_data(),
             "socket": "/ws/widget/",
+            # A signed-in customer may link a Mastodon account when the desk has one (asked
+            # only for them: anonymous sessions spend no query on it).
+            "social_links": result.visitor.verified and bool(desk_handles()),
         }
     )
 
@@ -188,6 +194,30 @@ def email(request: HttpRequest) -> HttpResponse:
     visitor = _visitor(request)
     address = services.visitor_set_email(visitor=visitor, email=_json_body(request).get("email"))
     return JsonResponse({"email": address})
+
+
+@widget_endpoint("POST")
+def link(request: HttpRequest) -> HttpResponse:
+    """A signed-in visitor links their Mastodon account: a one-time code to send privately from
+    it (docs/mastodon.md). Only a visitor the host site vouched for (user_id with a valid hash)."""
+    visitor = _visitor(request)
+    if not visitor.verified:
+        raise WidgetError("sign_in_required", "sign in on the site to link a social account", 403)
+    kind = _json_body(request).get("kind") or "mastodon"
+    try:
+        issued = link_start(contact_id=visitor.identity.contact_id, kind=kind)
+    except DomainError as exc:
+        raise WidgetError(exc.code, exc.message, exc.status) from exc
+    return JsonResponse(
+        {
+            "code": issued.code,
+            "kind": issued.link.kind,
+            "expires_at": issued.link.expires_at.isoformat(),
+            "send_to": desk_handles(),
+            "instructions": link_instructions(issued.code),
+        },
+        status=201,
+    )
 
 
 @widget_endpoint("GET")

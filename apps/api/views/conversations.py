@@ -199,6 +199,7 @@ class ConversationMessagesView(BaseAPIView):
                 template={"sid": data["template"], "variables": data.get("variables") or {}}
                 if data.get("template")
                 else None,
+                options={"visibility": data["visibility"]} if data.get("visibility") else None,
             )
         except DATABASE_GONE:
             # The database went away mid-request, possibly during COMMIT: whether the reply was

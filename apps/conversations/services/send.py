@@ -112,6 +112,7 @@ def message_send(
     kind: str = Message.Kind.MESSAGE,
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
 
@@ -119,7 +120,9 @@ def message_send(
     only on channels that can carry them, within that channel's limits; the channel's own rule
     (WhatsApp's 24-hour window) is checked too. A refused reply is refused as a whole, before
     anything is written. `template` ({"sid", "variables"}) sends a channel's approved template
-    instead of free text (WhatsApp); its rendered text becomes the message's body.
+    instead of free text (WhatsApp); its rendered text becomes the message's body. `options`
+    are the channel's own reply choices, handed to its reply check (Mastodon: `visibility`,
+    public or private).
     """
     if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
         raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
@@ -136,7 +139,9 @@ def message_send(
         raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
     try:
         with transaction.atomic():
-            return _message_send(conversation_id, agent, body, client_id, identity_id, kind, attachments, template)
+            return _message_send(
+                conversation_id, agent, body, client_id, identity_id, kind, attachments, template, options
+            )
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
         existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
@@ -154,6 +159,7 @@ def _message_send(
     kind: str,
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[Message, bool]:
     conversation = (
         Conversation.objects.select_for_update(of=("self",), no_key=True)
@@ -176,7 +182,13 @@ def _message_send(
         check = registry.reply_check(identity.kind)
         if check is not None:
             plan = check(
-                identity=identity, inbox_id=conversation.inbox_id, body=body, template=template, files=len(attachments)
+                identity=identity,
+                inbox_id=conversation.inbox_id,
+                body=body,
+                template=template,
+                files=len(attachments),
+                options=options or {},
+                conversation_id=conversation.pk,
             )
             body = plan.body
             meta.update(plan.meta)

@@ -14,6 +14,7 @@ from apps.assignment.services import presence_expire
 from apps.bus.tasks import events_prune, sweep
 from apps.core.runfile import runfile_remove, runfile_write
 from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
+from apps.gateways.mastodon.listener import start_listening as start_mastodon_listening
 from apps.gateways.telegram.polling import start_polling as start_telegram_polling
 from apps.gateways.xmpp.embedded import start_xmpp_if_configured
 
@@ -94,6 +95,8 @@ class Command(BaseCommand):
             start_imap_polling()
             if start_telegram_polling() is not None:
                 self._say("Telegram inboxes in polling mode are long-polled (as manage.py run_telegram does)")
+            if start_mastodon_listening() is not None:
+                self._say("Mastodon inboxes are followed live (as manage.py run_mastodon does)")
             smtp = start_smtp_listener()
             if smtp is not None:
                 self._say(f"SMTP listener on {settings.SMTP_LISTEN} for @{settings.INBOUND_EMAIL_DOMAIN}")

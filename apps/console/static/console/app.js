@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { clear, el } from "./dom.js";
 import { channelName } from "./timeline.js";
 import * as notify from "./notify.js";
-import { $, state } from "./state.js";
+import { $, state, toast } from "./state.js";
 import { socket } from "./events.js";
 import { loadList, renderViews, setView, refreshUnread, wireList } from "./list.js";
 import { selectConv, wirePane } from "./pane.js";
@@ -18,6 +18,7 @@ import { wireKeys } from "./keys.js";
 import { addPanel, conversationChosen } from "./hooks.js";
 import { handleFrame } from "./events.js";
 import { setupWhatsApp } from "./whatsapp.js";
+import { setupMastodon, setupSocialLinks } from "./mastodon.js";
 
 function wire() {
   wireList();
@@ -33,6 +34,24 @@ function wire() {
       getConversation: () => state.selected,
       getIdentity: () => Number($("reply-channel").value) || null,
       onSent: (cid, message) => handleFrame({ type: "ack", client_id: cid, message }),
+    }),
+  );
+  // Mastodon: the public/private choice in the composer, linked social accounts in the contact
+  // panel (mastodon.js).
+  addPanel(
+    setupMastodon({
+      getConversation: () => state.selected,
+      getIdentity: () => Number($("reply-channel").value) || null,
+    }),
+  );
+  addPanel(
+    setupSocialLinks({
+      getContact: () => {
+        const conv = state.convs.get(state.selected);
+        return conv && conv.contact ? conv.contact.id : null;
+      },
+      enabled: () => [...state.inboxes.values()].some((inbox) => inbox.channel === "mastodon"),
+      toast,
     }),
   );
   $("reply-channel").addEventListener("change", () => conversationChosen());

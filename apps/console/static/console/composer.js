@@ -67,7 +67,7 @@ export async function sendPending(cid) {
   refreshPendingNode(cid);
   clearTimeout(pending.timer);
   if (pending.files && pending.files.length) return sendWithFiles(cid, pending);
-  const frame = { action: "send", conversation: pending.conversation, body: pending.body, client_id: cid, kind: pending.kind };
+  const frame = { action: "send", conversation: pending.conversation, body: pending.body, client_id: cid, kind: pending.kind, ...pending.options };
   if (pending.identity) frame.identity = pending.identity;
   if (socket.send(frame)) {
     pending.timer = setTimeout(() => failPending(cid, "no confirmation from the server"), ACK_TIMEOUT);
@@ -75,7 +75,7 @@ export async function sendPending(cid) {
   }
   // No socket right now: the REST API takes the same client id, so a retry is never sent twice.
   try {
-    const body = { body: pending.body, client_id: cid, kind: pending.kind };
+    const body = { body: pending.body, client_id: cid, kind: pending.kind, ...pending.options };
     if (pending.identity) body.identity = pending.identity;
     const message = await api(`conversations/${pending.conversation}/messages`, { method: "POST", body });
     handleFrame({ type: "ack", client_id: cid, message });
@@ -93,6 +93,7 @@ export async function sendWithFiles(cid, pending) {
   form.append("client_id", cid);
   form.append("kind", pending.kind);
   if (pending.identity) form.append("identity", String(pending.identity));
+  for (const [key, value] of Object.entries(pending.options || {})) form.append(key, String(value));
   for (const file of pending.files) form.append("files", file, file.name);
   try {
     const message = await api(`conversations/${pending.conversation}/messages`, { method: "POST", form });
@@ -130,6 +131,7 @@ export function submitComposer() {
     body: bodyText,
     kind: note ? "note" : "message",
     identity: identity && !note ? Number(identity) : null,
+    options: note ? {} : hooks.replyOptions(), // a channel's choices (Mastodon: public or private)
     state: "sending",
     files: state.files,
   });

@@ -1,5 +1,6 @@
 // The contact panel (contact.js) kept in step with the list, the header and the timeline.
 
+import * as hooks from "./hooks.js";
 import { api } from "./api.js";
 import { setupContactPanel } from "./contact.js";
 import { state, toast, fetchConv } from "./state.js";
@@ -38,7 +39,10 @@ export async function reloadContact() {
 export async function onContactUpdated(event) {
   const data = event.data || {};
   const contactId = data.id || data.contact;
-  if (state.contact && contactId === state.contact.id) reloadContact();
+  if (state.contact && contactId === state.contact.id) {
+    reloadContact();
+    hooks.contactUpdated(contactId);
+  }
   for (const conv of state.convs.values()) {
     if (conv.contact && conv.contact.id === contactId && data.name !== undefined) conv.contact = { ...conv.contact, name: data.name };
   }

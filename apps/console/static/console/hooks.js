@@ -17,6 +17,16 @@ export function sendRefused(code) {
   for (const panel of panels) panel.onRefused?.(code);
 }
 
+/** The channel panels' choices a reply carries (Mastodon: {visibility}). */
+export function replyOptions() {
+  return Object.assign({}, ...panels.map((panel) => panel.replyOptions?.() || {}));
+}
+
+/** The open contact changed on the server (identities, merges). */
+export function contactUpdated(contactId) {
+  for (const panel of panels) panel.onContact?.(contactId);
+}
+
 /** Another conversation (or reply channel) was chosen. */
 export function conversationChosen() {
   for (const panel of panels) panel.refresh?.();

@@ -60,6 +60,10 @@ h2{margin:0;font-size:16px;overflow:hidden;text-overflow:ellipsis;white-space:no
 .email{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:8px 14px;border-bottom:1px solid #e3e6ee;font-size:13px}
 .email label{width:100%}
 .email input{flex:1;min-width:0;padding:6px 8px;border:1px solid #b8bfcc;border-radius:6px;font:inherit}
+.social{padding:6px 14px;border-bottom:1px solid #e3e6ee;font-size:12px}
+.social button{border:0;background:transparent;color:var(--accent);text-decoration:underline;padding:0;font-size:12px}
+.social code{font:600 15px/1.6 ui-monospace,Menlo,monospace;letter-spacing:.06em;user-select:all}
+.social p{margin:4px 0 0}
 .log{flex:1;overflow-y:auto;margin:0;padding:12px;list-style:none;background:#f6f7fb}
 .log>li{margin:0 0 10px;max-width:85%;clear:both}
 .msg{padding:8px 11px;border-radius:12px;background:#fff;border:1px solid #e3e6ee;width:fit-content}
@@ -171,6 +175,14 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
         c.emailNote,
       );
       c.emailDone = h("p", { class: "notice email-done", role: "status", hidden: true });
+      // A signed-in customer links their Mastodon account: a one-time code to send privately.
+      c.socialNote = h("div", { role: "status" });
+      c.social = h(
+        "div",
+        { class: "social", hidden: true },
+        h("button", { type: "button", text: "Link your Mastodon account", onclick: startLink }),
+        c.socialNote,
+      );
       c.moreButton = h("button", { type: "button", text: "Earlier messages", onclick: loadEarlier });
       c.more = h("li", { class: "more", hidden: true }, c.moreButton);
       c.greeting = h("li", { class: "msg greeting" });
@@ -237,6 +249,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
         c.conn,
         c.email,
         c.emailDone,
+        c.social,
         c.log,
         c.typing,
         c.error,
@@ -316,6 +329,20 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       if (limits.upload_types && limits.upload_types.length)
         ui.file.accept = limits.upload_types.join(",");
       setOnline(inbox.online !== false && inbox.open !== false);
+      ui.social.hidden = !(s.social_links && s.visitor && s.visitor.verified);
+    }
+
+    async function startLink() {
+      const r = await api("POST", "/widget/api/link", { kind: "mastodon" });
+      ui.socialNote.textContent = "";
+      if (r.status !== 201) {
+        ui.socialNote.append(h("p", { text: (r.error && r.error.message) || "That did not work; try again." }));
+        return;
+      }
+      ui.socialNote.append(
+        h("p", null, h("code", { text: r.data.code })),
+        h("p", { text: r.data.instructions }),
+      );
     }
 
     function setOnline(value) {
