@@ -28,6 +28,7 @@ INBOUND = "supportdesk_inbound"  # a journal entry is pending
 OUTBOX = "supportdesk_outbox"  # an outbox entry is due
 EVENTS = "supportdesk_events"  # events were appended (payload: the newest id)
 EPHEMERAL = "supportdesk_ephemeral"  # a frame not worth logging (payload: JSON)
+JOBS = "supportdesk_jobs"  # an app's queued work is due (registry.register_job)
 
 MAX_PAYLOAD = 7900
 

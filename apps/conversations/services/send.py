@@ -112,6 +112,7 @@ def message_send(
     kind: str = Message.Kind.MESSAGE,
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
+    take: bool = True,
 ) -> tuple[Message, bool]:
     """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
 
@@ -119,7 +120,8 @@ def message_send(
     only on channels that can carry them, within that channel's limits; the channel's own rule
     (WhatsApp's 24-hour window) is checked too. A refused reply is refused as a whole, before
     anything is written. `template` ({"sid", "variables"}) sends a channel's approved template
-    instead of free text (WhatsApp); its rendered text becomes the message's body.
+    instead of free text (WhatsApp); its rendered text becomes the message's body. `take=False`
+    (a status broadcast) leaves an unassigned conversation unassigned.
     """
     if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
         raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
@@ -136,7 +138,9 @@ def message_send(
         raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
     try:
         with transaction.atomic():
-            return _message_send(conversation_id, agent, body, client_id, identity_id, kind, attachments, template)
+            return _message_send(
+                conversation_id, agent, body, client_id, identity_id, kind, attachments, template, take
+            )
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
         existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
@@ -154,6 +158,7 @@ def _message_send(
     kind: str,
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
+    take: bool = True,
 ) -> tuple[Message, bool]:
     conversation = (
         Conversation.objects.select_for_update(of=("self",), no_key=True)
@@ -213,7 +218,7 @@ def _message_send(
         conversation.waiting_since = None
         conversation.last_activity_at = now
         fields += ["waiting_since", "last_activity_at"]
-        if conversation.assignee_id is None:
+        if conversation.assignee_id is None and take:
             conversation.assignee = agent  # the first agent to answer takes the conversation
             fields.append("assignee")
             changes.append("assignee")
