@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from apps.accounts.models import Agent
@@ -140,8 +140,12 @@ def _cursor() -> WebhookCursor:
     """The cursor row, locked for this transaction (one fan-out at a time)."""
     cursor = WebhookCursor.objects.select_for_update().filter(pk=1).first()
     if cursor is None:
-        # First run: start at the log's end (subscriptions get what happens from now on).
-        WebhookCursor.objects.get_or_create(pk=1, defaults={"last_event_id": _newest_event_id()})
+        # First run: start where the oldest subscription starts (each gets what happened after
+        # it was made), or at the log's end.
+        start = WebhookSubscription.objects.filter(active=True).aggregate(start=Min("since_event_id"))["start"]
+        WebhookCursor.objects.get_or_create(
+            pk=1, defaults={"last_event_id": _newest_event_id() if start is None else start}
+        )
         cursor = WebhookCursor.objects.select_for_update().get(pk=1)
     return cursor
 
@@ -273,7 +277,7 @@ def _send_subscription(subscription_id: int, now: dt.datetime) -> int:
             if delivery is None:
                 break
             tried += 1
-            if _attempt(subscription, delivery) != "succeeded":
+            if _attempt(subscription, delivery, now) != "succeeded":
                 break  # the receiver is struggling: later deliveries wait for the next round
     finally:
         WebhookSubscription.objects.filter(pk=subscription_id, lease_owner=OWNER).update(lease_until=None)
@@ -288,10 +292,12 @@ def _classify(status: int) -> str:
     return "failed"
 
 
-def _attempt(subscription: WebhookSubscription, delivery: WebhookDelivery) -> str:
-    """One POST of a delivery, logged; settles or reschedules it. Returns the outcome."""
+def _attempt(subscription: WebhookSubscription, delivery: WebhookDelivery, now: dt.datetime) -> str:
+    """One POST of a delivery, logged; settles or reschedules it. Returns the outcome.
+    `now` is the dispatch's clock (the tests move it forward to walk the retry schedule)."""
     replay = delivery.replay_requested
-    started = timezone.now()
+    started = max(now, delivery.next_attempt_at) if now > timezone.now() else timezone.now()
+    clock = time.monotonic()
     body = delivery.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -322,9 +328,10 @@ def _attempt(subscription: WebhookSubscription, delivery: WebhookDelivery) -> st
         outcome, error = "failed", f"refused: {exc}"
     except transport.Unreachable as exc:
         outcome, error = "retry", str(exc)
-    finished = timezone.now()
+    elapsed = time.monotonic() - clock
+    finished = started + dt.timedelta(seconds=elapsed)
     if latency is None:
-        latency = int((finished - started).total_seconds() * 1000)
+        latency = int(elapsed * 1000)
     attempts = delivery.attempts + 1
     if outcome == "retry":
         next_at = finished + _retry_delay(attempts)
