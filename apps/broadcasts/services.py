@@ -457,6 +457,8 @@ def broadcast_report(*, broadcast_id: int) -> dict[str, Any]:
         if outcome == "delivered":  # delivered ones were sent too
             totals["sent"] += 1
         per_channel[key][outcome] += 1
+        if outcome == "delivered":
+            per_channel[key]["sent"] += 1
         if outcome == "skipped":
             skipped[reason or "unknown"] += 1
         elif outcome == "failed":

@@ -143,6 +143,7 @@ def test_send_puts_the_notice_in_each_customers_conversation_once_and_reports(
     }
     assert report["failed"] == {"63024": 1}
     assert report["channels"]["whatsapp_template"] == {"failed": 1}
+    assert report["channels"]["phone"] == {"delivered": 1, "sent": 1, "skipped": 1}  # the opted-out one
 
     # Nothing is sent twice: the job again, the send again, a second row for a contact.
     assert _dispatch_all(django_capture_on_commit_callbacks) == 0
