@@ -326,6 +326,8 @@ WEBHOOKS_RETRY_SECONDS = [
 WEBHOOKS_RETRY_HOURS = env.float("WEBHOOKS_RETRY_HOURS", default=24.0)
 WEBHOOKS_SEND_THREADS = env.int("WEBHOOKS_SEND_THREADS", default=4)
 WEBHOOKS_LEASE_SECONDS = env.int("WEBHOOKS_LEASE_SECONDS", default=60)
+# Settled deliveries (and their attempts) are kept in the log this long.
+WEBHOOKS_LOG_DAYS = env.int("WEBHOOKS_LOG_DAYS", default=30)
 # Status broadcasts (docs/broadcasts.md): recipients prepared per round, and the messages per
 # second per sender address for channels whose gateway declares no rate (registry `rate=`).
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=50)

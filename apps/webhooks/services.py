@@ -140,30 +140,23 @@ def _cursor() -> WebhookCursor:
     """The cursor row, locked for this transaction (one fan-out at a time)."""
     cursor = WebhookCursor.objects.select_for_update().filter(pk=1).first()
     if cursor is None:
-        # First run: start where the oldest subscription starts (each gets what happened after
-        # it was made), or at the log's end.
-        start = WebhookSubscription.objects.filter(active=True).aggregate(start=Min("since_event_id"))["start"]
-        WebhookCursor.objects.get_or_create(
-            pk=1, defaults={"last_event_id": _newest_event_id() if start is None else start}
-        )
+        WebhookCursor.objects.get_or_create(pk=1, defaults={"last_event_id": 0})
         cursor = WebhookCursor.objects.select_for_update().get(pk=1)
     return cursor
 
 
 def webhooks_fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
-    """Turn new log events into deliveries. Returns how many events were read."""
-    if not WebhookSubscription.objects.filter(active=True).exists():
-        # Nothing to deliver: keep the cursor at the log's end without reading it.
-        with transaction.atomic():
-            cursor = _cursor()
-            newest = _newest_event_id()
-            if newest > cursor.last_event_id:
-                cursor.last_event_id = newest
-                cursor.save(update_fields=["last_event_id", "updated_at"])
+    """Turn new log events into deliveries. Returns how many events were read.
+
+    With no active subscription it reads nothing (one query per round); the cursor catches up
+    from the oldest active subscription's start when there is one again."""
+    start = WebhookSubscription.objects.filter(active=True).aggregate(start=Min("since_event_id"))["start"]
+    if start is None:
         return 0
     with transaction.atomic():
         cursor = _cursor()
-        events = list(Event.objects.filter(id__gt=cursor.last_event_id).order_by("id")[:limit])
+        after = max(cursor.last_event_id, start)
+        events = list(Event.objects.filter(id__gt=after).order_by("id")[:limit])
         if not events:
             return 0
         subscriptions = list(WebhookSubscription.objects.filter(active=True))
@@ -215,6 +208,15 @@ def _delivery_key(event_id: int, name: str) -> int:
 
 
 # --- sending -------------------------------------------------------------------------------
+
+
+def webhooks_log_prune() -> int:
+    """Drop settled deliveries (and their attempts) older than WEBHOOKS_LOG_DAYS (a bus sweep)."""
+    cutoff = timezone.now() - dt.timedelta(days=settings.WEBHOOKS_LOG_DAYS)
+    deleted, _ = WebhookDelivery.objects.filter(
+        state__in=[WebhookDelivery.State.SUCCEEDED, WebhookDelivery.State.FAILED], finished_at__lt=cutoff
+    ).delete()
+    return deleted
 
 
 def _retry_delay(attempts: int) -> dt.timedelta:

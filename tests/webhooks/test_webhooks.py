@@ -316,3 +316,30 @@ def test_only_admins_manage_webhooks(agent_api, admin_api, receiver):
     assert "secret" not in admin_api.get("/api/v1/webhooks").json()["results"][0]
     bad = admin_api.post("/api/v1/webhooks", {"url": receiver.url, "event_types": ["nope"]}, format="json")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_event_types"
+
+
+def test_without_an_active_subscription_the_fan_out_reads_nothing(
+    admin, receiver, receive_sms, django_assert_num_queries
+):
+    receive_sms()
+    with django_assert_num_queries(1):
+        assert webhooks_fan_out() == 0
+    subscription = subscribe(admin, receiver)
+    receive_sms()
+    assert webhooks_fan_out() == 1  # the new message only: what came before the subscription is not read
+    assert WebhookDelivery.objects.filter(subscription=subscription).count() == 1
+
+
+def test_settled_deliveries_leave_the_log_after_its_retention(admin, receiver, receive_sms, settings):
+    from apps.webhooks.services import webhooks_log_prune
+
+    settings.WEBHOOKS_LOG_DAYS = 30
+    subscribe(admin, receiver, event_types=["message.created"])
+    receive_sms()
+    receive_sms()
+    run_jobs()
+    old, new = WebhookDelivery.objects.order_by("id")
+    WebhookDelivery.objects.filter(pk=old.pk).update(finished_at=timezone.now() - dt.timedelta(days=31))
+    assert webhooks_log_prune() == 2  # the delivery and its attempt
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [new.pk]
+    assert WebhookAttempt.objects.filter(delivery_id=old.pk).count() == 0
