@@ -8,7 +8,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.bus import registry
-        from apps.webhooks.services import webhooks_job, webhooks_log_prune
+        from apps.webhooks.services import webhooks_job
 
         registry.register_job("webhooks", webhooks_job)
-        registry.register_sweep("webhooks_log_prune", webhooks_log_prune)

@@ -211,7 +211,8 @@ def _delivery_key(event_id: int, name: str) -> int:
 
 
 def webhooks_log_prune() -> int:
-    """Drop settled deliveries (and their attempts) older than WEBHOOKS_LOG_DAYS (a bus sweep)."""
+    """Drop settled deliveries (and their attempts) older than WEBHOOKS_LOG_DAYS (the job does,
+    hourly)."""
     cutoff = timezone.now() - dt.timedelta(days=settings.WEBHOOKS_LOG_DAYS)
     deleted, _ = WebhookDelivery.objects.filter(
         state__in=[WebhookDelivery.State.SUCCEEDED, WebhookDelivery.State.FAILED], finished_at__lt=cutoff
@@ -398,8 +399,16 @@ def webhook_delivery_replay(*, by: Agent, delivery_id: int) -> WebhookDelivery:
     return delivery
 
 
+PRUNE_EVERY_SECONDS = 3600
+_last_prune = [0.0]
+
+
 def webhooks_job() -> bool:
-    """The bus job: fan out new events, then send what is due. True when more is waiting."""
+    """The bus job: fan out new events, then send what is due. True when more is waiting.
+    About once an hour per process it also prunes the log."""
+    if time.monotonic() - _last_prune[0] > PRUNE_EVERY_SECONDS:
+        _last_prune[0] = time.monotonic()
+        webhooks_log_prune()
     read = webhooks_fan_out()
     tried = webhooks_dispatch()
     return read >= FAN_OUT_BATCH or tried > 0
