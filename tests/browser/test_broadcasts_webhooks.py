@@ -95,6 +95,13 @@ def test_a_supervisor_composes_previews_sends_and_follows_a_broadcast(
         ]
     assert sorted(p.field("To") for p in twilio_server.message_posts()) == ["+14155550700", "+14155550701"]
     assert BroadcastRecipient.objects.get(contact_id=stopped.conversation.contact_id).reason == "opted_out"
+
+    # The report links to each customer's conversation, where the notice is in the timeline.
+    row = page.locator("#bc-recipients tbody tr", has_text="+14155550700")
+    row.locator("a", has_text="Conversation").click()
+    page.wait_for_url(f"{console_server.url}/console/#c{reached[0].conversation_id}")
+    page.locator("#timeline li.msg.out", has_text="We know the internet is down in your area").wait_for()
+    assert page.locator("#conv-title").inner_text() != ""
     assert not sam.errors, sam.errors
 
 
