@@ -105,7 +105,7 @@ def _post_once(url: str, body: bytes, headers: dict[str, str], *, private_ok: bo
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    last_error: Exception | None = None
+    errors: list[str] = []
     for address in addresses:
         cls = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
         conn = cls(host, port, address, timeout)
@@ -121,15 +121,15 @@ def _post_once(url: str, body: bytes, headers: dict[str, str], *, private_ok: bo
                 latency_ms=latency,
                 location=response.getheader("Location") or "",
             )
-        except (ConnectionRefusedError, OSError) as exc:
-            last_error = exc
+        except OSError as exc:  # refused, reset, timed out, TLS (ssl.SSLError)
+            errors.append(f"{address}: {exc}")
             if isinstance(exc, TimeoutError | socket.timeout) or conn.sock is not None:
                 # It connected (or hung): the receiver may have the request; do not try
                 # another address of the same host in this attempt.
                 raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
         finally:
             conn.close()
-    raise Unreachable(f"could not connect to {host}: {last_error}")
+    raise Unreachable(f"could not connect to {host}: {'; '.join(errors)}")
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_private_host: bool, timeout: float) -> Answer:
