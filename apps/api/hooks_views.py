@@ -30,6 +30,7 @@ from apps.webhooks.services import (
     webhook_delivery_replay,
     webhook_subscription_create,
     webhook_subscription_delete,
+    webhook_subscription_ping,
     webhook_subscription_update,
 )
 
@@ -106,6 +107,17 @@ class WebhookDetailView(BaseAPIView):
     def delete(self, request: Request, pk: int) -> Response:
         webhook_subscription_delete(by=_agent(request), subscription_id=pk)
         return Response(status=204)
+
+
+class WebhookPingView(BaseAPIView):
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiTypes.OBJECT},
+        description="Queue a signed `ping` delivery to the webhook's URL (a test event).",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        delivery = webhook_subscription_ping(by=_agent(request), subscription_id=pk)
+        return Response(selectors.delivery_data(delivery), status=202)
 
 
 class WebhookDeliveryListView(BaseAPIView):

@@ -35,6 +35,7 @@ urlpatterns = [
     path("webhooks", hooks_views.WebhookListView.as_view()),
     path("webhooks/event-types", hooks_views.WebhookEventTypesView.as_view()),
     path("webhooks/<int:pk>", hooks_views.WebhookDetailView.as_view()),
+    path("webhooks/<int:pk>/ping", hooks_views.WebhookPingView.as_view()),
     path("webhooks/<int:pk>/deliveries", hooks_views.WebhookDeliveryListView.as_view()),
     path("webhook-deliveries/<int:pk>", hooks_views.WebhookDeliveryDetailView.as_view()),
     path("webhook-deliveries/<int:pk>/replay", hooks_views.WebhookDeliveryReplayView.as_view()),

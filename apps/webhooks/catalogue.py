@@ -21,6 +21,8 @@ MESSAGE_UPDATED = "message.updated"
 CONTACT_UPDATED = "contact.updated"
 CSAT_RECEIVED = "csat.received"
 BROADCAST_FINISHED = "broadcast.finished"
+# Sent on an admin's request only ("Send test event"); never subscribed to.
+PING = "ping"
 
 # Public name -> what it means, for the console's picker and the API.
 EVENT_TYPES: dict[str, str] = {

@@ -133,6 +133,37 @@ def webhook_subscription_delete(*, by: Agent, subscription_id: int) -> None:
         raise NotFound("no such webhook")
 
 
+def webhook_subscription_ping(*, by: Agent, subscription_id: int) -> WebhookDelivery:
+    """Queue a `ping` delivery (the console's "Send test event"): signed and logged like any
+    other, so an admin can check the receiver and its signature check end to end."""
+    _require_admin(by)
+    subscription = WebhookSubscription.objects.filter(pk=subscription_id).first()
+    if subscription is None:
+        raise NotFound("no such webhook")
+    now = timezone.now()
+    key = -time.time_ns() // 1000  # pings have negative keys: never an event's
+    webhook_id = f"ping_{uuid.uuid4().hex}"
+    body: dict[str, Any] = {
+        "id": webhook_id,
+        "type": catalogue.PING,
+        "created_at": now.isoformat(),
+        "event_id": None,
+        "data": {"webhook": {"id": subscription.pk, "url": subscription.url}},
+    }
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            subscription=subscription,
+            event_id=key,
+            event_type=catalogue.PING,
+            webhook_id=webhook_id,
+            body=json.dumps(body, separators=(",", ":")),
+            next_attempt_at=now,
+            give_up_at=now + dt.timedelta(hours=settings.WEBHOOKS_RETRY_HOURS),
+        )
+        doorbell.ring(doorbell.JOBS)
+    return delivery
+
+
 # --- fan-out -------------------------------------------------------------------------------
 
 

@@ -146,4 +146,10 @@ def test_an_admin_makes_a_webhook_reads_its_log_and_replays_a_delivery(
         bodies = [json.loads(r.body) for r in receiver.received]
         assert [b["type"] for b in bodies] == ["message.created", "message.created"]
         assert receiver.received[0].headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
+
+        page.click("#wh-ping")  # "Send test event"
+        ping = page.locator("#wh-log tbody tr", has_text="ping")
+        ping.wait_for(timeout=10_000)
+        wait_for(lambda: len(receiver.received) == 3, timeout=10, what="the test event")
+        assert json.loads(receiver.received[2].body)["type"] == "ping"
         assert not sam.errors, sam.errors

@@ -343,3 +343,19 @@ def test_settled_deliveries_leave_the_log_after_its_retention(admin, receiver, r
     assert webhooks_log_prune() == 2  # the delivery and its attempt
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [new.pk]
     assert WebhookAttempt.objects.filter(delivery_id=old.pk).count() == 0
+
+
+def test_a_test_event_is_queued_signed_and_logged(admin, admin_api, receiver):
+    subscription = subscribe(admin, receiver, event_types=["message.created"])
+    response = admin_api.post(f"/api/v1/webhooks/{subscription.pk}/ping")
+    assert response.status_code == 202
+    assert receiver.received == []  # the job sends it
+    run_jobs()
+    [request] = receiver.received
+    body = json.loads(request.body)
+    assert body["type"] == "ping" and body["data"]["webhook"]["id"] == subscription.pk
+    assert documented_verify()(subscription.secret, request.headers, request.body)
+    assert WebhookDelivery.objects.get().state == "succeeded"
+    admin_api.post(f"/api/v1/webhooks/{subscription.pk}/ping")
+    run_jobs()
+    assert len(receiver.received) == 2 and WebhookDelivery.objects.count() == 2

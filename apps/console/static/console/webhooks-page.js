@@ -200,6 +200,11 @@ function wire() {
     await patch({ active: e.target.checked });
     toast(e.target.checked ? "Webhook resumed: events from now on are sent." : "Webhook paused.");
   });
+  $("wh-ping").addEventListener("click", async () => {
+    await api(`webhooks/${page.current}/ping`, { method: "POST" });
+    toast("Test event queued: watch the log.");
+    setTimeout(() => loadLog(true, true), 1500);
+  });
   $("wh-rotate").addEventListener("click", async () => {
     if (!confirm("Rotate the secret? Deliveries are signed with the new one at once.")) return;
     await patch({ rotate_secret: true });
