@@ -44,6 +44,7 @@ from apps.whatsapp.services import whatsapp_window
 log = logging.getLogger(__name__)
 
 MAX_CONTACTS = 50_000
+PREVIEW_SAMPLE = 20
 OPEN_STATUSES = (Conversation.Status.OPEN, Conversation.Status.PENDING, Conversation.Status.SNOOZED)
 
 SKIP_WORDS = {
@@ -250,9 +251,23 @@ def broadcast_preview(*, by: Agent, broadcast_id: int) -> dict[str, Any]:
             skipped[c.reason] += 1
         else:
             channels[_channel_key(c.channel, c.use_template)] += 1
+    names = dict(
+        Contact.objects.filter(pk__in=[c.contact_id for c in candidates[:PREVIEW_SAMPLE]]).values_list("id", "name")
+    )
+    sample = [
+        {
+            "contact": c.contact_id,
+            "name": names.get(c.contact_id, ""),
+            "address": c.identity.address if c.identity else "",
+            "channel": _channel_key(c.channel, c.use_template) if c.channel else "",
+            "skipped": c.reason,
+        }
+        for c in candidates[:PREVIEW_SAMPLE]
+    ]
     return {
         "broadcast": broadcast.pk,
         "audience": len(candidates),
+        "sample": sample,
         "will_send": sum(channels.values()),
         "channels": dict(sorted(channels.items())),
         "skipped": {

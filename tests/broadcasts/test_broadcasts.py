@@ -79,6 +79,12 @@ def test_preview_counts_who_gets_it_on_which_channel_and_who_is_skipped(admin, a
     assert preview["channels"] == {"phone": 1, "whatsapp": 1}
     assert {k: v["count"] for k, v in preview["skipped"].items()} == {"opted_out": 1, "whatsapp_window_closed": 1}
     assert preview["text"].endswith("\n\n" + STATUS)
+    assert sorted((r["address"], r["channel"], r["skipped"]) for r in preview["sample"]) == [
+        ("+14155550101", "phone", ""),
+        ("+14155550102", "phone", "opted_out"),
+        ("+14155550103", "whatsapp", ""),
+        ("+14155550104", "whatsapp", "whatsapp_window_closed"),
+    ]
     assert BroadcastRecipient.objects.count() == 0  # a preview writes nothing
     assert Message.objects.filter(direction="out", kind="message").count() == 0
 

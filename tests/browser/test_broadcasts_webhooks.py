@@ -62,12 +62,23 @@ def test_a_supervisor_composes_previews_sends_and_follows_a_broadcast(
     page.fill("#bc-body", "We know the internet is down in your area and are fixing it.")
     page.fill("#bc-url", STATUS)
     page.select_option("#bc-label", label="outage")
+    screenshot(page, "broadcast-compose")
     page.click("#bc-preview-btn")
     page.locator("#bc-preview").wait_for()
     assert page.locator("#bc-preview-summary").inner_text() == "2 of 3 customers will get this notice."
     assert page.locator("#bc-preview-channels tbody tr").all_inner_texts() == ["SMS\t2"]
     assert "opted out" in page.locator("#bc-preview-skipped [data-reason=opted_out]").inner_text()
     assert page.locator("#bc-text").inner_text().endswith(STATUS)
+    page.click("#bc-sample-box summary")
+    sample = page.locator("#bc-sample tbody tr").all_inner_texts()
+    assert sorted(sample) == sorted(
+        [
+            "Contact %d\t+14155550700\tSMS" % reached[0].conversation.contact_id,
+            "Contact %d\t+14155550701\tSMS" % reached[1].conversation.contact_id,
+            "Contact %d\t+14155550709\tskipped: opted out of messages on this channel (texted STOP)"
+            % stopped.conversation.contact_id,
+        ]
+    )
     screenshot(page, "broadcast-preview")
 
     page.click("#bc-send")
@@ -141,6 +152,8 @@ def test_an_admin_makes_a_webhook_reads_its_log_and_replays_a_delivery(
         attempts = page.locator("#wh-log tr.attempts")
         attempts.wait_for()
         assert "(replay)" in attempts.inner_text() and "HTTP 410" in attempts.inner_text()
+        attempts.locator("summary", has_text="Payload").click()
+        assert '"type": "message.created"' in attempts.locator("pre.payload").inner_text()
         screenshot(page, "webhooks-log")
 
         bodies = [json.loads(r.body) for r in receiver.received]

@@ -213,6 +213,17 @@ async function showPreview(id) {
       ? [el("h3", { text: "Skipped" }), el("ul", {}, ...skipped.map(([code, s]) => el("li", { dataset: { reason: code } }, `${s.count} — ${s.why}`)))]
       : []),
   );
+  $("bc-sample").querySelector("tbody").replaceChildren(
+    ...preview.sample.map((r) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: r.name || `Contact ${r.contact}` }),
+        el("td", { text: r.address }),
+        el("td", { text: r.skipped ? `skipped: ${(preview.skipped[r.skipped] || {}).why || r.skipped}` : channelName(r.channel) }),
+      ),
+    ),
+  );
   const send = $("bc-send");
   send.textContent = `Send to ${preview.will_send} customer${preview.will_send === 1 ? "" : "s"}`;
   send.disabled = preview.will_send === 0;

@@ -162,7 +162,20 @@ async function toggleAttempts(id, row) {
       ),
     ),
   );
-  row.after(el("tr", { class: "attempts", dataset: { delivery: id } }, el("td", { colspan: 7 }, el("div", { class: "small muted", text: `Id ${detail.webhook_id}` }), list)));
+  let pretty = detail.body;
+  try {
+    pretty = JSON.stringify(JSON.parse(detail.body), null, 2);
+  } catch {
+    /* shown as sent */
+  }
+  const payload = el("details", {}, el("summary", { text: "Payload" }), el("pre", { class: "payload", text: pretty }));
+  row.after(
+    el(
+      "tr",
+      { class: "attempts", dataset: { delivery: id } },
+      el("td", { colspan: 7 }, el("div", { class: "small muted", text: `Id ${detail.webhook_id}` }), list, payload),
+    ),
+  );
 }
 
 async function replay(id) {
