@@ -71,12 +71,12 @@ def test_a_supervisor_composes_previews_sends_and_follows_a_broadcast(
     assert page.locator("#bc-text").inner_text().endswith(STATUS)
     page.click("#bc-sample-box summary")
     sample = page.locator("#bc-sample tbody tr").all_inner_texts()
+    ids = [m.conversation.contact_id for m in (*reached, stopped)]
     assert sorted(sample) == sorted(
         [
-            "Contact %d\t+14155550700\tSMS" % reached[0].conversation.contact_id,
-            "Contact %d\t+14155550701\tSMS" % reached[1].conversation.contact_id,
-            "Contact %d\t+14155550709\tskipped: opted out of messages on this channel (texted STOP)"
-            % stopped.conversation.contact_id,
+            f"Contact {ids[0]}\t+14155550700\tSMS",
+            f"Contact {ids[1]}\t+14155550701\tSMS",
+            f"Contact {ids[2]}\t+14155550709\tskipped: opted out of messages on this channel (texted STOP)",
         ]
     )
     screenshot(page, "broadcast-preview")
