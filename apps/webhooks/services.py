@@ -263,7 +263,7 @@ def _claim_subscriptions(now: dt.datetime, limit: int) -> list[int]:
     with transaction.atomic():
         ids = list(
             WebhookSubscription.objects.select_for_update(skip_locked=True)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), Exists(due))
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), Exists(due), active=True)
             .order_by("id")
             .values_list("id", flat=True)[:limit]
         )

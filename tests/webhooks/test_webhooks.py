@@ -359,3 +359,24 @@ def test_a_test_event_is_queued_signed_and_logged(admin, admin_api, receiver):
     admin_api.post(f"/api/v1/webhooks/{subscription.pk}/ping")
     run_jobs()
     assert len(receiver.received) == 2 and WebhookDelivery.objects.count() == 2
+
+
+def test_a_paused_webhook_sends_nothing_until_resumed(admin, receiver, receive_sms):
+    from apps.webhooks.services import webhook_subscription_update
+
+    subscription = subscribe(admin, receiver, event_types=["message.created"])
+    receiver.script(Reply(503))
+    receive_sms()
+    run_jobs()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == "pending"
+    webhook_subscription_update(by=admin, subscription_id=subscription.pk, active=False)
+    receive_sms()  # while paused: not delivered, ever
+    assert webhooks_dispatch(now=timezone.now() + dt.timedelta(hours=1)) == 0  # the retry waits too
+    assert len(receiver.received) == 1
+    webhook_subscription_update(by=admin, subscription_id=subscription.pk, active=True)
+    assert webhooks_dispatch(now=timezone.now() + dt.timedelta(hours=1)) == 1
+    delivery.refresh_from_db()
+    assert delivery.state == "succeeded"
+    run_jobs()
+    assert WebhookDelivery.objects.count() == 1  # the message sent while paused was not queued
