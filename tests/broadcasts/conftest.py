@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from apps.accounts.models import Agent
 from apps.conversations.models import Message
 from tests.factories import AgentFactory
+from tests.mail.conftest import _smtp_server, deliver, email_inbox, receive, smtp  # noqa: F401 - fixtures (email)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from apps.broadcasts.services import broadcast_create, broadcast_preview, broadcast_send, broadcasts_dispatch
 from apps.conversations.models import Message
-from tests.mail.conftest import _smtp_server, deliver, email_inbox, receive, smtp  # noqa: F401 - fixtures
 from tests.mail.support import compose
 
 
