@@ -167,12 +167,15 @@ def webhook_subscription_ping(*, by: Agent, subscription_id: int) -> WebhookDeli
 # --- fan-out -------------------------------------------------------------------------------
 
 
-def _cursor() -> WebhookCursor:
-    """The cursor row, locked for this transaction (one fan-out at a time)."""
-    cursor = WebhookCursor.objects.select_for_update().filter(pk=1).first()
+def _cursor() -> WebhookCursor | None:
+    """The cursor row, locked for this transaction; None while another worker fans out (it
+    reads the same events: this one has nothing to add)."""
+    cursor = WebhookCursor.objects.select_for_update(skip_locked=True).filter(pk=1).first()
     if cursor is None:
+        if WebhookCursor.objects.filter(pk=1).exists():
+            return None
         WebhookCursor.objects.get_or_create(pk=1, defaults={"last_event_id": 0})
-        cursor = WebhookCursor.objects.select_for_update().get(pk=1)
+        cursor = WebhookCursor.objects.select_for_update(skip_locked=True).filter(pk=1).first()
     return cursor
 
 
@@ -186,6 +189,8 @@ def webhooks_fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
         return 0
     with transaction.atomic():
         cursor = _cursor()
+        if cursor is None:
+            return 0
         after = max(cursor.last_event_id, start)
         events = list(Event.objects.filter(id__gt=after).order_by("id")[:limit])
         if not events:

@@ -380,3 +380,39 @@ def test_a_paused_webhook_sends_nothing_until_resumed(admin, receiver, receive_s
     assert delivery.state == "succeeded"
     run_jobs()
     assert WebhookDelivery.objects.count() == 1  # the message sent while paused was not queued
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_worker_skips_the_fan_out_while_another_holds_it(admin, receiver):
+    import threading
+
+    from django.db import connection, transaction
+
+    subscribe(admin, receiver)
+    with transaction.atomic():
+        event_append(type=EventType.CONTACT_UPDATED, data={"id": 1, "name": "Jane"})
+    WebhookCursor.objects.get_or_create(pk=1)
+    held, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                WebhookCursor.objects.select_for_update().get(pk=1)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert held.wait(10)
+        started = time.monotonic()
+        assert webhooks_fan_out() == 0  # not blocked behind the other worker
+        assert time.monotonic() - started < 2
+        assert WebhookDelivery.objects.count() == 0
+    finally:
+        release.set()
+        thread.join(10)
+    assert webhooks_fan_out() == 1
+    assert WebhookDelivery.objects.get().event_type == "contact.updated"
