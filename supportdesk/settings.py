@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "apps.mail",
     "apps.widget",
     "apps.whatsapp",
+    "apps.webhooks",
+    "apps.broadcasts",
     "apps.api",
 ]
 
@@ -329,6 +331,29 @@ MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=10_000)
 # most mail providers take, once base64 has grown it by a third).
 AGENT_ATTACHMENTS_MAX_BYTES = env.int("AGENT_ATTACHMENTS_MAX_BYTES", default=18 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+# Outgoing webhooks (docs/webhooks.md). Private, loopback and reserved destinations are refused
+# unless allowed here (every subscription) or by an admin on one subscription.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# Waits before each retry (the last one repeats), for up to WEBHOOKS_RETRY_HOURS after the first try.
+WEBHOOKS_RETRY_SECONDS = [
+    int(s)
+    for s in env.list("WEBHOOKS_RETRY_SECONDS", default=["10", "60", "300", "1800", "3600", "7200", "14400", "28800"])
+]
+WEBHOOKS_RETRY_HOURS = env.float("WEBHOOKS_RETRY_HOURS", default=24.0)
+WEBHOOKS_SEND_THREADS = env.int("WEBHOOKS_SEND_THREADS", default=4)
+WEBHOOKS_LEASE_SECONDS = env.int("WEBHOOKS_LEASE_SECONDS", default=60)
+# Settled deliveries (and their attempts) are kept in the log this long.
+WEBHOOKS_LOG_DAYS = env.int("WEBHOOKS_LOG_DAYS", default=30)
+# Status broadcasts (docs/broadcasts.md): recipients prepared per round, and the messages per
+# second per sender address for channels whose gateway declares no rate (registry `rate=`).
+BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=50)
+BROADCAST_DEFAULT_RATE = env.float("BROADCAST_DEFAULT_RATE", default=10.0)
+# Twilio's sending rate per number (messages per second): 1 for a long code, more for toll-free
+# and short codes; WhatsApp senders take more.
+TWILIO_SMS_MPS = env.float("TWILIO_SMS_MPS", default=1.0)
+TWILIO_WHATSAPP_MPS = env.float("TWILIO_WHATSAPP_MPS", default=20.0)
 
 # XMPP inboxes (docs/xmpp.md): `manage.py run_xmpp` keeps one c2s connection per account.
 # Plaintext SASL only for a loopback/test server; never on a real one.

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, social_views, views, whatsapp_views, widget_views
+from apps.api import email_views, hooks_views, social_views, views, whatsapp_views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -34,5 +34,18 @@ urlpatterns = [
     path("messages/<int:pk>/original", email_views.MessageOriginalView.as_view()),
     path("contacts/<int:pk>/identities", email_views.ContactIdentitiesView.as_view()),
     path("inboxes/<int:pk>/widget", widget_views.InboxWidgetView.as_view()),
+    path("webhooks", hooks_views.WebhookListView.as_view()),
+    path("webhooks/event-types", hooks_views.WebhookEventTypesView.as_view()),
+    path("webhooks/<int:pk>", hooks_views.WebhookDetailView.as_view()),
+    path("webhooks/<int:pk>/ping", hooks_views.WebhookPingView.as_view()),
+    path("webhooks/<int:pk>/deliveries", hooks_views.WebhookDeliveryListView.as_view()),
+    path("webhook-deliveries/<int:pk>", hooks_views.WebhookDeliveryDetailView.as_view()),
+    path("webhook-deliveries/<int:pk>/replay", hooks_views.WebhookDeliveryReplayView.as_view()),
+    path("broadcasts", hooks_views.BroadcastListView.as_view()),
+    path("broadcasts/<int:pk>", hooks_views.BroadcastDetailView.as_view()),
+    path("broadcasts/<int:pk>/preview", hooks_views.BroadcastPreviewView.as_view()),
+    path("broadcasts/<int:pk>/send", hooks_views.BroadcastSendView.as_view()),
+    path("broadcasts/<int:pk>/cancel", hooks_views.BroadcastCancelView.as_view()),
+    path("broadcasts/<int:pk>/recipients", hooks_views.BroadcastRecipientListView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -29,6 +29,7 @@ OUTBOX = "supportdesk_outbox"  # an outbox entry is due
 RECEIPTS = "supportdesk_receipts"  # a delivery-status receipt waits to be applied
 EVENTS = "supportdesk_events"  # events were appended (payload: the newest id)
 EPHEMERAL = "supportdesk_ephemeral"  # a frame not worth logging (payload: JSON)
+JOBS = "supportdesk_jobs"  # an app's queued work is due (registry.register_job)
 
 MAX_PAYLOAD = 7900
 

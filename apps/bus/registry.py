@@ -167,6 +167,9 @@ class SendChannel:
     # The files it takes (None with carries_files: any, within AGENT_ATTACHMENTS_MAX_BYTES).
     limits: FileLimits | None = None
     check: ReplyCheck | None = None
+    # Messages per second one sender address (a Twilio number) takes; None: no declared limit.
+    # Bulk sends (apps.broadcasts) pace themselves by it.
+    rate: float | None = None
 
 
 _senders: dict[str, SendChannel] = {}
@@ -182,6 +185,7 @@ def register_sender(
     claimed_by_own_process: bool = False,
     limits: FileLimits | None = None,
     check: ReplyCheck | None = None,
+    rate: float | None = None,
 ) -> None:
     """An identity kind a reply can go out on, and the gateway that sends it.
 
@@ -197,6 +201,7 @@ def register_sender(
         claimed_by_own_process=claimed_by_own_process,
         limits=limits,
         check=check or _checks.get(kind),
+        rate=rate,
     )
 
 
@@ -220,6 +225,12 @@ def reply_check(kind: str) -> ReplyCheck | None:
 def file_limits(kind: str) -> FileLimits | None:
     channel = _senders.get(kind)
     return channel.limits if channel is not None else None
+
+
+def send_rate(kind: str) -> float | None:
+    """Messages per second one sender address of `kind` takes (None: not declared)."""
+    channel = _senders.get(kind)
+    return channel.rate if channel is not None else None
 
 
 def sender_for(kind: str) -> SendChannel:
@@ -321,6 +332,28 @@ def sweeps() -> Iterable[Sweep]:
     return list(_sweeps.values())
 
 
+@dataclass(frozen=True)
+class Job:
+    name: str
+    # One round of the app's queued work (webhook deliveries, a broadcast's recipients);
+    # returns True when more is due now (the loop runs it again at once).
+    run: Callable[[], bool]
+
+
+_jobs: dict[str, Job] = {}
+
+
+def register_job(name: str, run: Callable[[], bool]) -> None:
+    """Queued work of an app above the bus, run by the bus worker's job loop (apps.bus.jobs),
+    woken by the JOBS and EVENTS doorbells and on a timer. `run` claims its own rows (leases,
+    SKIP LOCKED), so any number of workers can run it; one failing never stops the others."""
+    _jobs[name] = Job(name=name, run=run)
+
+
+def jobs() -> Iterable[Job]:
+    return list(_jobs.values())
+
+
 @dataclass
 class _Registry:
     """For tests: a snapshot of every registration, restored afterwards."""
@@ -331,11 +364,18 @@ class _Registry:
     sweeps: dict[str, Sweep] = field(default_factory=dict)
     media_fetchers: dict[str, MediaFetcher] = field(default_factory=dict)
     checks: dict[str, ReplyCheck] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
 
 
 def snapshot() -> _Registry:
     return _Registry(
-        dict(_inbound), dict(_senders), list(_recorder), dict(_sweeps), dict(_media_fetchers), dict(_checks)
+        dict(_inbound),
+        dict(_senders),
+        list(_recorder),
+        dict(_sweeps),
+        dict(_media_fetchers),
+        dict(_checks),
+        dict(_jobs),
     )
 
 
@@ -351,3 +391,5 @@ def restore(saved: _Registry) -> None:
     _media_fetchers.update(saved.media_fetchers)
     _checks.clear()
     _checks.update(saved.checks)
+    _jobs.clear()
+    _jobs.update(saved.jobs)

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from apps.bus import doorbell
+from apps.bus.jobs import jobs_loop
 from apps.bus.services.journal import inbound_drain
 from apps.bus.services.outbox import outbox_claim, outbox_renew_leases, outbox_send_claimed
 from apps.bus.services.receipts import status_receipts_drain
@@ -40,7 +41,7 @@ def _db_trouble(what: str) -> None:
 
 
 class BusWorker:
-    def __init__(self, *, drain: bool = True, send: bool = True) -> None:
+    def __init__(self, *, drain: bool = True, send: bool = True, jobs: bool = True) -> None:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         if drain:
@@ -48,6 +49,8 @@ class BusWorker:
             self.threads.append(threading.Thread(target=self._receipts_loop, name="bus-receipts", daemon=True))
         if send:
             self.threads.append(threading.Thread(target=self._send_loop, name="bus-send", daemon=True))
+        if jobs:  # the apps' queued work (webhooks, broadcasts): apps.bus.jobs
+            self.threads.append(threading.Thread(target=self._jobs_loop, name="bus-jobs", daemon=True))
 
     def start(self) -> None:
         for thread in self.threads:
@@ -77,6 +80,9 @@ class BusWorker:
                     self.threads[self.threads.index(thread)] = replacement
                     replacement.start()
         self.stop()
+
+    def _jobs_loop(self) -> None:
+        jobs_loop(self.stopping)
 
     # --- the inbound drain --------------------------------------------------------------------
     def _drain_loop(self) -> None:

@@ -11,10 +11,12 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.console.hooks_pages import admin_links
+
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/console.html", {"agent": request.user})
+    return render(request, "console/console.html", {"agent": request.user, **admin_links(request.user)})
 
 
 # Failed sign-ins are counted per username and per client address in the cache, over a window

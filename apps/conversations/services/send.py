@@ -113,6 +113,7 @@ def message_send(
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
+    take: bool = True,
 ) -> tuple[Message, bool]:
     """Queue an agent's reply (or note). Idempotent on client_id: a resend returns the first.
 
@@ -122,7 +123,8 @@ def message_send(
     anything is written. `template` ({"sid", "variables"}) sends a channel's approved template
     instead of free text (WhatsApp); its rendered text becomes the message's body. `options`
     are the channel's own reply choices, handed to its reply check (Mastodon: `visibility`,
-    public or private).
+    public or private). `take=False`
+    (a status broadcast) leaves an unassigned conversation unassigned.
     """
     if kind not in (Message.Kind.MESSAGE, Message.Kind.NOTE):
         raise InvalidInput(f"unknown message kind {kind!r}", code="invalid_kind")
@@ -140,7 +142,7 @@ def message_send(
     try:
         with transaction.atomic():
             return _message_send(
-                conversation_id, agent, body, client_id, identity_id, kind, attachments, template, options
+                conversation_id, agent, body, client_id, identity_id, kind, attachments, template, options, take
             )
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
@@ -160,6 +162,7 @@ def _message_send(
     attachments: Sequence[FileUpload] = (),
     template: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
+    take: bool = True,
 ) -> tuple[Message, bool]:
     conversation = (
         Conversation.objects.select_for_update(of=("self",), no_key=True)
@@ -225,7 +228,7 @@ def _message_send(
         conversation.waiting_since = None
         conversation.last_activity_at = now
         fields += ["waiting_since", "last_activity_at"]
-        if conversation.assignee_id is None:
+        if conversation.assignee_id is None and take:
             conversation.assignee = agent  # the first agent to answer takes the conversation
             fields.append("assignee")
             changes.append("assignee")

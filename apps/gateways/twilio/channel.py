@@ -103,5 +103,6 @@ def twilio_register() -> None:
             carries_files=True,
             limits=LIMITS[kind],
             source=_receipt_source,
+            rate=settings.TWILIO_WHATSAPP_MPS if kind == "whatsapp" else settings.TWILIO_SMS_MPS,
         )
         registry.register_media_fetcher(kind, _fetch_media)

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from apps.assignment.services import presence_expire
+from apps.bus.jobs import start_jobs_thread
 from apps.bus.tasks import events_prune, sweep
 from apps.core.runfile import runfile_remove, runfile_write
 from apps.gateways.email.embedded import start_imap_polling, start_smtp_listener
@@ -90,6 +91,7 @@ class Command(BaseCommand):
         if settings.CELERY_TASK_ALWAYS_EAGER:
             threading.Thread(target=periodic_loop, args=(5.0,), daemon=True, name="periodic").start()
             self._say("tasks run in-process (no REDIS_URL); periodic work every 5 s")
+            start_jobs_thread()  # webhooks and broadcasts, as run_bus does in production
             # Mail in, as run_smtp and beat's IMAP poll do in production (docs/EMAIL.md).
 
             start_imap_polling()

@@ -123,7 +123,9 @@ async function boot() {
   await Promise.all([loadAgents(), loadTeamsAndLabels(), list]);
   refreshUnread();
   const last = Number(localStorage.getItem("sd.selected"));
-  if (last && state.order.includes(last)) selectConv(last);
+  const linked = Number((location.hash.match(/^#c(\d+)$/) || [])[1]); // /console/#c17 (admin pages link so)
+  if (linked) selectConv(linked);
+  else if (last && state.order.includes(last)) selectConv(last);
 }
 
 // For tests and debugging: the socket (e.g. to drop it) and the state, read-only use.
