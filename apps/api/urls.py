@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, views, whatsapp_views, widget_views
+from apps.api import email_views, triage_views, views, whatsapp_views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -32,5 +32,10 @@ urlpatterns = [
     path("messages/<int:pk>/original", email_views.MessageOriginalView.as_view()),
     path("contacts/<int:pk>/identities", email_views.ContactIdentitiesView.as_view()),
     path("inboxes/<int:pk>/widget", widget_views.InboxWidgetView.as_view()),
+    path("conversations/<int:pk>/triage", triage_views.ConversationTriageView.as_view()),
+    path("triage/rules", triage_views.TriageRuleListView.as_view()),
+    path("triage/rules/<int:pk>", triage_views.TriageRuleDetailView.as_view()),
+    path("triage/model", triage_views.TriageModelView.as_view()),
+    path("triage/model/retrain", triage_views.TriageRetrainView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
