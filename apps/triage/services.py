@@ -363,6 +363,12 @@ def _retrain(*, force: bool) -> Training:
 _last_due_check = float("-inf")
 
 
+def triage_retrain_timer_reset(*, due: bool) -> None:
+    """Start the sweep's period now (`due`=False) or make the next sweep look at once (tests)."""
+    global _last_due_check
+    _last_due_check = float("-inf") if due else time.monotonic()
+
+
 def triage_retrain_due() -> str:
     """The bus sweep's turn: at most every TRIAGE_RETRAIN_SECONDS per process, retrain when
     TRIAGE_RETRAIN_NEW_LABELS labels came since the last training."""

@@ -4,6 +4,7 @@ import { avatar, clockTime, dayLabel, el, linkify, timeShort } from "./dom.js";
 import { automaticSender, emailBadges, emailMeta, emailSubject, emailTools, emailWarning } from "./email.js";
 import { attachmentNode } from "./media.js";
 import { templateBadge } from "./whatsapp.js";
+import { triageChip } from "./triage.js";
 
 const TICKS = {
   received: "",
@@ -75,6 +76,7 @@ export function renderMessage(message, context) {
     conversationMark,
     emailBadges(message),
     templateBadge(message),
+    triageChip(message),
   );
   const attachments = (message.attachments || []).map(attachmentNode);
   const delivery = !inbound && !note
