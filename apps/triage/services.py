@@ -348,6 +348,7 @@ def _retrain(*, force: bool) -> Training:
             update["model_version"] = version
         TriageState.objects.filter(pk=STATE_PK).update(**update)
         if better:
+            _expire()  # this process at once (it reads its own transaction), the others at their next check
             transaction.on_commit(_expire)
     who = f"v{active.version}" if active is not None else "no model"
     detail = (
