@@ -40,12 +40,18 @@ def main() -> int:
     train_s = time.process_time() - started
     metrics = evaluate(model, held)
     baseline = evaluate(None, held)
-    print(f"triage corpus: {len(samples)} messages ({sum(s.actionable for s in samples)} actionable), "
-          f"trained on {len(trained_on)}, held out {len(held)} ({held and sum(s.actionable for s in held)} actionable)")
+    print(
+        f"triage corpus: {len(samples)} messages ({sum(s.actionable for s in samples)} actionable), "
+        f"trained on {len(trained_on)}, held out {len(held)} ({held and sum(s.actionable for s in held)} actionable)"
+    )
     print(f"triage training: {train_s:.2f} s CPU")
-    print(f"triage held-out actionable: precision {metrics.precision:.3f} recall {metrics.recall:.3f} "
-          f"(tp {metrics.tp} fp {metrics.fp} fn {metrics.fn} tn {metrics.tn}; threshold {model.threshold:.3f})")
-    print(f"triage baseline (no model, all actionable): precision {baseline.precision:.3f} recall {baseline.recall:.3f}")
+    print(
+        f"triage held-out actionable: precision {metrics.precision:.3f} recall {metrics.recall:.3f} "
+        f"(tp {metrics.tp} fp {metrics.fp} fn {metrics.fn} tn {metrics.tn}; threshold {model.threshold:.3f})"
+    )
+    print(
+        f"triage baseline (no model, all actionable): precision {baseline.precision:.3f} recall {baseline.recall:.3f}"
+    )
     met = metrics.recall >= TARGET_RECALL and metrics.precision >= TARGET_PRECISION
     print(f"triage target recall >= {TARGET_RECALL} at precision >= {TARGET_PRECISION}: {'met' if met else 'NOT met'}")
     for s in held:
@@ -53,12 +59,26 @@ def main() -> int:
             print(f"  miss ({'actionable' if s.actionable else 'noise'}): {s.text}")
 
     # CPU per message: the full classification (rules, language, model) vs featurizing alone.
-    rules = RuleSet.from_dicts([
-        {"id": 1, "name": "Out of office", "action": "noise", "category": "automated",
-         "keywords": ["out of office", "automatic reply", "abwesend"], "pattern": ""},
-        {"id": 2, "name": "Refunds", "action": "actionable", "category": "",
-         "keywords": [], "pattern": r"\brefund|remboursement|reembolso|erstattung"},
-    ])
+    rules = RuleSet.from_dicts(
+        [
+            {
+                "id": 1,
+                "name": "Out of office",
+                "action": "noise",
+                "category": "automated",
+                "keywords": ["out of office", "automatic reply", "abwesend"],
+                "pattern": "",
+            },
+            {
+                "id": 2,
+                "name": "Refunds",
+                "action": "actionable",
+                "category": "",
+                "keywords": [],
+                "pattern": r"\brefund|remboursement|reembolso|erstattung",
+            },
+        ]
+    )
     classifier = Classifier(rules=rules, model=model, model_version=1)
     texts = [rows[i % len(rows)]["text"] * (1 + i % 3) for i in range(args.messages)]
     context = Context(channel="email", public=False, known_customer=True, automatic=False)
@@ -70,8 +90,10 @@ def main() -> int:
     for text in texts:
         classifier.classify(text, context)
     full_ms = (time.process_time() - started) * 1000 / len(texts)
-    print(f"triage CPU per message: {full_ms:.3f} ms (featurizing alone {base_ms:.3f} ms; budget 5 ms): "
-          f"{'met' if full_ms <= 5 else 'NOT met'}")
+    print(
+        f"triage CPU per message: {full_ms:.3f} ms (featurizing alone {base_ms:.3f} ms; budget 5 ms): "
+        f"{'met' if full_ms <= 5 else 'NOT met'}"
+    )
     print(f"triage 100,000 messages a day: {full_ms * 100_000 / 1000:.1f} s CPU a day")
     return 0
 

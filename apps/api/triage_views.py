@@ -158,7 +158,11 @@ class TriageRetrainView(BaseAPIView):
         request=None,
         responses=inline_serializer(
             "TriageTraining",
-            {"outcome": serializers.CharField(), "detail": serializers.CharField(), "version": serializers.IntegerField(allow_null=True)},
+            {
+                "outcome": serializers.CharField(),
+                "detail": serializers.CharField(),
+                "version": serializers.IntegerField(allow_null=True),
+            },
         ),
         operation_id="triage_retrain",
         description="Train now (administrators). The model is rolled out only if it beats the one in use on "

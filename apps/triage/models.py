@@ -28,16 +28,22 @@ class TriageRule(models.Model):
 
     name = models.CharField(max_length=120)
     enabled = models.BooleanField(default=True)
-    position = models.PositiveIntegerField(default=0, help_text="Rules are tried in this order; the first match decides.")
+    position = models.PositiveIntegerField(
+        default=0, help_text="Rules are tried in this order; the first match decides."
+    )
     action = models.CharField(max_length=16, choices=Action.choices, default=Action.NOISE)
     category = models.CharField(max_length=16, choices=Category.choices, blank=True, default=Category.OTHER)
     keywords = models.JSONField(default=list, blank=True, help_text="Words or phrases; any of them matches (any case).")
     pattern = models.CharField(max_length=300, blank=True, help_text="A regular expression (Python syntax, any case).")
     channels = models.JSONField(default=list, blank=True, help_text="Identity kinds; empty: every channel.")
     languages = models.JSONField(default=list, blank=True, help_text="Language codes (en, de, fr, es …); empty: any.")
-    known_customer = models.BooleanField(null=True, blank=True, help_text="Only known (or only new) customers; empty: both.")
+    known_customer = models.BooleanField(
+        null=True, blank=True, help_text="Only known (or only new) customers; empty: both."
+    )
     visibility = models.CharField(max_length=8, choices=Visibility.choices, blank=True, default=Visibility.ANY)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,7 +98,9 @@ class TriageModel(models.Model):
     class Meta:
         ordering = ["-version"]
         constraints = [
-            models.UniqueConstraint(fields=["state"], condition=models.Q(state="active"), name="triage_one_active_model")
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="active"), name="triage_one_active_model"
+            )
         ]
 
 

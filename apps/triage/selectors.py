@@ -37,7 +37,9 @@ def model_status() -> dict[str, Any]:
     if active is None:
         active = TriageModel.objects.defer("weights").filter(state=TriageModel.State.ACTIVE).first()
     counts = TriageLabel.objects.aggregate(
-        total=Count("id"), actionable=Count("id", filter=Q(actionable=True)), agents=Count("id", filter=Q(source="agent"))
+        total=Count("id"),
+        actionable=Count("id", filter=Q(actionable=True)),
+        agents=Count("id", filter=Q(source="agent")),
     )
     state = TriageState.objects.filter(pk=1).first()
     return {

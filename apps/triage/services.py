@@ -85,7 +85,12 @@ def triage_current() -> Classifier:
         loaded = _loaded
         rules = loaded.classifier.rules if loaded is not None else None
         if rules is None or loaded is None or loaded.rules_version != state["rules_version"]:
-            rules = RuleSet([compile_rule(row) for row in _rule_rows(TriageRule.objects.filter(enabled=True).order_by("position", "id"))])
+            rules = RuleSet(
+                [
+                    compile_rule(row)
+                    for row in _rule_rows(TriageRule.objects.filter(enabled=True).order_by("position", "id"))
+                ]
+            )
         model = loaded.classifier.model if loaded is not None else None
         if loaded is None or loaded.model_version != state["model_version"]:
             model = _model_load(state["model_version"])
@@ -215,7 +220,14 @@ RULE_FIELDS = (
 def _rule_check(rule: TriageRule) -> None:
     if not rule.name.strip():
         raise InvalidInput("a rule needs a name", code="invalid_rule")
-    if not (rule.keywords or rule.pattern or rule.channels or rule.languages or rule.known_customer is not None or rule.visibility):
+    if not (
+        rule.keywords
+        or rule.pattern
+        or rule.channels
+        or rule.languages
+        or rule.known_customer is not None
+        or rule.visibility
+    ):
         raise InvalidInput("a rule needs at least one condition", code="invalid_rule")
     if not isinstance(rule.keywords, list) or not all(isinstance(k, str) for k in rule.keywords):
         raise InvalidInput("keywords must be a list of words or phrases", code="invalid_rule")

@@ -23,7 +23,12 @@ def test_an_agent_reads_rules_but_only_an_administrator_changes_them(api, admin_
     created = admin_api.post("/api/v1/triage/rules", RULE, format="json")
     assert created.status_code == 201
     rule = created.json()
-    assert (rule["name"], rule["action"], rule["keywords"], rule["position"]) == ("Out of office", "noise", RULE["keywords"], 1)
+    assert (rule["name"], rule["action"], rule["keywords"], rule["position"]) == (
+        "Out of office",
+        "noise",
+        RULE["keywords"],
+        1,
+    )
 
     assert [r["id"] for r in api.get("/api/v1/triage/rules").json()["results"]] == [rule["id"]]
     url = f"/api/v1/triage/rules/{rule['id']}"
@@ -106,7 +111,10 @@ def test_an_agent_cannot_triage_a_conversation_of_an_inbox_they_are_not_in(api, 
     post_twilio(**twilio_params(To=elsewhere.address, Body="hello"))
     conversation = Conversation.objects.get(inbox=elsewhere)
 
-    assert api.post(f"/api/v1/conversations/{conversation.pk}/triage", {"actionable": False}, format="json").status_code == 404
+    assert (
+        api.post(f"/api/v1/conversations/{conversation.pk}/triage", {"actionable": False}, format="json").status_code
+        == 404
+    )
     assert not TriageLabel.objects.exists()
 
 

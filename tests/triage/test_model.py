@@ -55,13 +55,16 @@ def test_a_candidate_that_does_not_beat_the_model_in_use_is_kept_out():
     assert triage_retrain().outcome == "rolled_out"
     # Keep the held-out labels, but only a handful to learn from: a weaker candidate.
     learn = [label for label in TriageLabel.objects.all() if not is_held_out(str(label.pk))]
-    keep = {l.pk for l in [x for x in learn if x.actionable][:25] + [x for x in learn if not x.actionable][:25]}
-    TriageLabel.objects.filter(pk__in=[l.pk for l in learn if l.pk not in keep]).delete()
+    keep = {x.pk for x in [x for x in learn if x.actionable][:25] + [x for x in learn if not x.actionable][:25]}
+    TriageLabel.objects.filter(pk__in=[x.pk for x in learn if x.pk not in keep]).delete()
 
     result = triage_retrain()
 
     assert result.outcome == "rejected"
-    assert list(TriageModel.objects.order_by("version").values_list("version", "state")) == [(1, "active"), (2, "rejected")]
+    assert list(TriageModel.objects.order_by("version").values_list("version", "state")) == [
+        (1, "active"),
+        (2, "rejected"),
+    ]
     assert TriageState.objects.get().model_version == 1
     assert triage_current().model_version == 1
 

@@ -7,7 +7,7 @@ import pytest
 from apps.assignment.services import assignment_drain
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
-from apps.triage.services import labels_import, rule_create, triage_current, triage_retrain
+from apps.triage.services import labels_import, triage_current, triage_retrain
 from tests.bus.test_webhook_queries import FIRST_MESSAGE_QUERIES, FOLLOW_UP_QUERIES
 from tests.conftest import twilio_params
 from tests.triage.conftest import corpus, online

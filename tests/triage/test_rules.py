@@ -15,7 +15,9 @@ from apps.triage.services import message_triage, rule_create, rule_delete, rule_
 pytestmark = pytest.mark.django_db
 
 
-def verdict(text: str, *, channel: str = "phone", meta: dict | None = None, known: bool = False, automatic: bool = False):
+def verdict(
+    text: str, *, channel: str = "phone", meta: dict | None = None, known: bool = False, automatic: bool = False
+):
     now = timezone.now()
     identity = Identity(
         contact=Contact(), kind=channel, address="x", created_at=now - dt.timedelta(days=30) if known else now
@@ -60,7 +62,9 @@ def test_the_first_matching_rule_by_position_decides(thanks_rule):
 
 def test_channel_language_known_customer_and_visibility_conditions():
     rule_create(by=None, name="German chatter on Telegram", channels=["telegram"], languages=["de"], keywords=["danke"])
-    rule_create(by=None, name="New people's public mentions", known_customer=False, visibility="public", pattern="^@acme")
+    rule_create(
+        by=None, name="New people's public mentions", known_customer=False, visibility="public", pattern="^@acme"
+    )
 
     assert verdict("Danke, alles klar mit der Lieferung", channel="telegram").noise
     assert verdict("Danke, alles klar mit der Lieferung", channel="phone").actionable  # other channel

@@ -65,7 +65,9 @@ def conversation_triage_set(
             conversation.waiting_since = message.created_at  # the customer has waited since then
         fields += ["noise", "waiting_since"]
         changes.append("triage")
-        extra.append(activity_add(conversation, f"{by.name} marked this actionable", now=now, meta={"triage": "actionable"}))
+        extra.append(
+            activity_add(conversation, f"{by.name} marked this actionable", now=now, meta={"triage": "actionable"})
+        )
     else:
         conversation.noise = True
         conversation.waiting_since = None
@@ -76,7 +78,9 @@ def conversation_triage_set(
             fields.append("assignee")
             changes.append("assignee")
         extra.append(
-            activity_add(conversation, f"{by.name} marked this not actionable (noise)", now=now, meta={"triage": "noise"})
+            activity_add(
+                conversation, f"{by.name} marked this not actionable (noise)", now=now, meta={"triage": "noise"}
+            )
         )
     if extra:
         fields.append("last_seq")
