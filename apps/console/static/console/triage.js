@@ -34,11 +34,13 @@ export function renderTriage(conv) {
   const verdict = $("triage-verdict");
   const button = $("triage-btn");
   if (!verdict || !button) return;
+  $("triage-bar").dataset.verdict = conv.noise ? "noise" : "actionable";
   verdict.dataset.verdict = conv.noise ? "noise" : "actionable";
   verdict.textContent = conv.noise ? "Not actionable" : "Actionable";
   verdict.title = conv.triage_reason || "";
   $("triage-reason").textContent = conv.triage_reason || "";
-  button.textContent = conv.noise ? "Actionable" : "Not actionable";
+  $("triage-reason").title = conv.triage_reason || "";
+  button.textContent = conv.noise ? "Mark actionable" : "Mark not actionable";
   button.title = conv.noise
     ? "Put it in the queues (and teach triage that messages like this need an answer)"
     : "Take it out of the queues into Noise (and teach triage that messages like this need none)";
