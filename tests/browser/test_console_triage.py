@@ -7,11 +7,14 @@ import uuid
 
 import pytest
 
+from apps.accounts.models import Agent
 from apps.conversations.models import Conversation
-from apps.triage.models import TriageLabel
-from apps.triage.services import rule_create
+from apps.triage.models import TriageLabel, TriageModel, TriageRule
+from apps.triage.services import labels_import, rule_create
 from tests.browser.support import open_console, screenshot, wait_for_js
 from tests.conftest import twilio_params
+from tests.factories import AgentFactory
+from tests.triage.conftest import corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -75,3 +78,50 @@ def test_an_agent_moves_a_conversation_out_of_noise_with_one_click_and_a_colleag
     finally:
         ana.context.close()
         ben.context.close()
+
+
+def test_an_administrator_manages_rules_and_retrains_on_the_triage_page(chromium, console_server, sms_inbox, agent):
+    admin = AgentFactory(username="root", display_name="Root", role=Agent.Role.ADMIN)
+    sms_inbox.members.add(admin)
+    labels_import(corpus())
+    root = open_console(chromium, console_server, "root")
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        page = root.page
+        page.click("#triage-link")
+        page.wait_for_url(console_server.url + "/console/triage/")
+        page.locator("#model-status", has_text="No model in use yet").wait_for()
+
+        page.fill("#rule-name", "Out of office")
+        page.fill("#rule-keywords", "out of office, on vacation")
+        page.fill("#rule-channels", "email")
+        page.select_option("#rule-category", "automated")
+        page.click("#rule-form button[type=submit]")
+        row = page.locator("#rules tr", has_text="Out of office")
+        row.wait_for()
+        assert "words: out of office, on vacation" in row.inner_text()
+        assert "not actionable (automated)" in row.inner_text()
+        rule = TriageRule.objects.get()
+        assert (rule.keywords, rule.channels, rule.category) == (["out of office", "on vacation"], ["email"], "automated")
+
+        row.locator("button", has_text="Switch off").click()
+        page.locator("#rules tr.disabled", has_text="Out of office").wait_for()
+        assert TriageRule.objects.get().enabled is False
+
+        # The server's periodic sweep may be training these labels already: either way a model
+        # beats "no model" and is rolled out, and the page shows it.
+        page.click("#retrain-btn")
+        page.locator("#model-status", has_text="Version 1 in use").wait_for(timeout=60_000)
+        page.locator("#model-history tr[data-version='1'][data-state=active]").wait_for()
+        assert TriageModel.objects.get(state="active").version == 1
+        screenshot(page, "triage-admin")
+
+        # An agent reads the page but gets no editing controls.
+        ana.page.goto(console_server.url + "/console/triage/")
+        ana.page.locator("#rules tr", has_text="Out of office").wait_for()
+        assert ana.page.locator("#rule-form").count() == 0
+        assert ana.page.locator("#retrain-btn").count() == 0
+        assert root.errors == [] and ana.errors == []
+    finally:
+        root.context.close()
+        ana.context.close()
