@@ -135,3 +135,16 @@ def test_model_status_and_retraining(api, admin_api):
     assert status["labels"]["since_last_training"] == 0
     assert status["last_result"] == trained["detail"]
     assert [m["version"] for m in status["history"]] == [1]
+
+
+def test_assigning_a_noise_conversation_takes_it_out_of_noise(api, agent, texts, thanks_rule):
+    conversation = texts("thanks!")
+    assert conversation.noise
+
+    response = api.patch(f"/api/v1/conversations/{conversation.pk}", {"assignee": agent.pk}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["noise"], response.json()["triage_reason"]) == (False, "Assigned by Ana")
+    assert [c["id"] for c in api.get("/api/v1/conversations", {"view": "mine"}).json()["results"]] == [conversation.pk]
+    assert Event.objects.filter(type="conversation.updated").last().data["changes"] == ["assignee", "triage"]
+    assert not TriageLabel.objects.exists()  # taking it on is not a verdict on the message
