@@ -55,8 +55,11 @@ def test_an_agent_moves_a_conversation_out_of_noise_with_one_click_and_a_colleag
         page.locator("#triage-verdict[data-verdict=actionable]", has_text="Actionable").wait_for()
         page.locator("#triage-reason", has_text="Marked actionable by Ana").wait_for()
         page.locator("#timeline li.activity", has_text="Ana marked this actionable").wait_for()
-        wait_for_js(page, "!document.querySelector('#views button[data-view=noise] .view-count') || "
-                    "document.querySelector('#views button[data-view=noise] .view-count').textContent === '0'")
+        wait_for_js(
+            page,
+            "!document.querySelector('#views button[data-view=noise] .view-count') || "
+            "document.querySelector('#views button[data-view=noise] .view-count').textContent === '0'",
+        )
         assert page.locator("#conv-list li", has_text=praise).count() == 0
         # Ben's Noise view drops it live; his queue has it.
         ben.page.locator("#conv-list li", has_text=praise).wait_for(state="detached")
@@ -102,7 +105,11 @@ def test_an_administrator_manages_rules_and_retrains_on_the_triage_page(chromium
         assert "words: out of office, on vacation" in row.inner_text()
         assert "not actionable (automated)" in row.inner_text()
         rule = TriageRule.objects.get()
-        assert (rule.keywords, rule.channels, rule.category) == (["out of office", "on vacation"], ["email"], "automated")
+        assert (rule.keywords, rule.channels, rule.category) == (
+            ["out of office", "on vacation"],
+            ["email"],
+            "automated",
+        )
 
         row.locator("button", has_text="Switch off").click()
         page.locator("#rules tr.disabled", has_text="Out of office").wait_for()

@@ -15,6 +15,13 @@ from apps.triage.services import rule_create
 from tests.conftest import twilio_params
 from tests.factories import AgentFactory
 
+# The verdict of a message on a desk without triage rules or a model (Message.meta["triage"]).
+NO_RULE_NO_MODEL = {
+    "verdict": "actionable",
+    "category": "actionable",
+    "reason": "No rule matched (no model rolled out yet)",
+    "source": "default",
+}
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "triage" / "corpus.jsonl"
 
 

@@ -10,7 +10,7 @@ from apps.conversations.models import Conversation, Message
 from apps.triage.services import labels_import, triage_current, triage_retrain
 from tests.bus.test_webhook_queries import FIRST_MESSAGE_QUERIES, FOLLOW_UP_QUERIES
 from tests.conftest import twilio_params
-from tests.triage.conftest import corpus, online
+from tests.triage.conftest import NO_RULE_NO_MODEL, corpus, online
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,12 +19,7 @@ def test_every_inbound_message_carries_its_verdict_and_reason(texts):
     conversation = texts("My router is down")
 
     message = Message.objects.get(conversation=conversation)
-    assert message.meta["triage"] == {
-        "verdict": "actionable",
-        "category": "actionable",
-        "reason": "No rule matched (no model rolled out yet)",
-        "source": "default",
-    }
+    assert message.meta["triage"] == NO_RULE_NO_MODEL
     assert (conversation.noise, conversation.triage_reason) == (False, "No rule matched (no model rolled out yet)")
 
 
