@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.contacts.models import Contact, Identity
 from apps.core.errors import InvalidInput
+from apps.triage.demo import demo_triage_rules
 from apps.triage.rules import Facts, RuleSet
 from apps.triage.services import message_triage, rule_create, rule_delete, rule_update, triage_current
 
@@ -104,3 +105,12 @@ def test_rules_are_pure_computation_over_the_facts():
     facts = Facts(channel="phone", language="", known_customer=False, public=False)
     found = rules.first_match("Earn $$$ at bit.ly/x", facts)
     assert found is not None and found[0].id == 7 and found[1] == "“bit.ly/”"
+
+
+def test_the_demo_rules_catch_out_of_office_and_spam_once():
+    assert demo_triage_rules() == 2
+    assert demo_triage_rules() == 0  # seed_demo again adds nothing
+
+    assert verdict("Automatic reply: I am out of office until Monday").category == "automated"
+    assert verdict("Congratulations!! Claim your prize at our site").category == "spam"
+    assert verdict("I never got the prize I ordered").actionable
