@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apps.triage.models import TriageRule
 from apps.triage.services import rule_create
 
-DEMO_RULES = [
+DEMO_RULES: list[dict[str, Any]] = [
     {
         "name": "Out-of-office replies",
         "keywords": ["out of office", "automatic reply", "auto-reply", "abwesenheitsnotiz", "absent du bureau"],
