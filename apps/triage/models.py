@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.conversations.models import Message
+from apps.triage.rules import RuleError, pattern_regex
 
 
 class TriageRule(models.Model):
@@ -52,6 +54,13 @@ class TriageRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The Django admin's check (the API's is services._rule_check)."""
+        try:
+            pattern_regex(self.pattern)
+        except RuleError as exc:
+            raise ValidationError({"pattern": str(exc)}) from None
 
 
 class TriageLabel(models.Model):

@@ -85,12 +85,7 @@ def triage_current() -> Classifier:
         loaded = _loaded
         rules = loaded.classifier.rules if loaded is not None else None
         if rules is None or loaded is None or loaded.rules_version != state["rules_version"]:
-            rules = RuleSet(
-                [
-                    compile_rule(row)
-                    for row in _rule_rows(TriageRule.objects.filter(enabled=True).order_by("position", "id"))
-                ]
-            )
+            rules = _ruleset(TriageRule.objects.filter(enabled=True).order_by("position", "id"))
         model = loaded.classifier.model if loaded is not None else None
         if loaded is None or loaded.model_version != state["model_version"]:
             model = _model_load(state["model_version"])
@@ -101,6 +96,17 @@ def triage_current() -> Classifier:
             now,
         )
         return _loaded.classifier
+
+
+def _ruleset(rules: Iterable[TriageRule]) -> RuleSet:
+    compiled = []
+    for row in _rule_rows(rules):
+        try:
+            compiled.append(compile_rule(row))
+        except RuleError:
+            # Saved around the services (a database edit): skipped, never a reason to stop messages.
+            log.exception("triage rule %s cannot be compiled; skipped", row["id"])
+    return RuleSet(compiled)
 
 
 def _model_load(version: int | None) -> Linear | None:

@@ -10,8 +10,16 @@ from django.utils import timezone
 from apps.contacts.models import Contact, Identity
 from apps.core.errors import InvalidInput
 from apps.triage.demo import demo_triage_rules
+from apps.triage.models import TriageRule
 from apps.triage.rules import Facts, RuleSet
-from apps.triage.services import message_triage, rule_create, rule_delete, rule_update, triage_current
+from apps.triage.services import (
+    message_triage,
+    rule_create,
+    rule_delete,
+    rule_update,
+    rules_changed,
+    triage_current,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +122,11 @@ def test_the_demo_rules_catch_out_of_office_and_spam_once():
     assert verdict("Automatic reply: I am out of office until Monday").category == "automated"
     assert verdict("Congratulations!! Claim your prize at our site").category == "spam"
     assert verdict("I never got the prize I ordered").actionable
+
+
+def test_a_rule_broken_around_the_services_is_skipped_not_fatal(thanks_rule):
+    TriageRule.objects.create(name="Broken", pattern="(unclosed", position=0)  # a database edit
+    rules_changed()
+
+    assert [r.name for r in triage_current().rules.rules] == ["Thanks only"]
+    assert verdict("thanks").noise
