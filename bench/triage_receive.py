@@ -77,7 +77,7 @@ def main() -> int:
         else:
             triage_cache_reset()
             assert triage_current().model is not None
-        for i in range(args.messages):
+        for _ in range(args.messages):
             n = next(sid)
             sender = f"+1415556{n % args.senders:04d}"
             body = corpus[n % len(corpus)]["text"]
