@@ -41,6 +41,7 @@ export function renderTriage(conv) {
   $("triage-reason").textContent = conv.triage_reason || "";
   $("triage-reason").title = conv.triage_reason || "";
   button.textContent = conv.noise ? "Mark actionable" : "Mark not actionable";
+  button.setAttribute("aria-keyshortcuts", "n");
   button.title = conv.noise
     ? "Put it in the queues (and teach triage that messages like this need an answer)"
     : "Take it out of the queues into Noise (and teach triage that messages like this need none)";
