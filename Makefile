@@ -52,6 +52,8 @@ lint: install-dev
 bench: install-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/xmpp_inbound.py $(XMPP_BENCH_ARGS)
+	$(BIN)/python bench/triage.py $(TRIAGE_BENCH_ARGS)
+	$(BIN)/python bench/triage_receive.py $(TRIAGE_RECEIVE_ARGS)
 
 # Fault injection on the production layout, on its own PostgreSQL and Redis (bench/README.md).
 chaos: install-dev

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.gateways.mastodon",
     "apps.linking",
     "apps.assignment",
+    "apps.triage",
     "apps.console",
     "apps.mail",
     "apps.widget",
@@ -319,6 +320,13 @@ EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
 STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=1.0)
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=7)
 BUS_SWEEP_AFTER_SECONDS = env.int("BUS_SWEEP_AFTER_SECONDS", default=60)
+# Triage (docs/triage.md): how often a process checks for new rules or a new model, how often the
+# bus sweep looks for new labels, how many new labels start a retraining, and how many labels of
+# each kind (actionable, not) training needs.
+TRIAGE_RELOAD_SECONDS = env.float("TRIAGE_RELOAD_SECONDS", default=30.0)
+TRIAGE_RETRAIN_SECONDS = env.float("TRIAGE_RETRAIN_SECONDS", default=600.0)
+TRIAGE_RETRAIN_NEW_LABELS = env.int("TRIAGE_RETRAIN_NEW_LABELS", default=20)
+TRIAGE_MIN_LABELS_PER_KIND = env.int("TRIAGE_MIN_LABELS_PER_KIND", default=20)
 # The bus worker (manage.py run_bus): journal entries per batch, how often it looks without a
 # doorbell, threads sending replies, and the outbox lease (renewed while a send runs).
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)

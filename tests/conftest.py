@@ -8,9 +8,21 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
+from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32
+
+
+@pytest.fixture(autouse=True)
+def _triage_fresh():
+    """Each test starts with no triage rules or model loaded (its database has none) and without
+    the first load's queries; the services that change rules or models reload them at once.
+    The sweep's retraining check waits its period (tests of it make it due)."""
+    triage_cache_reset(empty=True)
+    triage_retrain_timer_reset(due=False)  # the sweep's retraining looks again a period later
+    yield
+    triage_cache_reset()
 
 
 @pytest.fixture

@@ -69,6 +69,8 @@ def conversation_items_data(rows: list[Conversation]) -> list[dict[str, Any]]:
             "unread": int(getattr(r, "unread", 0) or 0),
             "last_message": r.last_message,
             "created_at": _dt(r.created_at),
+            "noise": r.noise,
+            "triage_reason": r.triage_reason,
         }
         for r in rows
     ]

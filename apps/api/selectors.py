@@ -57,16 +57,25 @@ def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
     """What waits for this agent: unread customer messages in open (not resolved) conversations
-    assigned to them or to nobody, and in how many conversations. One query: the kept counts of
+    assigned to them or to nobody, and in how many conversations; and how many are noise. One query: the kept counts of
     those rows (conv_unresolved_idx) joined to this agent's read markers, no count of messages."""
+    # Noise (triage) waits in nobody's queue: not in these totals, counted on its own (the Noise
+    # view's tab) by the same query.
+    queued = Q(noise=False, unread__gt=0) & (Q(assignee=agent) | Q(assignee__isnull=True))
     rows = _with_unread(
-        conversations_visible(agent=agent)
-        .exclude(status=Conversation.Status.RESOLVED)
-        .filter(Q(assignee=agent) | Q(assignee__isnull=True)),
+        conversations_visible(agent=agent).exclude(status=Conversation.Status.RESOLVED),
         agent,
-    ).filter(Q(unread__gt=0))
-    totals = rows.aggregate(messages=Sum("unread"), conversations=Count("pk"))
-    return {"messages": totals["messages"] or 0, "conversations": totals["conversations"] or 0}
+    ).filter(queued | Q(noise=True))
+    totals = rows.aggregate(
+        messages=Sum("unread", filter=Q(noise=False)),
+        conversations=Count("pk", filter=Q(noise=False)),
+        noise=Count("pk", filter=Q(noise=True)),
+    )
+    return {
+        "messages": totals["messages"] or 0,
+        "conversations": totals["conversations"] or 0,
+        "noise": totals["noise"] or 0,
+    }
 
 
 def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | None:
@@ -76,7 +85,7 @@ def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | N
 
 # --- the conversation list ----------------------------------------------------------------
 
-VIEWS = ("all", "mine", "unassigned")
+VIEWS = ("all", "mine", "unassigned", "noise")
 SORTS = ("recent", "waiting")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Cursor phases: "" = recent sort; "w" = waiting sort, among the waiting ones;
@@ -156,14 +165,18 @@ def conversation_list(
     costs at most two queries plus the two prefetches, however long the history is.
     """
     qs = conversation_items(agent=agent)
-    if view == "mine":
+    # Noise (triage) is in the Noise view only, never in a queue.
+    qs = qs.filter(noise=True) if view == "noise" else qs.filter(noise=False)
+    if view in ("noise", "all"):
+        pass
+    elif view == "mine":
         qs = qs.filter(assignee=agent)
     elif view == "unassigned":
         qs = qs.filter(assignee__isnull=True)
     elif view.startswith("team:") and view[5:].isdigit():
         qs = qs.filter(team_id=int(view[5:]))
-    elif view != "all":
-        raise InvalidInput("`view` must be mine, unassigned, all or team:<id>", code="invalid_view")
+    else:
+        raise InvalidInput("`view` must be mine, unassigned, all, noise or team:<id>", code="invalid_view")
     if status:
         if status not in Conversation.Status.values:
             raise InvalidInput(f"unknown status {status!r}", code="invalid_status")

@@ -132,6 +132,8 @@ class ConversationSerializer(serializers.ModelSerializer):
             "unread",
             "last_message",
             "created_at",
+            "noise",
+            "triage_reason",
         ]
 
     def get_labels(self, obj: Conversation) -> list[str]:
@@ -322,3 +324,4 @@ class PresenceSerializer(serializers.Serializer):
 class UnreadSerializer(serializers.Serializer):
     messages = serializers.IntegerField()
     conversations = serializers.IntegerField()
+    noise = serializers.IntegerField(help_text="Conversations in the Noise view that are not resolved (triage).")

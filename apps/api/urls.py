@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, hooks_views, social_views, views, whatsapp_views, widget_views
+from apps.api import email_views, hooks_views, social_views, triage_views, views, whatsapp_views, widget_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -47,5 +47,10 @@ urlpatterns = [
     path("broadcasts/<int:pk>/send", hooks_views.BroadcastSendView.as_view()),
     path("broadcasts/<int:pk>/cancel", hooks_views.BroadcastCancelView.as_view()),
     path("broadcasts/<int:pk>/recipients", hooks_views.BroadcastRecipientListView.as_view()),
+    path("conversations/<int:pk>/triage", triage_views.ConversationTriageView.as_view()),
+    path("triage/rules", triage_views.TriageRuleListView.as_view()),
+    path("triage/rules/<int:pk>", triage_views.TriageRuleDetailView.as_view()),
+    path("triage/model", triage_views.TriageModelView.as_view()),
+    path("triage/model/retrain", triage_views.TriageRetrainView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -101,8 +101,8 @@ def conversation_auto_assign(
     available (the conversation then waits in the queue). With a `pool`, candidates locked and
     counted earlier in the transaction are reused (the caller flushes the pool before commit).
     """
-    if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
-        return None
+    if conversation.assignee_id or conversation.status != Conversation.Status.OPEN or conversation.noise:
+        return None  # noise (triage) waits in nobody's queue
     inbox = conversation.inbox
     if not inbox.auto_assign:
         return None
@@ -151,7 +151,9 @@ def assignment_drain(*, limit: int = 100) -> int:
         members__presence__last_seen_at__gte=_fresh_after(timezone.now()),
     ).values("id")
     waiting = list(
-        Conversation.objects.filter(assignee__isnull=True, status=Conversation.Status.OPEN, inbox__in=staffed)
+        Conversation.objects.filter(
+            assignee__isnull=True, status=Conversation.Status.OPEN, noise=False, inbox__in=staffed
+        )
         .order_by(F("waiting_since").asc(nulls_last=True), "id")
         .values_list("id", flat=True)[:limit]
     )
@@ -163,7 +165,7 @@ def assignment_drain(*, limit: int = 100) -> int:
             conversation = (
                 Conversation.objects.select_for_update(of=("self",), no_key=True)
                 .select_related("inbox")
-                .filter(pk=conversation_id, assignee__isnull=True, status=Conversation.Status.OPEN)
+                .filter(pk=conversation_id, assignee__isnull=True, status=Conversation.Status.OPEN, noise=False)
                 .first()
             )
             if conversation and conversation_auto_assign(conversation=conversation):

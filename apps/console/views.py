@@ -19,6 +19,14 @@ def console(request: HttpRequest) -> HttpResponse:
     return render(request, "console/console.html", {"agent": request.user, **admin_links(request.user)})
 
 
+@login_required
+def triage(request: HttpRequest) -> HttpResponse:
+    """Triage settings: the rules (administrators edit them) and the learned model's status."""
+    agent = request.user
+    admin = getattr(agent, "role", "") == "admin" or agent.is_superuser
+    return render(request, "console/triage.html", {"agent": agent, "admin": admin})
+
+
 # Failed sign-ins are counted per username and per client address in the cache, over a window
 # that starts at the first failure. Past a limit, attempts are refused without checking the
 # password, so guessing costs the same whether or not the password is right.

@@ -67,6 +67,8 @@ def conversation_data(conversation: Conversation) -> dict[str, Any]:
         "last_activity_at": conversation.last_activity_at.isoformat(),
         "waiting_since": conversation.waiting_since.isoformat() if conversation.waiting_since else None,
         "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+        "noise": conversation.noise,
+        "triage_reason": conversation.triage_reason,
     }
 
 

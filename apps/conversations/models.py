@@ -72,6 +72,12 @@ class Conversation(models.Model):
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
     labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
+    noise = models.BooleanField(
+        default=False,
+        help_text="Triage found nothing to act on (praise, chatter, spam, automated, off-topic): kept out of "
+        "the queues, shown in the Noise view. An actionable message or an agent's click clears it.",
+    )
+    triage_reason = models.CharField(max_length=200, blank=True, help_text="Why it is (or is not) noise, in words.")
     last_message = models.JSONField(
         null=True,
         blank=True,
@@ -119,6 +125,8 @@ class Conversation(models.Model):
                 name="conv_unresolved_idx",
                 condition=~Q(status="resolved"),
             ),
+            # The Noise view and its count (triage): a small partial index, noise is the exception.
+            models.Index(fields=["last_activity_at", "id"], name="conv_noise_recent_idx", condition=Q(noise=True)),
         ]
 
     def __str__(self) -> str:

@@ -111,6 +111,8 @@ def test_item_shape(api, agent, other_agent, post_twilio):
             "created_at": message.created_at.isoformat(),
         },
         "created_at": item["created_at"],
+        "noise": False,
+        "triage_reason": "No rule matched (no model rolled out yet)",
     }
 
 

@@ -34,7 +34,7 @@ def test_totals_count_unread_customer_messages_in_open_conversations_of_mine_or_
         response = api.get("/api/v1/unread")
 
     assert response.status_code == 200
-    assert response.json() == {"messages": 3, "conversations": 2}
+    assert response.json() == {"messages": 3, "conversations": 2, "noise": 0}
 
 
 def test_reading_lowers_the_totals_and_tells_only_that_agent(api, agent, other_agent, post_twilio):
@@ -45,7 +45,7 @@ def test_reading_lowers_the_totals_and_tells_only_that_agent(api, agent, other_a
     response = api.post(f"/api/v1/conversations/{conversation.pk}/read", {}, format="json")
 
     assert response.status_code == 200
-    assert api.get("/api/v1/unread").json() == {"messages": 0, "conversations": 0}
+    assert api.get("/api/v1/unread").json() == {"messages": 0, "conversations": 0, "noise": 0}
     [event] = Event.objects.filter(id__gt=before)
     assert (event.type, event.agent_id, event.conversation_id) == ("conversation.read", agent.pk, conversation.pk)
     conversation.refresh_from_db()  # the assignment added an activity entry

@@ -42,6 +42,7 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
+        "triage_retrain": "not yet",
     }
     entry.refresh_from_db()
     assert entry.state == InboundEntry.State.DONE
@@ -57,6 +58,7 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
+        "triage_retrain": "not yet",
     }
 
 

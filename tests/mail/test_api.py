@@ -15,6 +15,7 @@ from apps.conversations.models import Attachment, Message
 from apps.mail.models import EmailMessage
 from tests.factories import AgentFactory
 from tests.mail.support import JANE, compose, dsn
+from tests.triage.conftest import NO_RULE_NO_MODEL
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +148,10 @@ def test_email_details_give_full_text_and_sanitized_html_without_remote_loads(ja
 
 def test_message_events_carry_flags_not_the_mail(janes):
     event = Event.objects.get(type="message.created", data__id=janes.pk)
-    assert event.data["meta"] == {"email": {"subject": "Router problem", "thread": "new", "html": True}}
+    assert event.data["meta"] == {
+        "email": {"subject": "Router problem", "thread": "new", "html": True},
+        "triage": NO_RULE_NO_MODEL,  # the verdict of every inbound message (docs/triage.md)
+    }
     assert event.data["body"] == "My router is down."
 
 

@@ -11,6 +11,7 @@ from apps.conversations.models import Conversation, Message
 from apps.mail.addresses import anchor_message_id, our_message_id
 from apps.mail.models import EmailMessage, EmailMessageId, EmailThread
 from tests.mail.support import DOMAIN, INBOX_ADDRESS, JANE, compose, new_message_id
+from tests.triage.conftest import NO_RULE_NO_MODEL
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def test_first_mail_opens_a_conversation_with_an_unverified_lower_cased_email_id
     assert (identity.kind, identity.address, identity.verified) == ("email", JANE, False)
     assert identity.contact.name == "Jane Doe"
     assert message.body == "My router is down."
-    assert message.meta == {"email": {"subject": "Router problem", "thread": "new"}}
+    assert message.meta == {"email": {"subject": "Router problem", "thread": "new"}, "triage": NO_RULE_NO_MODEL}
     thread = EmailThread.objects.get(conversation=conversation)
     assert thread.subject == "Router problem"
     assert thread.send_inbox_id == email_inbox.pk

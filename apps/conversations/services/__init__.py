@@ -1,6 +1,6 @@
 """The conversations app's services, by seam: receiving (`receive`), sending (`send`), what
 happened to a send (`delivery`), changing a conversation (`changes`), canned responses
-(`canned`). Business rules live there; this module only gathers their public names."""
+(`canned`), an agent's triage click (`noise`). Business rules live there; this module only gathers their public names."""
 
 from apps.conversations.services.canned import (
     canned_response_create,
@@ -18,6 +18,7 @@ from apps.conversations.services.delivery import (
     message_record_sent,
     message_record_statuses,
 )
+from apps.conversations.services.noise import conversation_triage_set
 from apps.conversations.services.receive import (
     inbox_for_inbound,
     message_receive,
@@ -33,6 +34,7 @@ __all__ = [
     "canned_response_delete",
     "canned_response_update",
     "conversation_mark_read",
+    "conversation_triage_set",
     "conversation_update",
     "conversations_wake_snoozed",
     "inbox_for_inbound",

@@ -69,6 +69,11 @@ def conversation_update(
                 raise InvalidInput("that agent does not exist or is not in this inbox", code="invalid_assignee")
         conversation.assignee = assignee
         changes.append("assignee")
+        if assignee is not None and conversation.noise:
+            # Someone took it on: it is in their queue now, not in Noise (triage).
+            conversation.noise = False
+            conversation.triage_reason = f"Assigned by {who}"[:200]
+            changes.append("triage")
         if assignee is None:
             notes.append(f"{who} unassigned this")
         elif by and assignee.pk == by.pk:

@@ -23,6 +23,7 @@ from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.conversations.services.timeline import activity_add
 from apps.gateways.base import InboundMessage
+from apps.triage.services import message_triage
 
 
 def inbox_for_inbound(channel: str, inbound: InboundMessage) -> Inbox | None:
@@ -131,6 +132,8 @@ CONVERSATION_FIELDS = [
     "last_channel",
     "waiting_since",
     "last_message",
+    "noise",
+    "triage_reason",
 ]
 
 
@@ -253,6 +256,11 @@ def message_receive(
     created = conversation is None
     changes: list[str] = []
     reopened = False
+    # Triage (docs/triage.md): actionable or noise. Noise is stored and shown, but a conversation
+    # that only has noise waits in nobody's queue; an actionable message makes it actionable.
+    verdict = message_triage(
+        text=inbound.text, channel=inbound.channel, meta=inbound.meta, identity=identity, automatic=automatic, now=now
+    )
     if conversation is None:
         conversation = Conversation.objects.create(
             inbox=inbox,
@@ -260,9 +268,11 @@ def message_receive(
             team_id=inbox.team_id,
             status=Conversation.Status.OPEN,
             last_activity_at=now,
-            waiting_since=now,
+            waiting_since=None if verdict.noise else now,
             last_identity=identity,
             last_channel=identity.kind,
+            noise=verdict.noise,
+            triage_reason=verdict.reason[:200],
         )
     elif automatic:
         pass  # an automatic reply leaves the status alone
@@ -274,11 +284,16 @@ def message_receive(
         conversation.status = Conversation.Status.OPEN
         reopened = True
         changes.append("status")
+    if not created and conversation.noise and verdict.actionable:
+        conversation.noise = False
+        conversation.triage_reason = verdict.reason[:200]
+        changes.append("triage")
     conversation.inbox = inbox  # already loaded: spares assignment a query
 
     conversation.last_seq += 1
     conversation.inbound_count += 1  # kept for unread counts (selectors.unread_totals)
     meta: dict[str, Any] = dict(inbound.meta)
+    meta["triage"] = verdict.data()
     if inbound.attachments:
         meta["attachments"] = len(inbound.attachments)
     if inbound.opt_out:
@@ -327,7 +342,7 @@ def message_receive(
         conversation.last_identity = identity
         conversation.last_channel = identity.kind
     conversation.last_message = message_preview(message)
-    if conversation.waiting_since is None and not automatic:
+    if conversation.waiting_since is None and not automatic and not conversation.noise:
         conversation.waiting_since = now
     if batch is not None:
         batch.open[open_key] = conversation
@@ -337,12 +352,18 @@ def message_receive(
 
     auto_assigned = (
         conversation.assignee_id is None
+        and not conversation.noise
         and (batch is None or inbox.pk not in batch.unstaffed)
         and conversation_auto_assign(
             conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool
         )
     )
-    if batch is not None and conversation.assignee_id is None and conversation.status == Conversation.Status.OPEN:
+    if (
+        batch is not None
+        and conversation.assignee_id is None
+        and conversation.status == Conversation.Status.OPEN
+        and not conversation.noise
+    ):
         batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
     if auto_assigned:
         changes.append("assignee")

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 from apps.accounts.models import Inbox, Team
 from apps.accounts.services import agent_create
 from apps.mail.demo import demo_email_inbox
+from apps.triage.demo import demo_triage_rules
 from apps.widget.demo import demo_widget_inbox
 
 DEMO_AGENTS = [
@@ -39,3 +40,5 @@ class Command(BaseCommand):
             )
             role = "admin + agent" if admin else "agent"
             self.stdout.write(f"  {role:13} {username} / {password}   API token {token}")
+        added = demo_triage_rules()
+        self.stdout.write(f"Triage rules: {added} added (console → Triage, docs/triage.md)")

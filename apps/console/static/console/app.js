@@ -19,6 +19,7 @@ import { addPanel, conversationChosen } from "./hooks.js";
 import { handleFrame } from "./events.js";
 import { setupWhatsApp } from "./whatsapp.js";
 import { setupMastodon, setupSocialLinks } from "./mastodon.js";
+import { wireTriage } from "./triage.js";
 
 function wire() {
   wireList();
@@ -27,6 +28,7 @@ function wire() {
   wireCanned();
   wirePresence();
   wireKeys();
+  wireTriage();
 
   // WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
   addPanel(
@@ -117,7 +119,7 @@ async function boot() {
   // The list does not wait for the rest: it is what the agent looks at first.
   const list = loadList();
   await loadMe();
-  const known = ["mine", "unassigned", "all", ...(state.me.teams || []).map((t) => `team:${t.id}`)];
+  const known = ["mine", "unassigned", "all", "noise", ...(state.me.teams || []).map((t) => `team:${t.id}`)];
   renderViews();
   if (!known.includes(state.view)) setView("all");
   await Promise.all([loadAgents(), loadTeamsAndLabels(), list]);

@@ -109,7 +109,7 @@ export async function onMessageCreated(message) {
       fields.last_activity_at = message.created_at;
     }
     if (message.direction === "in" && message.kind === "message") {
-      if (!conv.waiting_since) fields.waiting_since = message.created_at;
+      if (!conv.waiting_since && !conv.noise) fields.waiting_since = message.created_at;
       const open = id === state.selected && document.visibilityState === "visible";
       if (!open) fields.unread = (conv.unread || 0) + 1;
     } else if (message.direction === "out" && message.kind === "message") {

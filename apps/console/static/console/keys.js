@@ -57,6 +57,13 @@ export function onKey(event) {
         patchConv({ status: "resolved" });
       }
       break;
+    case "n":
+      // Triage: Mark actionable / Mark not actionable (triage.js).
+      if (state.selected && !$("triage-btn").disabled) {
+        event.preventDefault();
+        $("triage-btn").click();
+      }
+      break;
     case "?":
       event.preventDefault();
       toggleHelp();

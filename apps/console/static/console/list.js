@@ -16,6 +16,8 @@ export function viewParams() {
 
 export function matches(conv) {
   const view = state.view;
+  // Noise (triage) is in the Noise view only.
+  if ((view === "noise") !== !!conv.noise) return false;
   if (view === "mine" && conv.assignee !== state.me.id) return false;
   if (view === "unassigned" && conv.assignee !== null && conv.assignee !== undefined) return false;
   if (view.startsWith("team:") && conv.team !== Number(view.slice(5))) return false;
@@ -91,7 +93,7 @@ export async function loadList({ more = false } = {}) {
 }
 
 export function renderViews() {
-  const views = [["mine", "Mine"], ["unassigned", "Unassigned"], ["all", "All"]];
+  const views = [["mine", "Mine"], ["unassigned", "Unassigned"], ["all", "All"], ["noise", "Noise"]];
   for (const team of state.me.teams || []) views.push([`team:${team.id}`, team.name]);
   const box = clear($("views"));
   for (const [key, label] of views) {
@@ -102,7 +104,9 @@ export function renderViews() {
         "aria-selected": String(key === state.view),
         dataset: { view: key },
         onclick: () => setView(key),
-      }, label),
+      }, label, key === "noise" && state.noiseTotal !== null && state.noiseTotal !== undefined
+        ? el("span", { class: "view-count", id: "noise-count", "aria-label": `${state.noiseTotal} not actionable` }, String(state.noiseTotal))
+        : null),
     );
   }
 }
@@ -151,6 +155,7 @@ export function renderList() {
         el("span", { class: "assignee" }, conv.assignee ? agentName(conv.assignee) : "Unassigned"),
         conv.team ? el("span", { class: "team" }, teamName(conv.team)) : null,
         conv.labels.map((label) => el("span", { class: "label-chip" }, label)),
+        conv.noise ? el("span", { class: "triage-chip t-noise", title: conv.triage_reason || "" }, "Noise") : null,
       ),
     );
     list.append(item);
@@ -178,7 +183,12 @@ export function refreshUnread() {
   state.unreadTimer = setTimeout(async () => {
     state.unreadTimer = null;
     try {
-      state.unreadTotal = (await api("unread")).messages;
+      const totals = await api("unread");
+      state.unreadTotal = totals.messages;
+      if (typeof totals.noise === "number" && totals.noise !== state.noiseTotal) {
+        state.noiseTotal = totals.noise;
+        renderViews();
+      }
       updateTitle();
     } catch {
       /* keep the last figure; the next event asks again */

@@ -10,6 +10,7 @@ import { socket } from "./events.js";
 import { placeConv, renderList, refreshUnread } from "./list.js";
 import { renderComposerChannels, renderPending, removePendingNode, stopTyping } from "./composer.js";
 import { contactPanel } from "./contact-sync.js";
+import { renderTriage } from "./triage.js";
 
 export async function selectConv(id, { focusComposer = false } = {}) {
   if (!state.convs.has(id)) {
@@ -66,6 +67,7 @@ export function renderHead() {
   for (const t of state.teams) team.append(el("option", { value: String(t.id) }, t.name));
   team.value = conv.team ? String(conv.team) : "";
   $("assign-me").disabled = conv.assignee === state.me.id;
+  renderTriage(conv);
   const chips = clear($("label-chips"));
   for (const label of conv.labels) {
     chips.append(

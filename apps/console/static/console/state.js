@@ -37,6 +37,7 @@ export const state = {
   canned: [],
   cannedIndex: 0,
   unreadTotal: null, // from the server: unread customer messages in my and unassigned open conversations
+  noiseTotal: null, // from the server: conversations in the Noise view (triage), not resolved
   unreadTimer: null,
 };
 

@@ -5,6 +5,7 @@ import { automaticSender, emailBadges, emailMeta, emailSubject, emailTools, emai
 import { attachmentNode } from "./media.js";
 import { templateBadge } from "./whatsapp.js";
 import { mastodonBadges } from "./mastodon.js";
+import { triageChip } from "./triage.js";
 
 const TICKS = {
   received: "",
@@ -77,6 +78,7 @@ export function renderMessage(message, context) {
     emailBadges(message),
     templateBadge(message),
     mastodonBadges(message, context),
+    triageChip(message),
   );
   const attachments = (message.attachments || []).map(attachmentNode);
   const delivery = !inbound && !note
