@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.gateways.xmpp",
     "apps.gateways.telegram",
     "apps.assignment",
+    "apps.routing",
     "apps.console",
     "apps.mail",
     "apps.widget",

@@ -8,6 +8,7 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
+from apps.routing.config import config_reset, routing_config
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32
@@ -141,3 +142,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 def failed_in_call(request: pytest.FixtureRequest) -> bool:
     report = getattr(request.node, "report_call", None)
     return bool(report is not None and report.failed)
+
+
+# --- routing's per-process configuration snapshot (apps/routing/config.py) --------------------
+
+
+@pytest.fixture(autouse=True)
+def routing_snapshot(request):
+    """Each test starts from its own database's routing configuration: a rolled-back test sends
+    no change signal, so the snapshot is dropped, then built before the test runs (a long-lived
+    process builds it once; query budgets measure that steady state)."""
+    config_reset()
+    for name in ("db", "transactional_db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            routing_config()
+            break
+    yield
+    config_reset()

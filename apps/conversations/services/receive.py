@@ -21,6 +21,7 @@ from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
+from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_reply_maybe
 from apps.conversations.services.timeline import activity_add
 from apps.gateways.base import InboundMessage
 
@@ -131,6 +132,8 @@ CONVERSATION_FIELDS = [
     "last_channel",
     "waiting_since",
     "last_message",
+    "team",  # routing (apps.conversations.services.routing)
+    "priority",
 ]
 
 
@@ -329,6 +332,14 @@ def message_receive(
     conversation.last_message = message_preview(message)
     if conversation.waiting_since is None and not automatic:
         conversation.waiting_since = now
+    # Routing: team, priority and skills of a new or reopened conversation, before assignment.
+    routed = Routed()
+    if (created or reopened) and not automatic:
+        routed = conversation_route_on_receive(
+            conversation=conversation, message=message, identity=identity, created=created, now=now
+        )
+        changes += routed.changes
+        extra += routed.activities
     if batch is not None:
         batch.open[open_key] = conversation
         batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
@@ -339,13 +350,18 @@ def message_receive(
         conversation.assignee_id is None
         and (batch is None or inbox.pk not in batch.unstaffed)
         and conversation_auto_assign(
-            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool
+            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool, skills=routed.skills
         )
     )
     if batch is not None and conversation.assignee_id is None and conversation.status == Conversation.Status.OPEN:
         batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
     if auto_assigned:
         changes.append("assignee")
+    queue_reply = queue_reply_maybe(conversation=conversation, identity=identity, created=created, now=now)
+    if queue_reply is not None:
+        extra.append(queue_reply)
+        if batch is None:
+            conversation.save(update_fields=["last_seq"])
     # Events last: they take the event-order lock, held until commit.
     if created:
         emit_conversation(conversation, EventType.CONVERSATION_CREATED)
