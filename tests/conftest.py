@@ -153,10 +153,14 @@ def routing_snapshot(request):
     no change signal, so the snapshot is dropped, then built before the test runs (a long-lived
     process builds it once; query budgets measure that steady state)."""
     config_reset()
-    for name in ("db", "transactional_db"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name)
-            routing_config()
-            break
+    if request.node.get_closest_marker("django_db") is not None:
+        request.getfixturevalue("_django_db_helper")
+        routing_config()
+    else:
+        for name in ("db", "transactional_db"):
+            if name in request.fixturenames:
+                request.getfixturevalue(name)
+                routing_config()
+                break
     yield
     config_reset()
