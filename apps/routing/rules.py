@@ -68,8 +68,9 @@ class Decision:
 
 
 def _match(rule: CompiledRule, data: RouteInput) -> str | None:
-    """Why the rule matches (words for the timeline), or None."""
+    """Why the rule matches (words for the timeline), or None. The text comes first in the words."""
     reasons: list[str] = []
+    lead: list[str] = []  # what the text matched
     if rule.inboxes and data.inbox_id not in rule.inboxes:
         return None
     if rule.channels:
@@ -80,6 +81,18 @@ def _match(rule: CompiledRule, data: RouteInput) -> str | None:
         if data.language not in rule.languages:
             return None
         reasons.append(f"language {data.language}")
+    text = data.text[:TEXT_LIMIT]
+    if rule.keywords is not None:
+        found = rule.keywords.search(text)
+        if found is None:
+            return None
+        lead.append(f"matched '{found.group(1).lower()}'")
+    if rule.pattern is not None:
+        found = rule.pattern.search(text)
+        if found is None:
+            return None
+        lead.append(f"matched '{found.group(0)[:40]}'")
+    # Last, the conditions that may cost a query (the customer's history, their labels).
     if rule.customer == RoutingRule.Customer.VERIFIED:
         if not data.verified:
             return None
@@ -92,22 +105,12 @@ def _match(rule: CompiledRule, data: RouteInput) -> str | None:
         if data.known():
             return None
         reasons.append("new customer")
-    text = data.text[:TEXT_LIMIT]
-    if rule.keywords is not None:
-        found = rule.keywords.search(text)
-        if found is None:
-            return None
-        reasons.insert(0, f"matched '{found.group(1).lower()}'")
-    if rule.pattern is not None:
-        found = rule.pattern.search(text)
-        if found is None:
-            return None
-        reasons.insert(0, f"matched '{found.group(0)[:40]}'")
     if rule.labels:
         common = rule.labels & data.label_names()
         if not common:
             return None
         reasons.append("label " + ", ".join(sorted(common)))
+    reasons = lead + reasons
     return ", ".join(reasons) if reasons else "default rule"
 
 

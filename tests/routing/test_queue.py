@@ -15,8 +15,8 @@ from apps.routing.models import InboxRouting, QueueWait
 from apps.routing.queue import expected_wait_seconds, queue_reply_text, queue_status, wait_words
 from apps.widget.models import WidgetSettings
 from tests.factories import InboxFactory
-from tests.routing.conftest import online, rule
-from tests.widget.conftest import SITE, SECRET, WidgetClient
+from tests.routing.conftest import online
+from tests.widget.conftest import SECRET, SITE, WidgetClient
 
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 
