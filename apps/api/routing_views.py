@@ -69,7 +69,10 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 class RuleListView(BaseAPIView):
-    @extend_schema(operation_id="routing_rules_list", responses=inline_serializer("RulePage", {"results": RuleSerializer(many=True)}))
+    @extend_schema(
+        operation_id="routing_rules_list",
+        responses=inline_serializer("RulePage", {"results": RuleSerializer(many=True)}),
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": _rules()})
 
@@ -127,15 +130,22 @@ def _skills() -> list[dict[str, Any]]:
 
 
 class SkillListView(BaseAPIView):
-    @extend_schema(operation_id="routing_skills_list", responses=inline_serializer("SkillPage", {"results": SkillSerializer(many=True)}))
+    @extend_schema(
+        operation_id="routing_skills_list",
+        responses=inline_serializer("SkillPage", {"results": SkillSerializer(many=True)}),
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": _skills()})
 
     @extend_schema(operation_id="routing_skills_create", request=SkillSerializer, responses={201: SkillSerializer})
     def post(self, request: Request) -> Response:
         body = _body(request)
-        skill = services.skill_create(by=_agent(request), name=str(body.get("name") or ""), description=str(body.get("description") or ""))
-        return Response({"id": skill.pk, "name": skill.name, "description": skill.description, "agents": []}, status=201)
+        skill = services.skill_create(
+            by=_agent(request), name=str(body.get("name") or ""), description=str(body.get("description") or "")
+        )
+        return Response(
+            {"id": skill.pk, "name": skill.name, "description": skill.description, "agents": []}, status=201
+        )
 
 
 class SkillDetailView(BaseAPIView):
@@ -146,7 +156,8 @@ class SkillDetailView(BaseAPIView):
 
 
 AgentSkills = inline_serializer(
-    "AgentSkills", {"agent": serializers.IntegerField(), "skills": serializers.ListField(child=serializers.IntegerField())}
+    "AgentSkills",
+    {"agent": serializers.IntegerField(), "skills": serializers.ListField(child=serializers.IntegerField())},
 )
 
 

@@ -185,7 +185,9 @@ def skill_create(*, by: Any, name: str, description: str = "") -> Skill:
     require_admin(by)
     name = (name or "").strip().lower()
     if not SKILL_RE.match(name):
-        raise InvalidInput("a skill name is 1 to 64 letters, digits or :._+- (e.g. lang:fr, billing)", code="invalid_skill")
+        raise InvalidInput(
+            "a skill name is 1 to 64 letters, digits or :._+- (e.g. lang:fr, billing)", code="invalid_skill"
+        )
     try:
         with transaction.atomic():
             return Skill.objects.create(name=name, description=(description or "")[:200])
