@@ -5,6 +5,7 @@ from apps.console import views
 
 urlpatterns = [
     path("", views.console, name="console"),
+    path("routing/", views.routing, name="console-routing"),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
 ]

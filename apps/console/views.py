@@ -11,10 +11,21 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.accounts.models import Agent
+
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
     return render(request, "console/console.html", {"agent": request.user})
+
+
+@login_required
+def routing(request: HttpRequest) -> HttpResponse:
+    """Routing rules, skills and strategies (apps/console/static/console/routing-admin.js):
+    administrators manage them; the API refuses anyone else's changes as well."""
+    if getattr(request.user, "role", None) != Agent.Role.ADMIN:
+        return render(request, "console/routing_forbidden.html", {"agent": request.user}, status=403)
+    return render(request, "console/routing.html", {"agent": request.user})
 
 
 # Failed sign-ins are counted per username and per client address in the cache, over a window

@@ -450,6 +450,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       let rec = byId.get(m.id) || (fromVisitor && m.client_id ? byClient.get(m.client_id) : null);
       const isNew = !rec;
       if (!rec) rec = {};
+      const firstStored = rec.id == null; // a message the desk just stored (the visitor's own: after its pending copy)
       if (rec.id == null && m.client_id) {
         clearTimeout(inflight.get(m.client_id));
         inflight.delete(m.client_id);
@@ -462,7 +463,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       }
       const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
       render(rec);
-      if (isNew) queueSoon(fromVisitor ? 800 : 300);
+      if (firstStored) queueSoon(fromVisitor ? 800 : 300);
       if (isNew && !fromVisitor) {
         setTyping(null);
         if (!ui.panel.hidden) markSeen();
