@@ -15,7 +15,7 @@ from apps.conversations.models import Conversation
 from apps.routing.config import routing_config
 from apps.routing.models import ConversationRouting
 from tests.conftest import twilio_params
-from tests.routing.conftest import rule
+from tests.routing.conftest import online, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +59,17 @@ def test_routing_costs_two_inserts_per_routed_conversation_and_nothing_per_batch
     extra = len(with_rules) - len(without)
     assert extra == 2 * 6, "\n".join(with_rules)
     assert not any("routing_routingrule" in q for q in with_rules)  # the rules came from the snapshot
+
+
+def test_a_queue_nobody_staffs_does_not_stop_the_batch_assigning_another(production_mode, sms_inbox, rnd, agent):
+    """In one batch, a conversation routed to R&D (nobody online there) waits; the next one, for
+    the inbox's own team, is still given to its online agent."""
+    rule("Bugs", keywords=["crash"], team=rnd)
+    online(agent)
+    journal(6000, 1, "The app crashes")
+    journal(6001, 1, "Where is my parcel?")
+    assert inbound_drain(limit=50) == (2, 2)
+    bug = Conversation.objects.get(contact__identities__address="+14155556000")
+    parcel = Conversation.objects.get(contact__identities__address="+14155556001")
+    assert (bug.team_id, bug.assignee_id) == (rnd.pk, None)
+    assert parcel.assignee_id == agent.pk

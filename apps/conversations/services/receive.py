@@ -21,7 +21,7 @@ from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
-from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_reply_maybe
+from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_key, queue_reply_maybe
 from apps.conversations.services.timeline import activity_add
 from apps.gateways.base import InboundMessage
 
@@ -53,7 +53,9 @@ class ReceiveBatch:
         # (contact id, inbox id) -> the newest conversation that is not resolved (None: none).
         self.open: dict[tuple[int, int], Conversation | None] = {}
         self.dirty: dict[int, Conversation] = {}
-        self.unstaffed: set[int] = set()  # inboxes where nobody could take a conversation
+        # Queues where nobody could take a conversation: (inbox, team, required skills or None);
+        # routing sends conversations of one inbox to different teams.
+        self.unstaffed: set[tuple[int, int | None, frozenset[int] | None]] = set()
         self.assign = AssignPool()  # candidates locked and counted once per inbox and team
         self._load(deliveries)
 
@@ -348,13 +350,13 @@ def message_receive(
 
     auto_assigned = (
         conversation.assignee_id is None
-        and (batch is None or inbox.pk not in batch.unstaffed)
+        and (batch is None or queue_key(conversation, routed) not in batch.unstaffed)
         and conversation_auto_assign(
             conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool, skills=routed.skills
         )
     )
     if batch is not None and conversation.assignee_id is None and conversation.status == Conversation.Status.OPEN:
-        batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
+        batch.unstaffed.add(queue_key(conversation, routed))  # nobody had room: the rest of the batch need not ask
     if auto_assigned:
         changes.append("assignee")
     queue_reply = queue_reply_maybe(conversation=conversation, identity=identity, created=created, now=now)
