@@ -96,7 +96,8 @@ class TeamRouting(models.Model):
 
 
 class ConversationRouting(models.Model):
-    """What routing decided for a conversation: the rule, the skills an agent needs."""
+    """The skills an agent needs for a conversation, as its routing rule required (a row only
+    when there are some; the decision itself is in the timeline activity's meta)."""
 
     conversation = models.OneToOneField("conversations.Conversation", on_delete=models.CASCADE, related_name="routing")
     rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

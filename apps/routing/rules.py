@@ -190,16 +190,22 @@ def conversation_route(
         decision = _with_team(decision, conversation.team_id, config.team_names.get(conversation.team_id, ""))
     if decision.priority is not None:
         conversation.priority = decision.priority
-    values = {
-        "rule_id": decision.rule.id if decision.rule else None,
-        "skills": list(decision.skill_ids),
-        "language": decision.language,
-        "routed_at": now or timezone.now(),
-    }
-    if created:  # one insert; a conversation is created once
-        ConversationRouting.objects.create(conversation_id=conversation.pk, **values)
-    else:
-        ConversationRouting.objects.update_or_create(conversation_id=conversation.pk, defaults=values)
+    # The skills an agent needs are kept for assignment (the drain reads them later); the rule and
+    # language are in the timeline activity's meta. Nothing to keep: no row (one INSERT less per
+    # conversation in a bus batch); a reopened conversation's earlier requirement is dropped.
+    if decision.skill_ids:
+        values = {
+            "rule_id": decision.rule.id if decision.rule else None,
+            "skills": list(decision.skill_ids),
+            "language": decision.language,
+            "routed_at": now or timezone.now(),
+        }
+        if created:
+            ConversationRouting.objects.create(conversation_id=conversation.pk, **values)
+        else:
+            ConversationRouting.objects.update_or_create(conversation_id=conversation.pk, defaults=values)
+    elif not created:
+        ConversationRouting.objects.filter(conversation_id=conversation.pk).delete()
     return decision
 
 

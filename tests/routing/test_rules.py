@@ -4,8 +4,12 @@ the timeline of a conversation routed on receipt."""
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from apps.conversations.models import Conversation, Label, Message
+from apps.conversations.services import message_receive
+from apps.gateways.base import InboundMessage
 from apps.routing.config import keyword_regex, routing_config
 from apps.routing.language import language_detect
 from apps.routing.models import ConversationRouting, Skill
@@ -171,3 +175,35 @@ def test_label_rules_read_the_customers_earlier_conversations(write, rnd, sms_in
     assert again.pk != first.pk
     again.refresh_from_db()
     assert again.team_id == rnd.pk and again.priority == Conversation.Priority.URGENT
+
+
+def test_a_reopened_conversation_is_routed_again_and_drops_old_skills(rnd, sales, sms_inbox):
+    """Email threads a reply into its (resolved) conversation, which reopens: routed afresh."""
+    skill = Skill.objects.create(name="mobile")
+    rule("Bugs", position=1, keywords=["crash"], team=rnd, skills=[skill])
+    rule("Default", position=2, team=sales)
+
+    def receive(text: str, n: int, conversation=None):
+        inbound = InboundMessage(
+            channel="phone",
+            sender="+14155550100",
+            sender_display="+14155550100",
+            recipient=sms_inbox.address,
+            provider_message_id=f"SMreopen{n}",
+            text=text,
+            received_at=timezone.now(),
+        )
+        with transaction.atomic():
+            message, _ = message_receive(inbox=sms_inbox, inbound=inbound, conversation=conversation)
+        return Conversation.objects.get(pk=message.conversation_id)
+
+    first = receive("it crashed", 1)
+    assert first.team_id == rnd.pk
+    assert ConversationRouting.objects.get(conversation=first).skills == [skill.pk]
+    Conversation.objects.filter(pk=first.pk).update(status=Conversation.Status.RESOLVED)
+    again = receive("thanks, all good now", 2, conversation=first)
+    assert again.pk == first.pk and again.status == Conversation.Status.OPEN
+    assert again.team_id == sales.pk
+    assert not ConversationRouting.objects.filter(conversation=again).exists()
+    bodies = list(again.messages.filter(kind=Message.Kind.ACTIVITY).order_by("seq").values_list("body", flat=True))
+    assert bodies[0].startswith("Routed to R&D") and bodies[-1].startswith("Routed to Sales: default rule")
