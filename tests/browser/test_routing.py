@@ -124,3 +124,25 @@ def test_agents_cannot_open_the_routing_page(chromium, desk, agent):
     response = console.page.goto(desk.url + "/console/routing/")
     assert response.status == 403
     assert "Only administrators" in console.page.inner_text("body")
+
+
+def test_the_agent_sees_the_routing_decision_in_the_timeline(chromium, desk, chat, agent, team):
+    RoutingRule.objects.create(name="Bug reports", keywords=["crash"], team=team, priority=3)
+    visitor = open_widget(chromium, demo_url(desk, chat)).mounted()
+    try:
+        visitor.open().live()
+        text = unique("The app crashes at checkout")
+        visitor.send(text)
+        visitor.state(text, "sent").wait_for()
+        console = open_console(chromium, desk, "ana")
+        console.page.locator("#conv-list li", has_text=text).click()
+        entry = console.page.locator("#timeline li.activity", has_text="Routed to Support")
+        entry.wait_for()
+        assert (
+            entry.inner_text()
+            .strip()
+            .startswith("Routed to Support: matched 'crashes' (rule “Bug reports”); priority high")
+        )
+        screenshot(console.page, "console-routing-timeline")
+    finally:
+        visitor.context.close()
