@@ -102,3 +102,13 @@ def test_rules_route_to_a_team_whose_members_take_it(write, agent, other_agent, 
     other_agent.max_conversations = 1
     other_agent.save(update_fields=["max_conversations"])
     assert assignee(write("crash again")) is None
+
+
+def test_the_queue_hands_out_the_most_urgent_first(write, agent, sms_inbox):
+    rule("Outage", keywords=["down"], priority=Conversation.Priority.URGENT)
+    early = write("a question about my invoice")
+    urgent = write("everything is down")
+    agent.max_conversations = 1
+    agent.save(update_fields=["max_conversations"])
+    online(agent)  # the drain: room for one
+    assert (assignee(early), assignee(urgent)) == (None, agent.pk)
