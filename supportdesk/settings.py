@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.linking",
     "apps.assignment",
     "apps.triage",
+    "apps.routing",
     "apps.console",
     "apps.mail",
     "apps.widget",
@@ -315,6 +316,8 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=90)
 CONSOLE_HEARTBEAT_SECONDS = env.float("CONSOLE_HEARTBEAT_SECONDS", default=20.0)
 # Widget sockets: heartbeat frame and the hub's catch-up from the event log (apps.widget.hub).
 WIDGET_HEARTBEAT_SECONDS = env.float("WIDGET_HEARTBEAT_SECONDS", default=30.0)
+# How often a waiting visitor's widget asks for its place in the queue (apps/widget/queue.py).
+WIDGET_QUEUE_POLL_SECONDS = env.float("WIDGET_QUEUE_POLL_SECONDS", default=10.0)
 EVENT_REPLAY_LIMIT = env.int("EVENT_REPLAY_LIMIT", default=2000)
 # Each web process's event stream reads the log at least this often, rung or not (apps.bus.stream).
 STREAM_POLL_SECONDS = env.float("STREAM_POLL_SECONDS", default=1.0)

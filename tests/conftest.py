@@ -9,6 +9,7 @@ from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
 from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
+from apps.routing.config import config_reset, routing_config
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32
@@ -153,3 +154,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 def failed_in_call(request: pytest.FixtureRequest) -> bool:
     report = getattr(request.node, "report_call", None)
     return bool(report is not None and report.failed)
+
+
+# --- routing's per-process configuration snapshot (apps/routing/config.py) --------------------
+
+
+@pytest.fixture(autouse=True)
+def routing_snapshot(request):
+    """Each test starts from its own database's routing configuration: a rolled-back test sends
+    no change signal, so the snapshot is dropped, then built before the test runs (a long-lived
+    process builds it once; query budgets measure that steady state)."""
+    config_reset()
+    if request.node.get_closest_marker("django_db") is not None:
+        request.getfixturevalue("_django_db_helper")
+        routing_config()
+    else:
+        for name in ("db", "transactional_db"):
+            if name in request.fixturenames:
+                request.getfixturevalue(name)
+                routing_config()
+                break
+    yield
+    config_reset()

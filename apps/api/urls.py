@@ -1,7 +1,16 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from apps.api import email_views, hooks_views, social_views, triage_views, views, whatsapp_views, widget_views
+from apps.api import (
+    email_views,
+    hooks_views,
+    routing_views,
+    social_views,
+    triage_views,
+    views,
+    whatsapp_views,
+    widget_views,
+)
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -52,5 +61,15 @@ urlpatterns = [
     path("triage/rules/<int:pk>", triage_views.TriageRuleDetailView.as_view()),
     path("triage/model", triage_views.TriageModelView.as_view()),
     path("triage/model/retrain", triage_views.TriageRetrainView.as_view()),
+    path("routing/rules", routing_views.RuleListView.as_view()),
+    path("routing/rules/order", routing_views.RuleOrderView.as_view()),
+    path("routing/rules/<int:pk>", routing_views.RuleDetailView.as_view()),
+    path("routing/skills", routing_views.SkillListView.as_view()),
+    path("routing/skills/<int:pk>", routing_views.SkillDetailView.as_view()),
+    path("routing/settings", routing_views.RoutingSettingsView.as_view()),
+    path("inboxes/<int:pk>/routing", routing_views.InboxRoutingView.as_view()),
+    path("teams/<int:pk>/routing", routing_views.TeamRoutingView.as_view()),
+    path("agents/<int:pk>/skills", routing_views.AgentSkillsView.as_view()),
+    path("conversations/<int:pk>/queue", routing_views.ConversationQueueView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -1,4 +1,5 @@
-"""Who answers: presence, capacity and round-robin assignment.
+"""Who answers: presence, capacity and the assignment strategy (round robin, least busy,
+skills-based; chosen per inbox or team in apps.routing).
 
 Claims are atomic on PostgreSQL: the conversation row is locked by the caller, and candidate
 agents' presence rows are locked (FOR UPDATE, in agent-id order) before their load is counted,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +25,9 @@ from apps.bus.events import EventType, event_append
 from apps.conversations.events import emit_conversation, notify_assigned
 from apps.conversations.models import Conversation
 from apps.core.errors import InvalidInput
+from apps.routing.config import routing_config
+from apps.routing.models import ConversationRouting, QueueWait, Strategy
+from apps.routing.waits import wait_sample, waits_record
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +63,52 @@ class AssignPool:
     def __init__(self) -> None:
         self.pools: dict[tuple[int, int | None], tuple[list[AgentPresence], dict[int, int]]] = {}
         self.touched: dict[int, AgentPresence] = {}
+        self.waits: list[QueueWait] = []
 
     def flush(self) -> None:
         if self.touched:
             AgentPresence.objects.bulk_update(list(self.touched.values()), ["last_assigned_at"])
             self.touched.clear()
+        waits_record(self.waits)
+        self.waits.clear()
+
+
+def _round_robin_key(now: dt.datetime) -> Callable[[AgentPresence], tuple]:
+    # Whoever was assigned to longest ago (never: first), ties by id.
+    return lambda p: (p.last_assigned_at is not None, p.last_assigned_at or now, p.agent_id)
+
+
+def candidates_order(
+    strategy: str,
+    candidates: list[AgentPresence],
+    loads: dict[int, int],
+    now: dt.datetime,
+    *,
+    skills: frozenset[int] = frozenset(),
+    agent_skills: dict[int, frozenset[int]] | None = None,
+) -> list[AgentPresence]:
+    """The agents with room, in the order the strategy offers the conversation to them.
+
+    round_robin: whoever was given one longest ago. least_busy: fewest open conversations (then
+    the most room left, then round robin). skills: only agents having every skill the
+    conversation needs, least busy first.
+    """
+    rr = _round_robin_key(now)
+    free = [p for p in candidates if loads.get(p.agent_id, 0) < p.agent.max_conversations]
+    if strategy == Strategy.SKILLS and skills:
+        held = agent_skills or {}
+        free = [p for p in free if skills <= held.get(p.agent_id, frozenset())]
+    if strategy in (Strategy.LEAST_BUSY, Strategy.SKILLS):
+        return sorted(
+            free,
+            key=lambda p: (loads.get(p.agent_id, 0), -(p.agent.max_conversations - loads.get(p.agent_id, 0)), *rr(p)),
+        )
+    return sorted(free, key=rr)
+
+
+def _required_skills(conversation: Conversation) -> frozenset[int]:
+    routing = ConversationRouting.objects.filter(conversation_id=conversation.pk).values_list("skills", flat=True)
+    return frozenset(int(x) for x in (routing.first() or []))
 
 
 def _candidates(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[list[AgentPresence], dict[int, int]]:
@@ -92,7 +138,11 @@ def _candidates(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[li
 
 
 def conversation_auto_assign(
-    *, conversation: Conversation, emit: bool = True, pool: AssignPool | None = None
+    *,
+    conversation: Conversation,
+    emit: bool = True,
+    pool: AssignPool | None = None,
+    skills: frozenset[int] | None = None,
 ) -> Agent | None:
     """Give a waiting conversation to the online agent with capacity whose turn it is.
 
@@ -100,6 +150,8 @@ def conversation_auto_assign(
     caller publishes both. The caller holds the conversation row lock. Returns the agent, or None when nobody is
     available (the conversation then waits in the queue). With a `pool`, candidates locked and
     counted earlier in the transaction are reused (the caller flushes the pool before commit).
+    `skills` are the skills routing requires (read from the conversation's routing when None and
+    the strategy needs them). Who gets it depends on the inbox's or team's strategy.
     """
     if conversation.assignee_id or conversation.status != Conversation.Status.OPEN or conversation.noise:
         return None  # noise (triage) waits in nobody's queue
@@ -117,19 +169,25 @@ def conversation_auto_assign(
             pool.pools[key] = (locked, loads)
     if not locked:
         return None
-    # Round robin: whoever was assigned to longest ago (never: first), ties by id.
-    locked.sort(key=lambda p: (p.last_assigned_at is not None, p.last_assigned_at or now, p.agent_id))
-    for presence in locked:
-        if loads.get(presence.agent_id, 0) >= presence.agent.max_conversations:
-            continue
+    config = routing_config()
+    strategy = config.strategy(inbox.pk, team_id)
+    if strategy == Strategy.SKILLS and skills is None:
+        skills = _required_skills(conversation)
+    ordered = candidates_order(
+        strategy, locked, loads, now, skills=skills or frozenset(), agent_skills=config.agent_skills
+    )
+    for presence in ordered:
         Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
         conversation.assignee = presence.agent
         loads[presence.agent_id] = loads.get(presence.agent_id, 0) + 1
         presence.last_assigned_at = now
+        sample = wait_sample(inbox_id=inbox.pk, team_id=team_id, waiting_since=conversation.waiting_since, now=now)
         if pool is not None:
             pool.touched[presence.pk] = presence
+            pool.waits.append(sample)
         else:
             presence.save(update_fields=["last_assigned_at"])
+            waits_record([sample])
         if emit:
             emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=["assignee"])
             notify_assigned(conversation=conversation)
@@ -138,7 +196,7 @@ def conversation_auto_assign(
 
 
 def assignment_drain(*, limit: int = 100) -> int:
-    """Assign waiting conversations, oldest wait first. Returns how many were assigned.
+    """Assign waiting conversations, most urgent first, then oldest wait. Returns how many were assigned.
 
     Only inboxes with an online agent are looked at: a backlog in an inbox nobody is online for
     must not fill the batch and starve the inboxes whose agents have room.
@@ -154,7 +212,7 @@ def assignment_drain(*, limit: int = 100) -> int:
         Conversation.objects.filter(
             assignee__isnull=True, status=Conversation.Status.OPEN, noise=False, inbox__in=staffed
         )
-        .order_by(F("waiting_since").asc(nulls_last=True), "id")
+        .order_by("-priority", F("waiting_since").asc(nulls_last=True), "id")
         .values_list("id", flat=True)[:limit]
     )
     assigned = 0

@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/webhooks/", hooks_pages.webhooks_page, name="console-webhooks"),
     path("admin/broadcasts/", hooks_pages.broadcasts_page, name="console-broadcasts"),
     path("triage/", views.triage, name="console-triage"),
+    path("routing/", views.routing, name="console-routing"),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
 ]

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from apps.console.hooks_pages import admin_links
+from apps.accounts.models import Agent
 
 
 @login_required
@@ -25,6 +26,15 @@ def triage(request: HttpRequest) -> HttpResponse:
     agent = request.user
     admin = getattr(agent, "role", "") == "admin" or agent.is_superuser
     return render(request, "console/triage.html", {"agent": agent, "admin": admin})
+
+
+@login_required
+def routing(request: HttpRequest) -> HttpResponse:
+    """Routing rules, skills and strategies (apps/console/static/console/routing-admin.js):
+    administrators manage them; the API refuses anyone else's changes as well."""
+    if getattr(request.user, "role", None) != Agent.Role.ADMIN:
+        return render(request, "console/routing_forbidden.html", {"agent": request.user}, status=403)
+    return render(request, "console/routing.html", {"agent": request.user})
 
 
 # Failed sign-ins are counted per username and per client address in the cache, over a window

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from apps.widget import views
+from apps.widget import queue, views
 
 urlpatterns = [
     path("api/session", views.session, name="widget-session"),
     path("api/messages", views.messages, name="widget-messages"),
+    path("api/queue", queue.queue, name="widget-queue"),
     path("api/email", views.email, name="widget-email"),
     path("api/link", views.link, name="widget-link"),
     path("api/files/<str:signed>", views.file, name="widget-file"),

@@ -21,6 +21,7 @@ from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
+from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_key, queue_reply_maybe
 from apps.conversations.services.timeline import activity_add
 from apps.gateways.base import InboundMessage
 from apps.triage.services import message_triage
@@ -53,7 +54,9 @@ class ReceiveBatch:
         # (contact id, inbox id) -> the newest conversation that is not resolved (None: none).
         self.open: dict[tuple[int, int], Conversation | None] = {}
         self.dirty: dict[int, Conversation] = {}
-        self.unstaffed: set[int] = set()  # inboxes where nobody could take a conversation
+        # Queues where nobody could take a conversation: (inbox, team, required skills or None);
+        # routing sends conversations of one inbox to different teams.
+        self.unstaffed: set[tuple[int, int | None, frozenset[int] | None]] = set()
         self.assign = AssignPool()  # candidates locked and counted once per inbox and team
         self._load(deliveries)
 
@@ -134,6 +137,8 @@ CONVERSATION_FIELDS = [
     "last_message",
     "noise",
     "triage_reason",
+    "team",  # routing (apps.conversations.services.routing)
+    "priority",
 ]
 
 
@@ -284,7 +289,8 @@ def message_receive(
         conversation.status = Conversation.Status.OPEN
         reopened = True
         changes.append("status")
-    if not created and conversation.noise and verdict.actionable:
+    became_actionable = not created and conversation.noise and verdict.actionable
+    if became_actionable:
         conversation.noise = False
         conversation.triage_reason = verdict.reason[:200]
         changes.append("triage")
@@ -344,6 +350,15 @@ def message_receive(
     conversation.last_message = message_preview(message)
     if conversation.waiting_since is None and not automatic and not conversation.noise:
         conversation.waiting_since = now
+    # Routing: team, priority and skills of a new or reopened conversation, or of one triage
+    # just found actionable, before assignment. Noise is routed nowhere (docs/routing.md).
+    routed = Routed()
+    if (created or reopened or became_actionable) and not automatic and not conversation.noise:
+        routed = conversation_route_on_receive(
+            conversation=conversation, message=message, identity=identity, created=created, now=now
+        )
+        changes += routed.changes
+        extra += routed.activities
     if batch is not None:
         batch.open[open_key] = conversation
         batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
@@ -353,9 +368,9 @@ def message_receive(
     auto_assigned = (
         conversation.assignee_id is None
         and not conversation.noise
-        and (batch is None or inbox.pk not in batch.unstaffed)
+        and (batch is None or queue_key(conversation, routed) not in batch.unstaffed)
         and conversation_auto_assign(
-            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool
+            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool, skills=routed.skills
         )
     )
     if (
@@ -364,9 +379,18 @@ def message_receive(
         and conversation.status == Conversation.Status.OPEN
         and not conversation.noise
     ):
-        batch.unstaffed.add(inbox.pk)  # nobody had room: the rest of the batch need not ask
+        batch.unstaffed.add(queue_key(conversation, routed))  # nobody had room: the rest of the batch need not ask
     if auto_assigned:
         changes.append("assignee")
+    queue_reply = (
+        None
+        if conversation.noise
+        else queue_reply_maybe(conversation=conversation, identity=identity, created=created, now=now)
+    )
+    if queue_reply is not None:
+        extra.append(queue_reply)
+        if batch is None:
+            conversation.save(update_fields=["last_seq"])
     # Events last: they take the event-order lock, held until commit.
     if created:
         emit_conversation(conversation, EventType.CONVERSATION_CREATED)

@@ -57,6 +57,7 @@ h2{margin:0;font-size:16px;overflow:hidden;text-overflow:ellipsis;white-space:no
 .close{border:0;background:transparent;color:#fff;font-size:24px;line-height:1;width:40px;height:40px;border-radius:20px}
 .notice{margin:0;padding:8px 14px;background:#fff6dd;border-bottom:1px solid #f0e0a8;font-size:13px}
 .conn{background:#fde8e8;border-color:#f3c0c0}
+.queue{background:#eef3ff;border-color:#cdd9fb}
 .email{display:flex;flex-wrap:wrap;gap:6px;align-items:center;padding:8px 14px;border-bottom:1px solid #e3e6ee;font-size:13px}
 .email label{width:100%}
 .email input{flex:1;min-width:0;padding:6px 8px;border:1px solid #b8bfcc;border-radius:6px;font:inherit}
@@ -152,6 +153,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       c.title = h("h2", { id: "title" });
       c.presence = h("p", { class: "presence" });
       c.notice = h("p", { class: "notice offline", role: "status", hidden: true });
+      c.queue = h("p", { class: "notice queue", role: "status", "aria-live": "polite", hidden: true });
       c.conn = h("p", {
         class: "notice conn",
         role: "status",
@@ -246,6 +248,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
           }),
         ),
         c.notice,
+        c.queue,
         c.conn,
         c.email,
         c.emailDone,
@@ -474,6 +477,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       let rec = byId.get(m.id) || (fromVisitor && m.client_id ? byClient.get(m.client_id) : null);
       const isNew = !rec;
       if (!rec) rec = {};
+      const firstStored = rec.id == null; // a message the desk just stored (the visitor's own: after its pending copy)
       if (rec.id == null && m.client_id) {
         clearTimeout(inflight.get(m.client_id));
         inflight.delete(m.client_id);
@@ -486,6 +490,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       }
       const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
       render(rec);
+      if (firstStored) queueSoon(fromVisitor ? 800 : 300);
       if (isNew && !fromVisitor) {
         setTyping(null);
         if (!ui.panel.hidden) markSeen();
@@ -685,6 +690,44 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       if (data && data.active) typingTimer = setTimeout(() => setTyping(null), 8000);
     }
 
+    // ---- place in the queue (GET /widget/api/queue) ----
+    // Asked while the visitor waits for an agent: every poll_seconds, and soon after they write
+    // or an agent answers; not asked while nobody is waiting.
+    let queueTimer = null;
+    let queueAsking = false;
+
+    function queueSoon(ms) {
+      clearTimeout(queueTimer);
+      queueTimer = setTimeout(queueAsk, ms);
+    }
+
+    async function queueAsk() {
+      if (queueAsking) return queueSoon(1000);
+      queueAsking = true;
+      let r;
+      try {
+        r = await api("GET", "/widget/api/queue");
+      } finally {
+        queueAsking = false;
+      }
+      const d = (r && r.status === 200 && r.data) || null;
+      if (!d) {
+        queueSoon(30000); // a network error: try again later
+        return;
+      }
+      if (d.waiting && d.position) {
+        const where = d.position === 1 ? "You are next in the queue" : "You are number " + d.position + " in the queue";
+        ui.queue.textContent = where + (d.expected_wait ? " · expected wait: " + d.expected_wait : "") + ".";
+        ui.queue.dataset.position = String(d.position);
+        ui.queue.hidden = false;
+        queueSoon(Math.max(2, d.poll_seconds || 10) * 1000);
+      } else {
+        ui.queue.hidden = true;
+        delete ui.queue.dataset.position;
+        clearTimeout(queueTimer);
+      }
+    }
+
     // ---- socket ----
     function socketUrl() {
       const u = new URL(BASE + "/ws/widget/");
@@ -851,6 +894,7 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
     connect();
     // History at once even if the socket is slow; the first hello loads it again without a gap.
     loadHistory();
+    queueSoon(0);
     setTimeout(() => {
       if (!ready) ui.conn.hidden = false;
     }, 3000);
