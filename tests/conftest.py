@@ -8,8 +8,8 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
-from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
 from apps.routing.config import config_reset, routing_config
+from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from apps.console.hooks_pages import admin_links
 from apps.accounts.models import Agent
+from apps.console.hooks_pages import admin_links
 
 
 @login_required
