@@ -27,6 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.permissions import inbox_scope
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
@@ -34,7 +35,7 @@ from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
 
 
 def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(inbox__members=agent)
+    return Conversation.objects.filter(inbox_scope(agent))
 
 
 def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversation]:
@@ -213,7 +214,7 @@ def conversation_list(
 
 
 def contacts_visible(*, agent: Agent) -> QuerySet[Contact]:
-    return Contact.objects.filter(conversations__inbox__members=agent).distinct()
+    return Contact.objects.filter(inbox_scope(agent, field="conversations__inbox")).distinct()
 
 
 SEARCH_MIN_CHARS = 2
@@ -256,7 +257,7 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
     q = q.strip()
     if len(q) < SEARCH_MIN_CHARS:
         raise InvalidInput(f"`q` needs at least {SEARCH_MIN_CHARS} characters", code="invalid_q")
-    visible = Conversation.objects.filter(contact_id=OuterRef("pk"), inbox__members=agent)
+    visible = Conversation.objects.filter(inbox_scope(agent), contact_id=OuterRef("pk"))
     candidates = Contact.objects.filter(merged_into__isnull=True).filter(Exists(visible)).order_by("name", "id")
     # Two index-served queries, each at most `limit` in name order: a common name walks the
     # (name, id) index and stops at `limit`; a rare one is a trigram bitmap scan.
@@ -308,7 +309,7 @@ def contact_timeline(
     - `newest`: the newest `limit` messages; `before` (the first message of a page): the
       `limit` messages before it, as the console's "Earlier messages" asks.
     """
-    qs = Message.objects.filter(conversation__contact_id=contact_id, conversation__inbox__members=agent)
+    qs = Message.objects.filter(inbox_scope(agent, field="conversation__inbox"), conversation__contact_id=contact_id)
 
     def anchor(pk: int) -> Subquery:
         return Subquery(Message.objects.filter(pk=pk).values("created_at")[:1], output_field=DateTimeField())

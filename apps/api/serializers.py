@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.permissions import can_manage_desk, can_see_reports, is_supervisor
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
 from apps.widget.context import visitor_context_data
@@ -180,10 +181,20 @@ class MeSerializer(serializers.ModelSerializer):
     presence = PresenceStatusField()
     inboxes = MeInboxSerializer(many=True, read_only=True)
     teams = NameSerializer(many=True, read_only=True)
+    permissions = serializers.SerializerMethodField(
+        help_text="What the console may offer: reassign (any conversation), reports, manage (desk settings)."
+    )
 
     class Meta:
         model = Agent
-        fields = ["id", "username", "name", "presence", "inboxes", "teams"]
+        fields = ["id", "username", "name", "role", "presence", "inboxes", "teams", "permissions"]
+
+    def get_permissions(self, agent: Agent) -> dict[str, bool]:
+        return {
+            "reassign": is_supervisor(agent),
+            "reports": can_see_reports(agent),
+            "manage": can_manage_desk(agent),
+        }
 
 
 class LabelSerializer(serializers.ModelSerializer):
