@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "apps.mail",
     "apps.widget",
     "apps.whatsapp",
+    "apps.sla",
+    "apps.macros",
+    "apps.csat",
     "apps.api",
 ]
 
@@ -462,3 +465,8 @@ if not DEBUG:
             **{f"TWILIO_WEBHOOK_SHARED_KEYS ({key})": value for key, value in TWILIO_WEBHOOK_SHARED_KEYS.items()},
         }
     )
+
+# Satisfaction surveys (apps.csat): asked once after a conversation is resolved; a reply 1-5
+# within CSAT_REPLY_WINDOW seconds of the question is its answer (not a new conversation).
+CSAT_ENABLED = env.bool("CSAT_ENABLED", default=True)
+CSAT_REPLY_WINDOW = env.int("CSAT_REPLY_WINDOW", default=3 * 24 * 3600)

@@ -7,7 +7,7 @@ from rest_framework import status as http
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.models import Agent, Team
 from apps.accounts.permissions import inboxes_visible
 from apps.api import selectors
 from apps.api.serializers import (

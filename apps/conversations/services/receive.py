@@ -19,6 +19,7 @@ from apps.bus.registry import Delivery, Receiver, receiver_each
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
+from apps.conversations.hooks import inbound_claim
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.conversations.services.timeline import activity_add
@@ -250,6 +251,12 @@ def message_receive(
             .order_by("-last_activity_at")
             .first()
         )
+    claimed = False
+    if conversation is None and not new_conversation and not automatic:
+        # A message that would open a new conversation may belong to a resolved one (the answer
+        # to its satisfaction survey): stored there as automatic, it reopens nothing.
+        conversation = inbound_claim(inbox=inbox, identity=identity, inbound=inbound, now=now)
+        claimed = automatic = conversation is not None
     created = conversation is None
     changes: list[str] = []
     reopened = False
@@ -330,7 +337,8 @@ def message_receive(
     if conversation.waiting_since is None and not automatic:
         conversation.waiting_since = now
     if batch is not None:
-        batch.open[open_key] = conversation
+        if not claimed:  # the claimed conversation stays resolved: not the contact's open one
+            batch.open[open_key] = conversation
         batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
     else:
         conversation.save(update_fields=CONVERSATION_FIELDS)
