@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from apps.contacts.models import Identity
 from apps.conversations.models import Attachment, Conversation, Message
+from apps.sla.events import sla_data
+from apps.sla.models import ConversationSla
 
 
 def _dt(value: dt.datetime | None) -> str | None:
@@ -69,9 +71,18 @@ def conversation_items_data(rows: list[Conversation]) -> list[dict[str, Any]]:
             "unread": int(getattr(r, "unread", 0) or 0),
             "last_message": r.last_message,
             "created_at": _dt(r.created_at),
+            "sla": sla_data(_sla_of(r)),
         }
         for r in rows
     ]
+
+
+def _sla_of(row: Conversation) -> ConversationSla | None:
+    """The conversation's clock as the list query selected it (no query)."""
+    try:
+        return row.sla  # type: ignore[attr-defined]
+    except ConversationSla.DoesNotExist:
+        return None
 
 
 def messages_data(rows: list[Message]) -> list[dict[str, Any]]:

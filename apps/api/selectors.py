@@ -32,6 +32,7 @@ from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
 from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
+from apps.sla.models import ConversationSla
 
 
 def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
@@ -53,7 +54,7 @@ def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
 
     apps.api.items.conversation_items_data adds the identities and labels (two queries).
     """
-    return _with_unread(conversations_visible(agent=agent).select_related("contact"), agent)
+    return _with_unread(conversations_visible(agent=agent).select_related("contact", "sla"), agent)
 
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
@@ -78,11 +79,13 @@ def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | N
 # --- the conversation list ----------------------------------------------------------------
 
 VIEWS = ("all", "mine", "unassigned")
-SORTS = ("recent", "waiting")
+SORTS = ("recent", "waiting", "due")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Cursor phases: "" = recent sort; "w" = waiting sort, among the waiting ones;
-# "a" = waiting sort, among the rest (by activity).
-_WAITING, _ACTIVITY = "w", "a"
+# "a" = waiting sort, among the rest (by activity); "d" = due sort, among the conversations with
+# an SLA due time (apps.sla); "e" = due sort, among the rest (by activity).
+_WAITING, _ACTIVITY, _DUE, _DUE_REST = "w", "a", "d", "e"
+_PHASES = {"": "recent", _WAITING: "waiting", _ACTIVITY: "waiting", _DUE: "due", _DUE_REST: "due"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Cursor:
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
-        phase = text[:1] if text[:1] in (_WAITING, _ACTIVITY) else ""
+        phase = text[:1] if text[:1] in (_WAITING, _ACTIVITY, _DUE, _DUE_REST) else ""
         at_text, _, pk_text = text[len(phase) :].rpartition("_")
         if not at_text.isdigit() or not pk_text.isdigit():
             raise InvalidInput("`before` is not a cursor this API gave", code="invalid_cursor")
@@ -153,7 +156,9 @@ def conversation_list(
 
     sort=recent: newest activity first, keyset on (last_activity_at, id).
     sort=waiting: longest-waiting first, keyset on (waiting_since, id); then the conversations
-    nobody waits on, newest activity first. Each part is one index-ordered query, so a page
+    nobody waits on, newest activity first.
+    sort=due: the SLA's next due time first (overdue ones first), keyset on
+    (sla.next_due_at, id); then the conversations with nothing due, newest activity first. Each part is one index-ordered query, so a page
     costs at most two queries plus the two prefetches, however long the history is.
     """
     qs = conversation_items(agent=agent)
@@ -180,15 +185,24 @@ def conversation_list(
     elif assignee and assignee.isdigit():
         qs = qs.filter(assignee_id=int(assignee))
     if sort not in SORTS:
-        raise InvalidInput("`sort` must be waiting or recent", code="invalid_sort")
+        raise InvalidInput("`sort` must be waiting, recent or due", code="invalid_sort")
     cursor = Cursor.parse(before) if before else None
-    if cursor and (cursor.phase == "") != (sort == "recent"):
+    if cursor and _PHASES[cursor.phase] != sort:
         raise InvalidInput("`before` is a cursor of another sort order", code="invalid_cursor")
 
     by_activity = qs.order_by("-last_activity_at", "-id")
-    if cursor and cursor.phase in ("", _ACTIVITY):
+    if cursor and cursor.phase in ("", _ACTIVITY, _DUE_REST):
         by_activity = by_activity.filter(row_compare(("last_activity_at", "id"), "<", (cursor.at, cursor.pk)))
     rows: list[Conversation] = []
+    if sort == "due":
+        # The SLA due time (the soonest, or the longest overdue, first) walks the sla_next_due_idx
+        # keyset; then the conversations with nothing due, newest activity first.
+        by_activity = by_activity.filter(Q(sla__isnull=True) | Q(sla__next_due_at__isnull=True))
+        if cursor is None or cursor.phase == _DUE:
+            due = qs.filter(sla__next_due_at__isnull=False).order_by("sla__next_due_at", "id")
+            if cursor:
+                due = due.filter(row_compare(("sla__next_due_at", "id"), ">", (cursor.at, cursor.pk)))
+            rows = list(due[: limit + 1])
     if sort == "waiting":
         by_activity = by_activity.filter(waiting_since__isnull=True)
         if cursor is None or cursor.phase == _WAITING:
@@ -205,6 +219,14 @@ def conversation_list(
     last = rows[-1]
     if sort == "recent":
         return rows, Cursor("", last.last_activity_at, last.pk).encode()
+    if sort == "due":
+        try:
+            sla: ConversationSla | None = last.sla  # type: ignore[attr-defined]
+        except ConversationSla.DoesNotExist:
+            sla = None
+        if sla is not None and sla.next_due_at is not None:
+            return rows, Cursor(_DUE, sla.next_due_at, last.pk).encode()
+        return rows, Cursor(_DUE_REST, last.last_activity_at, last.pk).encode()
     if last.waiting_since is not None:
         return rows, Cursor(_WAITING, last.waiting_since, last.pk).encode()
     return rows, Cursor(_ACTIVITY, last.last_activity_at, last.pk).encode()

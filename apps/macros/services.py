@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -84,3 +85,23 @@ def macro_apply(*, macro_id: int, conversation_id: int, agent: Agent, client_id:
             return Conversation.objects.get(pk=conversation_id), False
         raise
     return Conversation.objects.get(pk=conversation_id), True
+
+
+@transaction.atomic
+def macro_save(*, pk: int | None, data: dict, by: Agent | None = None) -> Macro:
+    macro = Macro(created_by=by) if pk is None else Macro.objects.filter(pk=pk).first()
+    if macro is None:
+        raise NotFound("no such macro")
+    for field, value in data.items():
+        setattr(macro, field, value)
+    try:
+        macro.full_clean()
+    except DjangoValidationError as exc:
+        raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    macro.save()
+    return macro
+
+
+def macro_delete(*, pk: int) -> None:
+    if not Macro.objects.filter(pk=pk).delete()[0]:
+        raise NotFound("no such macro")

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -27,6 +28,7 @@ from apps.conversations.events import emit_message, emit_notifications
 from apps.conversations.models import Conversation
 from apps.conversations.services import conversation_update
 from apps.conversations.services.timeline import activity_add
+from apps.core.errors import InvalidInput, NotFound
 from apps.sla.calendar import Calendar
 from apps.sla.events import NOTIFY_KIND, SlaEvent, sla_data
 from apps.sla.models import (
@@ -408,3 +410,40 @@ def sla_retarget_open(*, policy_ids: list[int] | None = None) -> int:
             )
         count += 1
     return count
+
+
+def _saved(instance: Any, data: dict[str, Any]) -> Any:
+    for field, value in data.items():
+        setattr(instance, field, value)
+    try:
+        instance.full_clean()
+    except DjangoValidationError as exc:
+        raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    instance.save()
+    return instance
+
+
+@transaction.atomic
+def sla_config_save(*, model: type[Any], pk: int | None, data: dict[str, Any]) -> Any:
+    """Create or change a calendar, holiday, policy or escalation rule; open clocks are
+    retargeted after commit (their due times follow the new targets and hours)."""
+    if model not in (BusinessCalendar, Holiday, SlaPolicy, EscalationRule):
+        raise ValueError(model)
+    instance = model() if pk is None else model.objects.filter(pk=pk).first()
+    if instance is None:
+        raise NotFound("not found")
+    saved = _saved(instance, data)
+    if model is not EscalationRule:
+        transaction.on_commit(sla_retarget_open)
+    return saved
+
+
+@transaction.atomic
+def sla_config_delete(*, model: type[Any], pk: int) -> None:
+    if model not in (BusinessCalendar, Holiday, SlaPolicy, EscalationRule):
+        raise ValueError(model)
+    deleted, _ = model.objects.filter(pk=pk).delete()
+    if not deleted:
+        raise NotFound("not found")
+    if model is not EscalationRule:
+        transaction.on_commit(sla_retarget_open)

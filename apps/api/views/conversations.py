@@ -65,9 +65,10 @@ class ConversationListView(BaseAPIView):
             OpenApiParameter(
                 "sort",
                 str,
-                enum=["recent", "waiting"],
+                enum=["recent", "waiting", "due"],
                 description="recent (default): newest activity first; waiting: longest waiting first, then the "
-                "conversations nobody waits on by newest activity",
+                "conversations nobody waits on by newest activity; due: the SLA's next due time first (overdue "
+                "first), then the conversations with nothing due by newest activity",
             ),
             OpenApiParameter("inbox", int),
             OpenApiParameter("assignee", str, description="me, none or an agent id"),
