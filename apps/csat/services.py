@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 CSAT_ANSWERED = "csat.answered"  # event type: a survey was answered
 REPLY_KINDS = {"phone", "whatsapp", "telegram", "xmpp"}  # asked to reply with a number
 LINK_KINDS = {"email", "widget"}  # given a link (the widget also renders it inline)
-_ANSWER = re.compile(r"^\s*([1-5])(?![\d.,]\d)(?:\s*/\s*5)?\s*[-,.:;!)]*\s*(.*)$", re.S)
+_ANSWER = re.compile(r"^\s*([1-5])(?!\d)(?![.,]\d)(?:\s*/\s*5)?\s*[-,.:;!)]*\s*(.*)$", re.S)
 
 
 def survey_url(survey: Survey) -> str:
