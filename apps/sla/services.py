@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from apps.accounts.models import Agent
@@ -59,11 +59,11 @@ def calendar_for(*, team_id: int | None) -> Calendar:
 
 def business_calendar(*, team_id: int | None) -> Calendar | None:
     """The team's calendar, else the desk's; None when the desk has set no business hours."""
-    row = None
-    if team_id is not None:
-        row = BusinessCalendar.objects.filter(team_id=team_id).first()
-    if row is None:
-        row = BusinessCalendar.objects.filter(team__isnull=True).first()
+    # One query: the team's calendar sorts before the desk's.
+    rows = BusinessCalendar.objects.filter(
+        Q(team__isnull=True) | Q(team_id=team_id) if team_id else Q(team__isnull=True)
+    )
+    row = rows.order_by(F("team_id").asc(nulls_last=True)).first()
     if row is None:
         return None
     holidays = frozenset(

@@ -138,9 +138,9 @@ def widget_hours_open(inbox: Inbox) -> bool:
     return hours_open(widget_settings_for(inbox).business_hours)
 
 
-def inbox_online(inbox: Inbox) -> bool:
+def inbox_online(inbox: Inbox, *, hours_open_now: bool | None = None) -> bool:
     """Someone can answer now: a member agent is online (fresh presence) and it is within hours."""
-    if not widget_hours_open(inbox):
+    if not (widget_hours_open(inbox) if hours_open_now is None else hours_open_now):
         return False
     fresh = timezone.now() - dt.timedelta(seconds=settings.PRESENCE_TTL_SECONDS)
     return AgentPresence.objects.filter(
@@ -169,13 +169,14 @@ def visitor_data(visitor: Visitor) -> dict[str, Any]:
 
 def inbox_data(inbox: Inbox) -> dict[str, Any]:
     ws = widget_settings_for(inbox)
+    open_now = widget_hours_open(inbox)
     return {
         "name": inbox.name,
         "greeting": ws.greeting,
         "colour": ws.colour,
         "offline_message": ws.offline_message,
-        "online": inbox_online(inbox),
-        "open": widget_hours_open(inbox),
+        "online": inbox_online(inbox, hours_open_now=open_now),
+        "open": open_now,
         "ask_email": ws.ask_email_when_offline,
     }
 

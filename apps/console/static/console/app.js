@@ -18,6 +18,8 @@ import { wireKeys } from "./keys.js";
 import { addPanel, conversationChosen } from "./hooks.js";
 import { handleFrame } from "./events.js";
 import { setupWhatsApp } from "./whatsapp.js";
+import { wireMacros } from "./macros.js";
+import { renderDue } from "./sla.js";
 
 function wire() {
   wireList();
@@ -26,6 +28,9 @@ function wire() {
   wireCanned();
   wirePresence();
   wireKeys();
+  wireMacros();
+  // The header's SLA badge moves with the clock between events.
+  setInterval(() => state.selected && renderDue($("conv-due"), state.convs.get(state.selected)), 15000);
 
   // WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
   addPanel(
@@ -59,6 +64,7 @@ async function loadMe() {
   try {
     const me = await api("me");
     Object.assign(state.me, me);
+    $("settings-link").hidden = !(me.permissions && me.permissions.manage);
   } catch {
     // Older servers: build it from the inboxes and teams lists.
     const [inboxes, teams] = await Promise.all([api("inboxes").catch(() => ({ results: [] })), api("teams").catch(() => ({ results: [] }))]);
