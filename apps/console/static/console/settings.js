@@ -26,6 +26,7 @@ function weekText(week) {
 const RESOURCES = [
   {
     key: "calendars",
+    noun: "calendar",
     path: "sla/calendars",
     title: "Business hours",
     help: "The desk's hours (no team) and a team's own hours. SLA clocks and the widget's online/offline follow them.",
@@ -39,6 +40,7 @@ const RESOURCES = [
   },
   {
     key: "holidays",
+    noun: "holiday",
     path: "sla/holidays",
     title: "Holidays",
     help: "Closed days: SLA clocks do not count them.",
@@ -51,6 +53,7 @@ const RESOURCES = [
   },
   {
     key: "policies",
+    noun: "policy",
     path: "sla/policies",
     title: "SLA policies",
     help: "Targets in business minutes for the conversations a policy matches; the most specific match wins (priority, then team, then inbox).",
@@ -70,6 +73,7 @@ const RESOURCES = [
   },
   {
     key: "escalations",
+    noun: "escalation",
     path: "sla/escalations",
     title: "Escalations",
     help: "What happens when a policy's target is missed (once per conversation and target).",
@@ -84,6 +88,7 @@ const RESOURCES = [
   },
   {
     key: "macros",
+    noun: "macro",
     path: "macros",
     title: "Macros",
     help: "Actions applied in one step from a conversation. {contact} and {agent} in the reply become names.",
@@ -158,11 +163,8 @@ function errorText(error) {
   return error.message;
 }
 
-async function renderResource(resource) {
+function renderResource(resource, rows) {
   const section = clear($(`s-${resource.key}`));
-  const rows = (await api(resource.path)).results || [];
-  if (resource.key === "calendars") ctx.calendars = rows;
-  if (resource.key === "policies") ctx.policies = rows;
   section.append(el("h2", {}, resource.title), el("p", { class: "help" }, resource.help));
   const list = el("ul", { class: "rows", "aria-label": resource.title });
   for (const row of rows) {
@@ -185,7 +187,7 @@ async function renderResource(resource) {
   }
   if (!rows.length) list.append(el("li", { class: "empty" }, "None yet."));
   section.append(list);
-  if (ctx.canManage) section.append(el("button", { type: "button", id: `new-${resource.key}`, onclick: () => showForm(resource, null) }, `New ${resource.title.toLowerCase().replace(/s$/, "")}`));
+  if (ctx.canManage) section.append(el("button", { type: "button", id: `new-${resource.key}`, onclick: () => showForm(resource, null) }, `New ${resource.noun}`));
   section.append(el("div", { id: `form-${resource.key}` }));
 }
 
@@ -210,7 +212,12 @@ function showForm(resource, row) {
 }
 
 async function renderAll() {
-  for (const resource of RESOURCES) await renderResource(resource);
+  // Everything is read first, then drawn at once: the page never shows a half-drawn state.
+  const pages = await Promise.all(RESOURCES.map((resource) => api(resource.path)));
+  const rows = pages.map((page) => (page && page.results) || []);
+  ctx.calendars = rows[RESOURCES.findIndex((r) => r.key === "calendars")];
+  ctx.policies = rows[RESOURCES.findIndex((r) => r.key === "policies")];
+  RESOURCES.forEach((resource, i) => renderResource(resource, rows[i]));
 }
 
 async function boot() {
