@@ -113,6 +113,7 @@ def test_item_shape(api, agent, other_agent, post_twilio):
             "created_at": message.created_at.isoformat(),
         },
         "created_at": item["created_at"],
+        "sla": None,  # no SLA policy applies
     }
 
 

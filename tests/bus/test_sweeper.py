@@ -42,6 +42,8 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
+        "sla": {"events": 2, "breaches": 0},  # the clocks read the new conversation's two events
+        "csat": 0,
     }
     entry.refresh_from_db()
     assert entry.state == InboundEntry.State.DONE
@@ -57,6 +59,8 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
+        "sla": {"events": 0, "breaches": 0},
+        "csat": 0,
     }
 
 
