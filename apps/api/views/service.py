@@ -110,7 +110,9 @@ class SurveySerializer(serializers.ModelSerializer):
         fields = ["id", "status", "skip_reason", "channel", "agent", "created_at", "rating", "comment", "answered_at"]
 
 
-def _config_views(model: type[Any], serializer: type[serializers.ModelSerializer], name: str) -> tuple[type, type]:
+def _config_views(
+    model: type[Any], serializer: type[serializers.ModelSerializer], name: str
+) -> tuple[type[BaseAPIView], type[BaseAPIView]]:
     """A list (GET everyone, POST admins) and a detail (PATCH, DELETE admins) view of a setting."""
 
     class ListView(BaseAPIView):
