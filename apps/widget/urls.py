@@ -6,5 +6,6 @@ urlpatterns = [
     path("api/session", views.session, name="widget-session"),
     path("api/messages", views.messages, name="widget-messages"),
     path("api/email", views.email, name="widget-email"),
+    path("api/csat", views.csat, name="widget-csat"),
     path("api/files/<str:signed>", views.file, name="widget-file"),
 ]

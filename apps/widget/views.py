@@ -17,6 +17,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import Inbox
+from apps.core.errors import DomainError
+from apps.csat.models import Survey
+from apps.csat.services import survey_answer
 from apps.widget import services
 from apps.widget.models import Visitor, WidgetSettings
 from apps.widget.origins import origin_allowed
@@ -188,6 +191,24 @@ def email(request: HttpRequest) -> HttpResponse:
     visitor = _visitor(request)
     address = services.visitor_set_email(visitor=visitor, email=_json_body(request).get("email"))
     return JsonResponse({"email": address})
+
+
+@widget_endpoint("POST")
+def csat(request: HttpRequest) -> HttpResponse:
+    """The inline rating of a satisfaction survey asked in the chat (apps.csat): only for a
+    survey of this visitor's own conversation."""
+    visitor = _visitor(request)
+    body = _json_body(request)
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        raise WidgetError("bad_request", "`token` is the survey's", 400)
+    if not Survey.objects.filter(token=token, identity__contact_id=visitor.identity.contact_id).exists():
+        raise WidgetError("not_found", "no such survey", 404)
+    try:
+        survey = survey_answer(token=token, rating=body.get("rating"), comment=str(body.get("comment") or "")[:2000])
+    except DomainError as exc:
+        raise WidgetError(exc.code, exc.message, exc.status) from None
+    return JsonResponse({"rating": survey.rating, "comment": survey.comment})
 
 
 @widget_endpoint("GET")
