@@ -12,6 +12,7 @@ from apps.bus.models import Event, OutboxEntry
 from apps.contacts.models import Identity
 from apps.conversations.models import Conversation, Message
 from apps.csat.models import Survey
+from apps.csat.selectors import csat_summary
 from apps.csat.services import csat_surveys_send, survey_answer_parse, survey_send
 from tests.conftest import twilio_params
 
@@ -149,3 +150,12 @@ def test_the_survey_page_records_an_answer_once(client, resolved):
 )
 def test_answers_are_read_from_the_start_of_the_reply(text, answer):
     assert survey_answer_parse(text) == answer
+
+
+def test_the_summary_counts_answers_per_agent(resolved, post_twilio, agent):
+    csat_surveys_send()
+    text_in(post_twilio, "2 slow")
+    now = timezone.now()
+    assert csat_summary(since=now - dt.timedelta(hours=1), until=now + dt.timedelta(hours=1)) == [
+        {"agent": agent.pk, "asked": 1, "answered": 1, "average": 2.0, "score": 0.0}
+    ]

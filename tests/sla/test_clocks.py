@@ -9,6 +9,7 @@ import pytest
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
 from apps.sla.models import ConversationSla, EscalationRule, SlaBreach, SlaPolicy
+from apps.sla.selectors import sla_breaches_by_target
 from apps.sla.services import policy_match, sla_breaches_record, sla_clocks_catch_up, sla_sweep
 from tests.conftest import twilio_params
 from tests.factories import AgentFactory, TeamFactory
@@ -159,6 +160,9 @@ def test_a_breach_is_recorded_once_and_runs_its_escalations(post_twilio, policy,
     notified = sorted(e.agent_id for e in events if e.type == "notification.created")
     assert notified == sorted([other_agent.pk, boss.pk])
     assert {e.data["kind"] for e in events if e.type == "notification.created"} == {"sla_breach"}
+    assert sla_breaches_by_target(since=due, until=due + 5 * MIN) == [
+        {"policy": policy.pk, "target": "first_response", "breaches": 1}
+    ]
 
 
 def test_the_most_specific_policy_wins(sms_inbox, team):
