@@ -5,6 +5,8 @@ comes up only through registration).
   the inbox) may be claimed by a resolved conversation instead — the satisfaction survey's
   answer ("4") is stored in the conversation it rates, never reopening it nor opening a new
   one. A claim returns that conversation (locked) or None, and records what it means itself.
+  `replying_to` is the resolved conversation the message threads into by itself (email), if
+  any: a claim may then only return that one.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ def register_inbound_claim(claim: InboundClaim) -> None:
 
 
 def inbound_claim(
-    *, inbox: Inbox, identity: Identity, inbound: InboundMessage, now: dt.datetime
+    *,
+    inbox: Inbox,
+    identity: Identity,
+    inbound: InboundMessage,
+    now: dt.datetime,
+    replying_to: Conversation | None = None,
 ) -> Conversation | None:
     for claim in _claims:
-        conversation = claim(inbox=inbox, identity=identity, inbound=inbound, now=now)
+        conversation = claim(inbox=inbox, identity=identity, inbound=inbound, now=now, replying_to=replying_to)
         if conversation is not None:
             return conversation
     return None

@@ -178,9 +178,17 @@ def _record(survey: Survey, conversation: Conversation, rating: int, comment: st
     return activity
 
 
-def survey_claim(*, inbox: Inbox, identity: Identity, inbound: InboundMessage, now: dt.datetime) -> Conversation | None:
+def survey_claim(
+    *,
+    inbox: Inbox,
+    identity: Identity,
+    inbound: InboundMessage,
+    now: dt.datetime,
+    replying_to: Conversation | None = None,
+) -> Conversation | None:
     """The receive path's claim (apps.conversations.hooks): a reply 1–5 to the newest survey of
-    this contact in this inbox, sent within CSAT_REPLY_WINDOW and not answered, is its answer."""
+    this contact in this inbox, sent within CSAT_REPLY_WINDOW and not answered, is its answer
+    (when the message threads into a resolved conversation by itself, only that one's survey)."""
     answer = survey_answer_parse(inbound.text)
     if answer is None or inbound.attachments:
         return None
@@ -197,6 +205,8 @@ def survey_claim(*, inbox: Inbox, identity: Identity, inbound: InboundMessage, n
     )
     if survey is None or survey.status != Survey.Status.SENT:
         return None  # the newest question was answered already: this is a new matter
+    if replying_to is not None and survey.conversation_id != replying_to.pk:
+        return None
     conversation = Conversation.objects.select_for_update(no_key=True).filter(pk=survey.conversation_id).first()
     if conversation is None or conversation.status != Conversation.Status.RESOLVED:
         return None

@@ -252,11 +252,13 @@ def message_receive(
             .first()
         )
     claimed = False
-    if conversation is None and not new_conversation and not automatic:
-        # A message that would open a new conversation may belong to a resolved one (the answer
-        # to its satisfaction survey): stored there as automatic, it reopens nothing.
-        conversation = inbound_claim(inbox=inbox, identity=identity, inbound=inbound, now=now)
-        claimed = automatic = conversation is not None
+    if not automatic and not new_conversation and (conversation is None or conversation.status == "resolved"):
+        # A message that would open a new conversation, or reopen the resolved one it replies to
+        # (email threads by itself), may belong to a resolved one: the answer to its
+        # satisfaction survey. Stored there as automatic, it reopens nothing.
+        owner = inbound_claim(inbox=inbox, identity=identity, inbound=inbound, now=now, replying_to=conversation)
+        if owner is not None:
+            conversation, claimed, automatic = owner, True, True
     created = conversation is None
     changes: list[str] = []
     reopened = False
