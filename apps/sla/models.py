@@ -130,6 +130,11 @@ class ConversationSla(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     next_due_at = models.DateTimeField(null=True, blank=True)
     next_target = models.CharField(max_length=20, blank=True, choices=Target.choices)
+    first_response_breached = models.BooleanField(default=False)
+    resolution_breached = models.BooleanField(default=False)
+    check_at = models.DateTimeField(
+        null=True, blank=True, help_text="The earliest due time not met and not yet recorded as breached: the sweep's."
+    )
 
     class Meta:
         indexes = [
@@ -137,7 +142,8 @@ class ConversationSla(models.Model):
                 fields=["next_due_at", "conversation"],
                 name="sla_next_due_idx",
                 condition=Q(next_due_at__isnull=False),
-            )
+            ),
+            models.Index(fields=["check_at"], name="sla_check_at_idx", condition=Q(check_at__isnull=False)),
         ]
 
 

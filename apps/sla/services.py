@@ -133,6 +133,14 @@ def _next(row: ConversationSla) -> None:
         row.next_due_at, row.next_target = min(candidates)
     else:
         row.next_due_at, row.next_target = None, ""
+    # What the breach sweep looks at: only targets not yet recorded as breached, so a breached
+    # clock is not read again every sweep.
+    unrecorded = [
+        due
+        for due, target in candidates
+        if not (row.first_response_breached if target == Target.FIRST_RESPONSE else row.resolution_breached)
+    ]
+    row.check_at = min(unrecorded) if unrecorded else None
 
 
 def _start(row: ConversationSla, at: dt.datetime) -> None:
@@ -141,6 +149,7 @@ def _start(row: ConversationSla, at: dt.datetime) -> None:
     row.paused_seconds = 0
     row.first_responded_at = None
     row.resolved_at = None
+    row.first_response_breached = row.resolution_breached = False
 
 
 @dataclass
@@ -227,7 +236,13 @@ def _parse(value: Any) -> dt.datetime | None:
 
 
 def _load(conversation_id: int, rows: dict[int, _Change]) -> _Change | None:
-    row = ConversationSla.objects.select_related("policy").filter(conversation_id=conversation_id).first()
+    # Locked until the batch commits: a breach being recorded meanwhile is not overwritten.
+    row = (
+        ConversationSla.objects.select_for_update(of=("self",))
+        .select_related("policy")
+        .filter(conversation_id=conversation_id)
+        .first()
+    )
     if row is None:
         return None
     inbox_id = Conversation.objects.filter(pk=conversation_id).values_list("inbox_id", flat=True).first()
@@ -275,8 +290,8 @@ def sla_breaches_record(*, now: dt.datetime | None = None, limit: int = 500) -> 
     """Record every target missed by now and run its escalations; returns breaches recorded."""
     now = now or timezone.now()
     due = list(
-        ConversationSla.objects.filter(next_due_at__lte=now, policy__isnull=False)
-        .order_by("next_due_at", "conversation_id")
+        ConversationSla.objects.filter(check_at__lte=now, policy__isnull=False)
+        .order_by("check_at")
         .values_list("conversation_id", flat=True)[:limit]
     )
     recorded = 0
@@ -291,9 +306,14 @@ def _missed(row: ConversationSla, now: dt.datetime) -> list[tuple[str, dt.dateti
     out: list[tuple[str, dt.datetime]] = []
     if row.paused_at is not None or row.resolved_at is not None:
         return out
-    if row.first_response_due_at and row.first_responded_at is None and row.first_response_due_at <= now:
+    if (
+        row.first_response_due_at
+        and row.first_responded_at is None
+        and not row.first_response_breached
+        and row.first_response_due_at <= now
+    ):
         out.append((Target.FIRST_RESPONSE, row.first_response_due_at))
-    if row.resolution_due_at and row.resolution_due_at <= now:
+    if row.resolution_due_at and not row.resolution_breached and row.resolution_due_at <= now:
         out.append((Target.RESOLUTION, row.resolution_due_at))
     return out
 
@@ -307,6 +327,7 @@ def sla_breach_record(*, row: ConversationSla, target: str, due_at: dt.datetime,
                 .select_related("team")
                 .get(pk=row.conversation_id)
             )
+            _mark_breached(row.conversation_id, target)
             breach = SlaBreach.objects.create(
                 conversation=conversation,
                 policy=row.policy,
@@ -318,8 +339,23 @@ def sla_breach_record(*, row: ConversationSla, target: str, due_at: dt.datetime,
             )
             _escalate(conversation, breach, row.policy)
     except IntegrityError:
-        return 0  # another sweep recorded (and escalated) it
+        with transaction.atomic():
+            _mark_breached(row.conversation_id, target)  # recorded (and escalated) by another sweep
+        return 0
     return 1
+
+
+def _mark_breached(conversation_id: int, target: str) -> None:
+    """The clock knows this target's breach is recorded: the sweep stops looking at it."""
+    row = ConversationSla.objects.select_for_update().filter(pk=conversation_id).first()
+    if row is None:
+        return
+    if target == Target.FIRST_RESPONSE:
+        row.first_response_breached = True
+    else:
+        row.resolution_breached = True
+    _next(row)
+    row.save(update_fields=["first_response_breached", "resolution_breached", "check_at"])
 
 
 def _escalate(conversation: Conversation, breach: SlaBreach, policy: SlaPolicy | None) -> None:

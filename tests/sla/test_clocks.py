@@ -10,7 +10,7 @@ from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
 from apps.sla.models import ConversationSla, EscalationRule, SlaBreach, SlaPolicy
 from apps.sla.selectors import sla_breaches_by_target
-from apps.sla.services import policy_match, sla_breaches_record, sla_clocks_catch_up, sla_sweep
+from apps.sla.services import policy_match, sla_breach_record, sla_breaches_record, sla_clocks_catch_up, sla_sweep
 from tests.conftest import twilio_params
 from tests.factories import AgentFactory, TeamFactory
 
@@ -137,6 +137,12 @@ def test_a_breach_is_recorded_once_and_runs_its_escalations(post_twilio, policy,
     assert sla_breaches_record(now=due + MIN) == 1
     assert sla_breaches_record(now=due + 2 * MIN) == 0  # exactly once
     assert sla_sweep()["breaches"] == 0
+    # The constraint, not the bookkeeping, is what makes it once: a racing sweep that read the
+    # clock before the breach was recorded records nothing and escalates nothing.
+    stale = clock(conversation)
+    stale.first_response_breached = False
+    assert sla_breach_record(row=stale, target="first_response", due_at=due, at=due + 3 * MIN) == 0
+    assert clock(conversation).first_response_breached is True
 
     breach = SlaBreach.objects.get()
     assert (breach.target, breach.cycle, breach.due_at, breach.assignee_id) == (
