@@ -424,19 +424,33 @@ def sla_sweep() -> dict[str, int]:
 # --- configuration -------------------------------------------------------------------------
 
 
-def sla_retarget_open(*, policy_ids: list[int] | None = None) -> int:
-    """After a policy or calendar changed: recompute the due times of the open clocks."""
+def sla_retarget_open() -> int:
+    """After a policy or calendar changed: recompute the due times of the open clocks; the ones
+    that moved are saved (each locked while it is recomputed) and told to the consoles. Returns
+    how many moved."""
     ctx = _Context()
-    qs = ConversationSla.objects.select_related("policy", "conversation").filter(resolved_at__isnull=True)
+    ids = list(ConversationSla.objects.filter(resolved_at__isnull=True).values_list("conversation_id", flat=True))
     count = 0
-    for row in qs.iterator(chunk_size=500):
-        conversation = row.conversation
-        policy = ctx.policy(
-            inbox_id=conversation.inbox_id, team_id=conversation.team_id, priority=conversation.priority
-        )
+    for conversation_id in ids:
         with transaction.atomic():
+            row = (
+                ConversationSla.objects.select_for_update(of=("self",))
+                .select_related("policy", "conversation")
+                .filter(pk=conversation_id, resolved_at__isnull=True)
+                .first()
+            )
+            if row is None:
+                continue
+            conversation = row.conversation
+            policy = ctx.policy(
+                inbox_id=conversation.inbox_id, team_id=conversation.team_id, priority=conversation.priority
+            )
+            before = (row.policy_id, row.first_response_due_at, row.resolution_due_at, row.next_due_at, row.check_at)
             row.policy = policy
             _retarget(row, ctx.calendar(conversation.team_id, policy))
+            after = (row.policy_id, row.first_response_due_at, row.resolution_due_at, row.next_due_at, row.check_at)
+            if before == after:
+                continue  # nothing moved: no write, no event
             row.save()
             event_append(
                 type=SlaEvent.UPDATED,

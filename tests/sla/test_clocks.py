@@ -10,7 +10,14 @@ from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
 from apps.sla.models import ConversationSla, EscalationRule, SlaBreach, SlaPolicy
 from apps.sla.selectors import sla_breaches_by_target
-from apps.sla.services import policy_match, sla_breach_record, sla_breaches_record, sla_clocks_catch_up, sla_sweep
+from apps.sla.services import (
+    policy_match,
+    sla_breach_record,
+    sla_config_save,
+    sla_breaches_record,
+    sla_clocks_catch_up,
+    sla_sweep,
+)
 from tests.conftest import twilio_params
 from tests.factories import AgentFactory, TeamFactory
 
@@ -204,3 +211,17 @@ def test_the_list_sorts_by_due_time_in_keyset_pages(post_twilio, policy, api):
     assert seen == [conversations[1].pk, conversations[2].pk, conversations[0].pk] + [c.pk for c in by_activity]
     wrong = api.get("/api/v1/conversations?sort=recent&before=d1_1")
     assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_changing_a_policy_moves_the_open_clocks_only(post_twilio, policy, api):
+    open_one = text_in(post_twilio, "+14155550001")
+    done = text_in(post_twilio, "+14155550002")
+    api.patch(f"/api/v1/conversations/{done.pk}", {"status": "resolved"}, format="json")
+    sla_clocks_catch_up()
+    resolved_due = clock(done).first_response_due_at
+    start = newest_event_id()
+    sla_config_save(model=SlaPolicy, pk=policy.pk, data={"first_response_minutes": 10})  # retargets on commit
+    assert clock(open_one).first_response_due_at == open_one.waiting_since + 10 * MIN
+    assert clock(done).first_response_due_at == resolved_due
+    moved = [e.conversation_id for e in Event.objects.filter(id__gt=start, type="sla.updated")]
+    assert moved == [open_one.pk]
