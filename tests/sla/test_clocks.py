@@ -13,9 +13,9 @@ from apps.sla.selectors import sla_breaches_by_target
 from apps.sla.services import (
     policy_match,
     sla_breach_record,
-    sla_config_save,
     sla_breaches_record,
     sla_clocks_catch_up,
+    sla_config_save,
     sla_sweep,
 )
 from tests.conftest import twilio_params
