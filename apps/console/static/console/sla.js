@@ -9,7 +9,7 @@ const SOON = 15 * 60 * 1000; // "due soon" below this
 
 function span(ms) {
   const minutes = Math.round(Math.abs(ms) / 60000);
-  if (minutes < 1) return "less than a minute";
+  if (minutes < 1) return "<1 min";
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
   if (hours < 48) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
