@@ -8,7 +8,8 @@ import pytest
 
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
-from apps.sla.models import ConversationSla, EscalationRule, SlaBreach, SlaPolicy
+from apps.sla.calendar import Calendar
+from apps.sla.models import BusinessCalendar, ConversationSla, EscalationRule, Holiday, SlaBreach, SlaPolicy
 from apps.sla.selectors import sla_breaches_by_target
 from apps.sla.services import (
     policy_match,
@@ -225,3 +226,18 @@ def test_changing_a_policy_moves_the_open_clocks_only(post_twilio, policy, api):
     assert clock(done).first_response_due_at == resolved_due
     moved = [e.conversation_id for e in Event.objects.filter(id__gt=start, type="sla.updated")]
     assert moved == [open_one.pk]
+
+
+def test_due_times_count_the_teams_business_hours_and_holidays(post_twilio, sms_inbox, team):
+    week = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    BusinessCalendar.objects.create(name="Desk", tz="UTC", week={"sat": [["10:00", "11:00"]]})
+    BusinessCalendar.objects.create(name="Support", tz="America/New_York", week=week, team=team)
+    Holiday.objects.create(date=dt.date(2099, 1, 1), name="Far away")
+    SlaPolicy.objects.create(name="Business", inbox=sms_inbox, first_response_minutes=90, resolution_minutes=600)
+    conversation = text_in(post_twilio)
+    sla_clocks_catch_up()
+    row = clock(conversation)
+    expected = Calendar(tz="America/New_York", week=week, holidays=frozenset({dt.date(2099, 1, 1)}))
+    assert row.first_response_due_at == expected.add(row.started_at, 90 * 60)
+    assert row.resolution_due_at == expected.add(row.started_at, 600 * 60)
+    assert row.first_response_due_at >= row.started_at + 90 * MIN
