@@ -1,19 +1,18 @@
 from typing import Any
 
 from django.contrib import admin
-from django.db import transaction
 from django.http import HttpRequest
 
 from apps.sla.models import BusinessCalendar, EscalationRule, Holiday, SlaBreach, SlaPolicy
-from apps.sla.services import sla_retarget_open
+from apps.sla.services import sla_retarget_request
 
 
 class RetargetOnSave(admin.ModelAdmin):
-    """Open clocks follow a changed policy or calendar (as the API's saves do)."""
+    """Open clocks follow a changed policy or calendar (the next sweep; as the API's saves do)."""
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        transaction.on_commit(sla_retarget_open)
+        sla_retarget_request()
 
 
 class EscalationInline(admin.TabularInline):

@@ -173,3 +173,6 @@ class SlaPosition(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     event_id = models.BigIntegerField(default=0)
+    retarget_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="A policy or calendar changed: the next sweep recomputes the open clocks."
+    )

@@ -417,8 +417,27 @@ def _notify_ids(conversation: Conversation) -> list[int]:
 
 
 def sla_sweep() -> dict[str, int]:
-    """The bus sweep's SLA round: catch the clocks up, then record breaches."""
-    return {"events": sla_clocks_catch_up(), "breaches": sla_breaches_record()}
+    """The bus sweep's SLA round: catch the clocks up, retarget them after a settings change,
+    then record breaches."""
+    events = sla_clocks_catch_up()
+    return {"events": events, "retargeted": sla_retarget_if_requested(), "breaches": sla_breaches_record()}
+
+
+def sla_retarget_request() -> None:
+    """Ask the next sweep to recompute the open clocks (a policy or calendar changed)."""
+    SlaPosition.objects.get_or_create(pk=1)
+    SlaPosition.objects.filter(pk=1).update(retarget_requested_at=timezone.now())
+
+
+def sla_retarget_if_requested() -> int:
+    """Recompute the open clocks once per request; a request made while this runs is kept."""
+    requested = SlaPosition.objects.filter(pk=1).values_list("retarget_requested_at", flat=True).first()
+    if requested is None:
+        return 0
+    # Cleared first, only if unchanged: a change saved meanwhile asks again for the next sweep.
+    if not SlaPosition.objects.filter(pk=1, retarget_requested_at=requested).update(retarget_requested_at=None):
+        return 0
+    return sla_retarget_open()
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -475,8 +494,8 @@ def _saved(instance: Any, data: dict[str, Any]) -> Any:
 
 @transaction.atomic
 def sla_config_save(*, model: type[Any], pk: int | None, data: dict[str, Any]) -> Any:
-    """Create or change a calendar, holiday, policy or escalation rule; open clocks are
-    retargeted after commit (their due times follow the new targets and hours)."""
+    """Create or change a calendar, holiday, policy or escalation rule; the next sweep
+    retargets the open clocks (their due times follow the new targets and hours)."""
     if model not in (BusinessCalendar, Holiday, SlaPolicy, EscalationRule):
         raise ValueError(model)
     instance = model() if pk is None else model.objects.filter(pk=pk).first()
@@ -484,7 +503,7 @@ def sla_config_save(*, model: type[Any], pk: int | None, data: dict[str, Any]) -
         raise NotFound("not found")
     saved = _saved(instance, data)
     if model is not EscalationRule:
-        transaction.on_commit(sla_retarget_open)
+        sla_retarget_request()
     return saved
 
 
@@ -496,4 +515,4 @@ def sla_config_delete(*, model: type[Any], pk: int) -> None:
     if not deleted:
         raise NotFound("not found")
     if model is not EscalationRule:
-        transaction.on_commit(sla_retarget_open)
+        sla_retarget_request()

@@ -42,7 +42,7 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
-        "sla": {"events": 2, "breaches": 0},  # the clocks read the new conversation's two events
+        "sla": {"events": 2, "retargeted": 0, "breaches": 0},  # the clocks read the new conversation's two events
         "csat": 0,
     }
     entry.refresh_from_db()
@@ -59,7 +59,7 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "woken": 0,
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
-        "sla": {"events": 0, "breaches": 0},
+        "sla": {"events": 0, "retargeted": 0, "breaches": 0},
         "csat": 0,
     }
 

@@ -221,7 +221,10 @@ def test_changing_a_policy_moves_the_open_clocks_only(post_twilio, policy, api):
     sla_clocks_catch_up()
     resolved_due = clock(done).first_response_due_at
     start = newest_event_id()
-    sla_config_save(model=SlaPolicy, pk=policy.pk, data={"first_response_minutes": 10})  # retargets on commit
+    sla_config_save(model=SlaPolicy, pk=policy.pk, data={"first_response_minutes": 10})
+    assert clock(open_one).first_response_due_at == open_one.waiting_since + 30 * MIN  # not in the request
+    assert sla_sweep()["retargeted"] == 1
+    assert sla_sweep()["retargeted"] == 0  # once per change
     assert clock(open_one).first_response_due_at == open_one.waiting_since + 10 * MIN
     assert clock(done).first_response_due_at == resolved_due
     moved = [e.conversation_id for e in Event.objects.filter(id__gt=start, type="sla.updated")]
