@@ -147,7 +147,7 @@ async def reads(client: Client, info: dict[str, Any], deep: int) -> list[tuple[s
     agents = info["agents"]
     items: list[tuple[str, str]] = []
     for view in ("all", "mine", "unassigned", f"team:{info['team_id']}"):
-        for sort in ("recent", "waiting"):
+        for sort in ("recent", "waiting", "due"):
             query = {"view": view, "sort": sort}
             items.append((f"list {view.split(':')[0]} {sort} p1", "conversations?" + urlencode(query)))
             cursor = await deep_cursor(client, query, deep)
@@ -166,6 +166,7 @@ async def reads(client: Client, info: dict[str, Any], deep: int) -> list[tuple[s
         ("assignee=none", {"assignee": "none"}),
         ("assignee=other", {"assignee": agents[1]["id"]}),
         ("mine+open waiting", {"view": "mine", "status": "open", "sort": "waiting"}),
+        ("mine+open due", {"view": "mine", "status": "open", "sort": "due"}),
     ]:
         items.append((f"filter {name}", "conversations?" + urlencode(query)))
     typical, heavy = info["typical_contact"], info["heavy_contact"]

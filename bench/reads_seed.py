@@ -154,6 +154,37 @@ def seed_sql(*, contacts: int, conversations: int, per: int, events: int, heavy_
                    now() - interval '7 days' + (interval '7 days' * e) / {events}
             FROM generate_series(1, {events}) AS e""",
         ),
+        # Service levels (apps.sla): one policy, a clock per conversation as the sweep keeps them
+        # (open ones due, pending paused, resolved stopped), and the SLA and survey positions
+        # caught up with the log (a desk whose sweeps have run).
+        (
+            "sla policy",
+            """INSERT INTO sla_slapolicy (id, name, inbox_id, team_id, priority, first_response_minutes,
+                   resolution_minutes, business_hours, active, created_at)
+            VALUES (1, 'Bench: 1 h / 1 day', NULL, NULL, NULL, 60, 1440, false, true, now())""",
+        ),
+        (
+            "sla clocks",
+            """INSERT INTO sla_conversationsla (conversation_id, policy_id, cycle, started_at, paused_at,
+                   paused_seconds, first_response_due_at, first_responded_at, resolution_due_at, resolved_at,
+                   next_due_at, next_target, first_response_breached, resolution_breached, check_at)
+            SELECT id, 1, 1, created_at, CASE WHEN status = 'pending' THEN last_activity_at END, 0,
+                   created_at + interval '1 hour', CASE WHEN waiting_since IS NULL THEN created_at + interval '2 minutes' END,
+                   created_at + interval '1 day', CASE WHEN status = 'resolved' THEN last_activity_at END,
+                   CASE WHEN status IN ('open', 'snoozed') THEN
+                       CASE WHEN waiting_since IS NOT NULL THEN created_at + interval '1 hour'
+                            ELSE created_at + interval '1 day' END END,
+                   CASE WHEN status IN ('open', 'snoozed') THEN
+                       CASE WHEN waiting_since IS NOT NULL THEN 'first_response' ELSE 'resolution' END
+                   ELSE '' END,
+                   false, false, NULL
+            FROM conversations_conversation""",
+        ),
+        (
+            "sla and survey positions",
+            f"""INSERT INTO sla_slaposition (id, event_id) VALUES (1, {events});
+            INSERT INTO csat_csatposition (id, event_id) VALUES (1, {events})""",
+        ),
     ]
 
 

@@ -87,6 +87,9 @@ INSTALLED_APPS = [
     "apps.whatsapp",
     "apps.webhooks",
     "apps.broadcasts",
+    "apps.sla",
+    "apps.macros",
+    "apps.csat",
     "apps.api",
 ]
 
@@ -516,3 +519,8 @@ if not DEBUG:
             **{f"TWILIO_WEBHOOK_SHARED_KEYS ({key})": value for key, value in TWILIO_WEBHOOK_SHARED_KEYS.items()},
         }
     )
+
+# Satisfaction surveys (apps.csat): asked once after a conversation is resolved; a reply 1-5
+# within CSAT_REPLY_WINDOW seconds of the question is its answer (not a new conversation).
+CSAT_ENABLED = env.bool("CSAT_ENABLED", default=True)
+CSAT_REPLY_WINDOW = env.int("CSAT_REPLY_WINDOW", default=3 * 24 * 3600)

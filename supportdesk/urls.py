@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("apps.api.urls")),
     path("files/<str:token>/<str:name>", file_views.provider_file, name="provider-file"),
     path("console/", include("apps.console.urls")),
+    path("csat/", include("apps.csat.urls")),
     path("widget/", include("apps.widget.urls")),
     # `/widget.js` and `/widget/demo/` (apps/widget/page_urls.py), before the "" home route.
     path("", include("apps.widget.page_urls")),

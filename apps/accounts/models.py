@@ -11,6 +11,9 @@ class Agent(AbstractUser):
 
     class Role(models.TextChoices):
         AGENT = "agent", "Agent"
+        # Between agent and admin: sees every inbox of their teams, the reports, and may
+        # reassign conversations (apps.accounts.permissions).
+        SUPERVISOR = "supervisor", "Supervisor"
         ADMIN = "admin", "Administrator"
 
     display_name = models.CharField(max_length=120, blank=True)

@@ -14,6 +14,7 @@ def agent_create(
     email: str = "",
     display_name: str = "",
     is_admin: bool = False,
+    role: str | None = None,
     inboxes: list[Inbox] | None = None,
     teams: list[Team] | None = None,
     max_conversations: int = 10,
@@ -22,8 +23,10 @@ def agent_create(
     agent, _ = Agent.objects.get_or_create(username=username)
     agent.email = email or agent.email
     agent.display_name = display_name or agent.display_name
-    agent.role = Agent.Role.ADMIN if is_admin else Agent.Role.AGENT
-    agent.is_staff = agent.is_superuser = is_admin
+    agent.role = role or (Agent.Role.ADMIN if is_admin else Agent.Role.AGENT)
+    if agent.role not in Agent.Role.values:
+        raise ValueError(f"unknown role {agent.role!r}")
+    agent.is_staff = agent.is_superuser = agent.role == Agent.Role.ADMIN
     agent.max_conversations = max_conversations
     agent.set_password(password)
     agent.save()

@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from apps.contacts.models import Identity
 from apps.conversations.models import Attachment, Conversation, Message
+from apps.sla.events import sla_data
+from apps.sla.models import ConversationSla
 
 
 def _dt(value: dt.datetime | None) -> str | None:
@@ -71,9 +73,18 @@ def conversation_items_data(rows: list[Conversation]) -> list[dict[str, Any]]:
             "created_at": _dt(r.created_at),
             "noise": r.noise,
             "triage_reason": r.triage_reason,
+            "sla": sla_data(_sla_of(r)),
         }
         for r in rows
     ]
+
+
+def _sla_of(row: Conversation) -> ConversationSla | None:
+    """The conversation's clock as the list query selected it (no query)."""
+    try:
+        return row.sla  # type: ignore[attr-defined]
+    except ConversationSla.DoesNotExist:
+        return None
 
 
 def messages_data(rows: list[Message]) -> list[dict[str, Any]]:

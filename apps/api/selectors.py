@@ -27,14 +27,16 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.permissions import inbox_scope
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
 from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
+from apps.sla.models import ConversationSla
 
 
 def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(inbox__members=agent)
+    return Conversation.objects.filter(inbox_scope(agent))
 
 
 def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversation]:
@@ -52,7 +54,7 @@ def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
 
     apps.api.items.conversation_items_data adds the identities and labels (two queries).
     """
-    return _with_unread(conversations_visible(agent=agent).select_related("contact"), agent)
+    return _with_unread(conversations_visible(agent=agent).select_related("contact", "sla"), agent)
 
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
@@ -86,11 +88,13 @@ def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | N
 # --- the conversation list ----------------------------------------------------------------
 
 VIEWS = ("all", "mine", "unassigned", "noise")
-SORTS = ("recent", "waiting")
+SORTS = ("recent", "waiting", "due")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Cursor phases: "" = recent sort; "w" = waiting sort, among the waiting ones;
-# "a" = waiting sort, among the rest (by activity).
-_WAITING, _ACTIVITY = "w", "a"
+# "a" = waiting sort, among the rest (by activity); "d" = due sort, among the conversations with
+# an SLA due time (apps.sla); "e" = due sort, among the rest (by activity).
+_WAITING, _ACTIVITY, _DUE, _DUE_REST = "w", "a", "d", "e"
+_PHASES = {"": "recent", _WAITING: "waiting", _ACTIVITY: "waiting", _DUE: "due", _DUE_REST: "due"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class Cursor:
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
-        phase = text[:1] if text[:1] in (_WAITING, _ACTIVITY) else ""
+        phase = text[:1] if text[:1] in (_WAITING, _ACTIVITY, _DUE, _DUE_REST) else ""
         at_text, _, pk_text = text[len(phase) :].rpartition("_")
         if not at_text.isdigit() or not pk_text.isdigit():
             raise InvalidInput("`before` is not a cursor this API gave", code="invalid_cursor")
@@ -161,7 +165,9 @@ def conversation_list(
 
     sort=recent: newest activity first, keyset on (last_activity_at, id).
     sort=waiting: longest-waiting first, keyset on (waiting_since, id); then the conversations
-    nobody waits on, newest activity first. Each part is one index-ordered query, so a page
+    nobody waits on, newest activity first.
+    sort=due: the SLA's next due time first (overdue ones first), keyset on
+    (sla.next_due_at, id); then the conversations with nothing due, newest activity first. Each part is one index-ordered query, so a page
     costs at most two queries plus the two prefetches, however long the history is.
     """
     qs = conversation_items(agent=agent)
@@ -192,15 +198,24 @@ def conversation_list(
     elif assignee and assignee.isdigit():
         qs = qs.filter(assignee_id=int(assignee))
     if sort not in SORTS:
-        raise InvalidInput("`sort` must be waiting or recent", code="invalid_sort")
+        raise InvalidInput("`sort` must be waiting, recent or due", code="invalid_sort")
     cursor = Cursor.parse(before) if before else None
-    if cursor and (cursor.phase == "") != (sort == "recent"):
+    if cursor and _PHASES[cursor.phase] != sort:
         raise InvalidInput("`before` is a cursor of another sort order", code="invalid_cursor")
 
     by_activity = qs.order_by("-last_activity_at", "-id")
-    if cursor and cursor.phase in ("", _ACTIVITY):
+    if cursor and cursor.phase in ("", _ACTIVITY, _DUE_REST):
         by_activity = by_activity.filter(row_compare(("last_activity_at", "id"), "<", (cursor.at, cursor.pk)))
     rows: list[Conversation] = []
+    if sort == "due":
+        # The SLA due time (the soonest, or the longest overdue, first) walks the sla_next_due_idx
+        # keyset; then the conversations with nothing due, newest activity first.
+        by_activity = by_activity.filter(Q(sla__isnull=True) | Q(sla__next_due_at__isnull=True))
+        if cursor is None or cursor.phase == _DUE:
+            due = qs.filter(sla__next_due_at__isnull=False).order_by("sla__next_due_at", "id")
+            if cursor:
+                due = due.filter(row_compare(("sla__next_due_at", "id"), ">", (cursor.at, cursor.pk)))
+            rows = list(due[: limit + 1])
     if sort == "waiting":
         by_activity = by_activity.filter(waiting_since__isnull=True)
         if cursor is None or cursor.phase == _WAITING:
@@ -217,6 +232,14 @@ def conversation_list(
     last = rows[-1]
     if sort == "recent":
         return rows, Cursor("", last.last_activity_at, last.pk).encode()
+    if sort == "due":
+        try:
+            sla: ConversationSla | None = last.sla  # type: ignore[attr-defined]
+        except ConversationSla.DoesNotExist:
+            sla = None
+        if sla is not None and sla.next_due_at is not None:
+            return rows, Cursor(_DUE, sla.next_due_at, last.pk).encode()
+        return rows, Cursor(_DUE_REST, last.last_activity_at, last.pk).encode()
     if last.waiting_since is not None:
         return rows, Cursor(_WAITING, last.waiting_since, last.pk).encode()
     return rows, Cursor(_ACTIVITY, last.last_activity_at, last.pk).encode()
@@ -226,7 +249,7 @@ def conversation_list(
 
 
 def contacts_visible(*, agent: Agent) -> QuerySet[Contact]:
-    return Contact.objects.filter(conversations__inbox__members=agent).distinct()
+    return Contact.objects.filter(inbox_scope(agent, field="conversations__inbox")).distinct()
 
 
 SEARCH_MIN_CHARS = 2
@@ -269,7 +292,7 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
     q = q.strip()
     if len(q) < SEARCH_MIN_CHARS:
         raise InvalidInput(f"`q` needs at least {SEARCH_MIN_CHARS} characters", code="invalid_q")
-    visible = Conversation.objects.filter(contact_id=OuterRef("pk"), inbox__members=agent)
+    visible = Conversation.objects.filter(inbox_scope(agent), contact_id=OuterRef("pk"))
     candidates = Contact.objects.filter(merged_into__isnull=True).filter(Exists(visible)).order_by("name", "id")
     # Two index-served queries, each at most `limit` in name order: a common name walks the
     # (name, id) index and stops at `limit`; a rare one is a trigram bitmap scan.
@@ -321,7 +344,7 @@ def contact_timeline(
     - `newest`: the newest `limit` messages; `before` (the first message of a page): the
       `limit` messages before it, as the console's "Earlier messages" asks.
     """
-    qs = Message.objects.filter(conversation__contact_id=contact_id, conversation__inbox__members=agent)
+    qs = Message.objects.filter(inbox_scope(agent, field="conversation__inbox"), conversation__contact_id=contact_id)
 
     def anchor(pk: int) -> Subquery:
         return Subquery(Message.objects.filter(pk=pk).values("created_at")[:1], output_field=DateTimeField())

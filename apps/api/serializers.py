@@ -7,8 +7,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.permissions import can_manage_desk, can_see_reports, is_supervisor
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Attachment, CannedResponse, Conversation, Label, Message
+from apps.sla.events import sla_data
+from apps.sla.models import ConversationSla
 from apps.widget.context import visitor_context_data
 
 
@@ -106,6 +109,20 @@ class LastMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class SlaClockSerializer(serializers.Serializer):
+    """A conversation's service-level clock (apps.sla); null when no SLA policy applies."""
+
+    policy = serializers.IntegerField()
+    cycle = serializers.IntegerField()
+    next_due_at = serializers.DateTimeField(allow_null=True, help_text="The next target's due time (past: breached).")
+    next_target = serializers.ChoiceField(choices=["first_response", "resolution"], allow_null=True)
+    paused = serializers.BooleanField(help_text="Waiting on the customer (pending): the clock is stopped.")
+    first_response_due_at = serializers.DateTimeField(allow_null=True)
+    first_responded_at = serializers.DateTimeField(allow_null=True)
+    resolution_due_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     """A conversation as the console lists it (rows from selectors.conversation_items)."""
 
@@ -113,6 +130,7 @@ class ConversationSerializer(serializers.ModelSerializer):
     labels = serializers.SerializerMethodField()
     unread = serializers.SerializerMethodField()
     last_message = serializers.SerializerMethodField()
+    sla = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
@@ -134,7 +152,15 @@ class ConversationSerializer(serializers.ModelSerializer):
             "created_at",
             "noise",
             "triage_reason",
+            "sla",
         ]
+
+    @extend_schema_field(SlaClockSerializer(allow_null=True))
+    def get_sla(self, obj: Conversation) -> dict | None:
+        try:
+            return sla_data(obj.sla)  # type: ignore[attr-defined]
+        except ConversationSla.DoesNotExist:
+            return None
 
     def get_labels(self, obj: Conversation) -> list[str]:
         return sorted(label.name for label in obj.labels.all())
@@ -182,10 +208,20 @@ class MeSerializer(serializers.ModelSerializer):
     presence = PresenceStatusField()
     inboxes = MeInboxSerializer(many=True, read_only=True)
     teams = NameSerializer(many=True, read_only=True)
+    permissions = serializers.SerializerMethodField(
+        help_text="What the console may offer: reassign (any conversation), reports, manage (desk settings)."
+    )
 
     class Meta:
         model = Agent
-        fields = ["id", "username", "name", "presence", "inboxes", "teams"]
+        fields = ["id", "username", "name", "role", "presence", "inboxes", "teams", "permissions"]
+
+    def get_permissions(self, agent: Agent) -> dict[str, bool]:
+        return {
+            "reassign": is_supervisor(agent),
+            "reports": can_see_reports(agent),
+            "manage": can_manage_desk(agent),
+        }
 
 
 class LabelSerializer(serializers.ModelSerializer):

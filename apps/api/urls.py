@@ -11,6 +11,7 @@ from apps.api import (
     whatsapp_views,
     widget_views,
 )
+from apps.api.views import service
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -71,5 +72,18 @@ urlpatterns = [
     path("teams/<int:pk>/routing", routing_views.TeamRoutingView.as_view()),
     path("agents/<int:pk>/skills", routing_views.AgentSkillsView.as_view()),
     path("conversations/<int:pk>/queue", routing_views.ConversationQueueView.as_view()),
+    # Service levels, macros, satisfaction (issue 13a).
+    path("sla/calendars", service.CalendarListView.as_view()),
+    path("sla/calendars/<int:pk>", service.CalendarDetailView.as_view()),
+    path("sla/holidays", service.HolidayListView.as_view()),
+    path("sla/holidays/<int:pk>", service.HolidayDetailView.as_view()),
+    path("sla/policies", service.PolicyListView.as_view()),
+    path("sla/policies/<int:pk>", service.PolicyDetailView.as_view()),
+    path("sla/escalations", service.EscalationListView.as_view()),
+    path("sla/escalations/<int:pk>", service.EscalationDetailView.as_view()),
+    path("macros", service.MacroListView.as_view()),
+    path("macros/<int:pk>", service.MacroDetailView.as_view()),
+    path("conversations/<int:pk>/macros", service.ConversationMacroView.as_view()),
+    path("conversations/<int:pk>/satisfaction", service.ConversationSurveyView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -6,15 +6,16 @@ from dataclasses import dataclass, field
 
 from django.db.models import Max
 
-from apps.accounts.models import Agent, Inbox
+from apps.accounts.models import Agent
+from apps.accounts.permissions import inboxes_visible
 from apps.bus.events import events_visible_since
 from apps.bus.models import Event
 from apps.conversations.models import Conversation
 
 
 def agent_inbox_ids(*, agent_id: int) -> list[int]:
-
-    return list(Inbox.objects.filter(members=agent_id).order_by("id").values_list("id", flat=True))
+    """The inboxes the agent sees (members; supervisors also their teams' inboxes)."""
+    return list(inboxes_visible(agent_id).order_by("id").values_list("id", flat=True))
 
 
 def agent_access(*, agent_id: int) -> tuple[bool, list[int]]:
@@ -67,4 +68,4 @@ def events_after(*, agent_id: int, inbox_ids: list[int], since: int, limit: int,
 
 
 def conversation_visible(*, agent_id: int, conversation_id: int) -> bool:
-    return Conversation.objects.filter(pk=conversation_id, inbox__members=agent_id).exists()
+    return Conversation.objects.filter(pk=conversation_id, inbox__in=inboxes_visible(agent_id).values("pk")).exists()

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/broadcasts/", hooks_pages.broadcasts_page, name="console-broadcasts"),
     path("triage/", views.triage, name="console-triage"),
     path("routing/", views.routing, name="console-routing"),
+    path("settings/", views.console_settings, name="console-settings"),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
 ]

@@ -37,6 +37,13 @@ def routing(request: HttpRequest) -> HttpResponse:
     return render(request, "console/routing.html", {"agent": request.user})
 
 
+@login_required
+def console_settings(request: HttpRequest) -> HttpResponse:
+    """SLA policies, business hours, holidays, escalations and macros (admins change them; the
+    API enforces it, the page only hides the buttons)."""
+    return render(request, "console/settings.html", {"agent": request.user})
+
+
 # Failed sign-ins are counted per username and per client address in the cache, over a window
 # that starts at the first failure. Past a limit, attempts are refused without checking the
 # password, so guessing costs the same whether or not the password is right.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.accounts.models import Agent
+from apps.accounts.permissions import inbox_scope
 from apps.conversations.models import Message
 from apps.mail.models import EmailMessage
 
@@ -14,7 +15,7 @@ def email_message_visible(*, agent: Agent, message_id: int) -> EmailMessage | No
     """The email data of a message, when the agent is a member of its conversation's inbox."""
     return (
         EmailMessage.objects.select_related("message")
-        .filter(message_id=message_id, message__conversation__inbox__members=agent)
+        .filter(inbox_scope(agent, field="message__conversation__inbox"), message_id=message_id)
         .first()
     )
 
@@ -54,7 +55,7 @@ def email_original(*, agent: Agent, message_id: int) -> RawMail | None:
     ours that bounced, the delivery report."""
     record = (
         EmailMessage.objects.select_related("entry", "bounce_entry")
-        .filter(message_id=message_id, message__conversation__inbox__members=agent)
+        .filter(inbox_scope(agent, field="message__conversation__inbox"), message_id=message_id)
         .first()
     )
     if record is None:

@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/queue", queue.queue, name="widget-queue"),
     path("api/email", views.email, name="widget-email"),
     path("api/link", views.link, name="widget-link"),
+    path("api/csat", views.csat, name="widget-csat"),
     path("api/files/<str:signed>", views.file, name="widget-file"),
 ]

@@ -18,6 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.models import Inbox
 from apps.core.errors import DomainError
+from apps.csat.models import Survey
+from apps.csat.services import survey_answer
 from apps.gateways.mastodon.gateway import desk_handles, link_instructions
 from apps.linking.services import link_start
 from apps.widget import services
@@ -218,6 +220,23 @@ def link(request: HttpRequest) -> HttpResponse:
         },
         status=201,
     )
+
+
+def csat(request: HttpRequest) -> HttpResponse:
+    """The inline rating of a satisfaction survey asked in the chat (apps.csat): only for a
+    survey of this visitor's own conversation."""
+    visitor = _visitor(request)
+    body = _json_body(request)
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        raise WidgetError("bad_request", "`token` is the survey's", 400)
+    if not Survey.objects.filter(token=token, identity__contact_id=visitor.identity.contact_id).exists():
+        raise WidgetError("not_found", "no such survey", 404)
+    try:
+        survey = survey_answer(token=token, rating=body.get("rating"), comment=str(body.get("comment") or "")[:2000])
+    except DomainError as exc:
+        raise WidgetError(exc.code, exc.message, exc.status) from None
+    return JsonResponse({"rating": survey.rating, "comment": survey.comment})
 
 
 @widget_endpoint("GET")

@@ -52,9 +52,11 @@ def test_me(api, agent, sms_inbox, team):
         "id": agent.pk,
         "username": "ana",
         "name": "Ana",
+        "role": "agent",
         "presence": "away",
         "inboxes": [{"id": sms_inbox.pk, "name": "Main SMS", "channel": "sms"}],
         "teams": [{"id": team.pk, "name": "Support"}, {"id": other_team.pk, "name": "Billing"}],
+        "permissions": {"reassign": False, "reports": False, "manage": False},
     }
 
 
@@ -113,6 +115,7 @@ def test_item_shape(api, agent, other_agent, post_twilio):
         "created_at": item["created_at"],
         "noise": False,
         "triage_reason": "No rule matched (no model rolled out yet)",
+        "sla": None,  # no SLA policy applies
     }
 
 

@@ -39,6 +39,8 @@ def test_resolving_adds_an_activity_and_an_event(api, agent, conversation):
 
 
 def test_assigning_to_another_agent_and_back(api, agent, other_agent, conversation):
+    agent.role = "supervisor"  # taking back a colleague's conversation is a supervisor's call
+    agent.save(update_fields=["role"])
     start = newest_event_id()
     response = api.patch(f"/api/v1/conversations/{conversation.pk}", {"assignee": other_agent.pk}, format="json")
     assert response.status_code == 200
@@ -59,6 +61,17 @@ def test_assigning_to_another_agent_and_back(api, agent, other_agent, conversati
         (agent.pk, ["assignee"]),
         (None, ["assignee"]),
     ]
+
+
+def test_an_agent_cannot_take_over_a_colleagues_conversation(api, agent, other_agent, conversation):
+    first = api.patch(f"/api/v1/conversations/{conversation.pk}", {"assignee": other_agent.pk}, format="json")
+    assert first.status_code == 200
+    start = newest_event_id()
+    response = api.patch(f"/api/v1/conversations/{conversation.pk}", {"assignee": agent.pk}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden_reassign"
+    assert Conversation.objects.get().assignee_id == other_agent.pk
+    assert Event.objects.filter(id__gt=start).count() == 0
 
 
 def test_patch_with_nothing_changed_adds_nothing(api, conversation):

@@ -43,6 +43,9 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
         "triage_retrain": "not yet",
+        "sla": {"events": 2, "retargeted": 0, "breaches": 0},  # the clocks read the new conversation's two events
+        "csat": 0,
+        "mastodon-backfill": 0,
     }
     entry.refresh_from_db()
     assert entry.state == InboundEntry.State.DONE
@@ -59,6 +62,9 @@ def test_inbound_entry_whose_task_was_lost_is_processed(sms_inbox):
         "widget_offline_email": {},
         "whatsapp_templates": "no account",
         "triage_retrain": "not yet",
+        "sla": {"events": 0, "retargeted": 0, "breaches": 0},
+        "csat": 0,
+        "mastodon-backfill": 0,
     }
 
 

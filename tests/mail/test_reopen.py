@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apps.conversations.models import Conversation, Message
-from apps.conversations.services import conversation_update
+from apps.conversations.services import conversation_update, message_send
+from apps.csat.models import Survey
+from apps.csat.services import csat_surveys_send
 from tests.mail.support import compose
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +62,24 @@ def test_auto_reply_does_not_wake_a_snoozed_conversation(email_inbox, agent, rec
 
     conversation = Conversation.objects.get(pk=first.conversation_id)
     assert (conversation.status, conversation.snoozed_until) == (Conversation.Status.SNOOZED, until)
+
+
+def test_a_reply_rating_the_survey_leaves_the_conversation_resolved(email_inbox, agent, receive):
+    first = receive(compose())
+    message_send(conversation_id=first.conversation_id, agent=agent, body="Restart it.", client_id="r1")
+    conversation_update(conversation_id=first.conversation_id, by=agent, status=Conversation.Status.RESOLVED)
+    assert csat_surveys_send() == 1
+    survey = Survey.objects.get()
+    assert survey.channel == "email" and "/csat/" in Message.objects.get(pk=survey.message_id).body
+
+    answer = receive(compose(subject=f"Re: Router problem [#{first.conversation_id}]", body="5 thanks!"))
+
+    assert answer.conversation_id == first.conversation_id
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.status == Conversation.Status.RESOLVED
+    survey.refresh_from_db()
+    assert (survey.rating, survey.comment) == (5, "thanks!")
+    # Once answered, a person's next reply reopens it as always.
+    receive(compose(subject=f"Re: Router problem [#{first.conversation_id}]", body="It broke again."))
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.OPEN

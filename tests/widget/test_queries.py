@@ -26,8 +26,9 @@ def test_resumed_session_and_history(widget, django_assert_max_num_queries):
     for i in range(5):
         assert widget.send(f"m{i}", f"h-{i}").status_code == 201
     # The inbox with its settings, the visitor, its last_seen (in a savepoint here: 3
-    # statements), whether an agent is online.
-    with django_assert_max_num_queries(6):
+    # statements), the desk's business calendar (apps.sla; with one set, its holidays too),
+    # whether an agent is online.
+    with django_assert_max_num_queries(7):
         assert widget.session().status_code == 200
     with django_assert_max_num_queries(6):
         page = widget.history()

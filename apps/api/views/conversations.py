@@ -14,6 +14,7 @@ from rest_framework import status as http
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.permissions import can_assign
 from apps.api import selectors
 from apps.api.items import conversation_items_data, messages_data
 from apps.api.serializers import (
@@ -34,6 +35,7 @@ from apps.conversations.services import (
     conversation_update,
     message_send,
 )
+from apps.core.errors import PermissionDenied
 
 
 class MeView(BaseAPIView):
@@ -63,9 +65,10 @@ class ConversationListView(BaseAPIView):
             OpenApiParameter(
                 "sort",
                 str,
-                enum=["recent", "waiting"],
+                enum=["recent", "waiting", "due"],
                 description="recent (default): newest activity first; waiting: longest waiting first, then the "
-                "conversations nobody waits on by newest activity",
+                "conversations nobody waits on by newest activity; due: the SLA's next due time first (overdue "
+                "first), then the conversations with nothing due by newest activity",
             ),
             OpenApiParameter("inbox", int),
             OpenApiParameter("assignee", str, description="me, none or an agent id"),
@@ -105,10 +108,20 @@ class ConversationDetailView(BaseAPIView):
 
     @extend_schema(request=ConversationUpdateSerializer, responses=ConversationSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        get_object_or_404(selectors.conversations_visible(agent=_agent(request)), pk=pk)
+        agent = _agent(request)
+        current = get_object_or_404(selectors.conversations_visible(agent=agent), pk=pk)
         form = ConversationUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        if (
+            "assignee" in data
+            and data["assignee"] != current.assignee_id
+            and not can_assign(agent, current_assignee_id=current.assignee_id, new_assignee_id=data["assignee"])
+        ):
+            raise PermissionDenied(
+                "only a supervisor may move a colleague's conversation or give one to someone else",
+                code="forbidden_reassign",
+            )
         kwargs: dict[str, Any] = {}
         for field, key in (("assignee", "assignee_id"), ("team", "team_id")):
             if field in data:

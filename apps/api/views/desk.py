@@ -7,7 +7,8 @@ from rest_framework import status as http
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.models import Agent, Inbox, Team
+from apps.accounts.models import Agent, Team
+from apps.accounts.permissions import inboxes_visible
 from apps.api import selectors
 from apps.api.serializers import (
     AgentSerializer,
@@ -98,5 +99,5 @@ class TeamListView(BaseAPIView):
 class InboxListView(BaseAPIView):
     @extend_schema(operation_id="inboxes_list", responses=_page("InboxPage", InboxSerializer))
     def get(self, request: Request) -> Response:
-        inboxes = Inbox.objects.filter(members=_agent(request)).order_by("id")
+        inboxes = inboxes_visible(_agent(request)).order_by("id")
         return Response({"results": InboxSerializer(inboxes, many=True).data})

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 
+from apps.accounts.permissions import inbox_scope
 from apps.api.views.base import BaseAPIView, _agent
 from apps.conversations.models import Attachment
 
@@ -21,7 +22,10 @@ class AttachmentDownloadView(BaseAPIView):
     def get(self, request: Request, pk: int) -> FileResponse:
 
         attachment = get_object_or_404(
-            Attachment.objects.filter(message__conversation__inbox__members=_agent(request)).exclude(file=""), pk=pk
+            Attachment.objects.filter(inbox_scope(_agent(request), field="message__conversation__inbox")).exclude(
+                file=""
+            ),
+            pk=pk,
         )
         response = FileResponse(
             attachment.file.open("rb"),

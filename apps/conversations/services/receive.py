@@ -19,6 +19,7 @@ from apps.bus.registry import Delivery, Receiver, receiver_each
 from apps.contacts.models import Contact, Identity
 from apps.contacts.services import identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
+from apps.conversations.hooks import inbound_claim
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
 from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_key, queue_reply_maybe
@@ -258,6 +259,14 @@ def message_receive(
             .order_by("-last_activity_at")
             .first()
         )
+    claimed = False
+    if not automatic and not new_conversation and (conversation is None or conversation.status == "resolved"):
+        # A message that would open a new conversation, or reopen the resolved one it replies to
+        # (email threads by itself), may belong to a resolved one: the answer to its
+        # satisfaction survey. Stored there as automatic, it reopens nothing.
+        owner = inbound_claim(inbox=inbox, identity=identity, inbound=inbound, now=now, replying_to=conversation)
+        if owner is not None:
+            conversation, claimed, automatic = owner, True, True
     created = conversation is None
     changes: list[str] = []
     reopened = False
@@ -360,7 +369,8 @@ def message_receive(
         changes += routed.changes
         extra += routed.activities
     if batch is not None:
-        batch.open[open_key] = conversation
+        if not claimed:  # the claimed conversation stays resolved: not the contact's open one
+            batch.open[open_key] = conversation
         batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
     else:
         conversation.save(update_fields=CONVERSATION_FIELDS)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Inbox
 from apps.assignment.models import AgentPresence
+from apps.sla.services import business_calendar
 from apps.widget.hours import hours_open
 from apps.widget.models import Visitor, WidgetSettings
 from apps.widget.origins import origin_allowed
@@ -128,10 +129,18 @@ def inbox_for_key(key: str) -> Inbox:
     return inbox
 
 
-def inbox_online(inbox: Inbox) -> bool:
+def widget_hours_open(inbox: Inbox) -> bool:
+    """Within business hours now: the desk's calendar (apps.sla: the inbox's team's override, the
+    desk-wide hours, holidays) when one is set, else the widget's own hours (older setting)."""
+    calendar = business_calendar(team_id=inbox.team_id)
+    if calendar is not None:
+        return calendar.open_at(timezone.now())
+    return hours_open(widget_settings_for(inbox).business_hours)
+
+
+def inbox_online(inbox: Inbox, *, hours_open_now: bool | None = None) -> bool:
     """Someone can answer now: a member agent is online (fresh presence) and it is within hours."""
-    ws = widget_settings_for(inbox)
-    if not hours_open(ws.business_hours):
+    if not (widget_hours_open(inbox) if hours_open_now is None else hours_open_now):
         return False
     fresh = timezone.now() - dt.timedelta(seconds=settings.PRESENCE_TTL_SECONDS)
     return AgentPresence.objects.filter(
@@ -143,7 +152,7 @@ def inbox_online(inbox: Inbox) -> bool:
 
 
 def inbox_open(inbox: Inbox) -> bool:
-    return hours_open(widget_settings_for(inbox).business_hours)
+    return widget_hours_open(inbox)
 
 
 def limits_data() -> dict[str, Any]:
@@ -160,13 +169,14 @@ def visitor_data(visitor: Visitor) -> dict[str, Any]:
 
 def inbox_data(inbox: Inbox) -> dict[str, Any]:
     ws = widget_settings_for(inbox)
+    open_now = widget_hours_open(inbox)
     return {
         "name": inbox.name,
         "greeting": ws.greeting,
         "colour": ws.colour,
         "offline_message": ws.offline_message,
-        "online": inbox_online(inbox),
-        "open": hours_open(ws.business_hours),
+        "online": inbox_online(inbox, hours_open_now=open_now),
+        "open": open_now,
         "ask_email": ws.ask_email_when_offline,
     }
 

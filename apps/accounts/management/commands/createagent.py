@@ -15,6 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--name", default="", help="display name")
         parser.add_argument("--admin", action="store_true", help="may use the Django admin")
+        parser.add_argument(
+            "--supervisor", action="store_true", help="sees every inbox of their teams, the reports, may reassign"
+        )
         parser.add_argument("--inbox", action="append", default=[], help="inbox name or id (repeatable); default: all")
         parser.add_argument("--team", action="append", default=[], help="team name (repeatable)")
         parser.add_argument("--capacity", type=int, default=10, help="open conversations at once")
@@ -38,6 +41,7 @@ class Command(BaseCommand):
             email=opts["email"],
             display_name=opts["name"],
             is_admin=opts["admin"],
+            role="supervisor" if opts["supervisor"] and not opts["admin"] else None,
             inboxes=inboxes,
             teams=teams,
             max_conversations=opts["capacity"],

@@ -2,7 +2,9 @@ from django.core.management.base import BaseCommand
 
 from apps.accounts.models import Inbox, Team
 from apps.accounts.services import agent_create
+from apps.macros.models import Macro
 from apps.mail.demo import demo_email_inbox
+from apps.sla.models import SlaPolicy
 from apps.triage.demo import demo_triage_rules
 from apps.widget.demo import demo_widget_inbox
 
@@ -42,3 +44,20 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:13} {username} / {password}   API token {token}")
         added = demo_triage_rules()
         self.stdout.write(f"Triage rules: {added} added (console → Triage, docs/triage.md)")
+        # A service level and two macros to try (docs/sla.md); an existing one is left as it is.
+        SlaPolicy.objects.get_or_create(
+            name="Demo: first reply in 1 h",
+            defaults={"first_response_minutes": 60, "resolution_minutes": 24 * 60, "business_hours": False},
+        )
+        Macro.objects.get_or_create(
+            name="Thanks and resolve",
+            defaults={"reply": "Thanks {contact}, glad we could help! — {agent}", "status": "resolved"},
+        )
+        Macro.objects.get_or_create(
+            name="Waiting on the customer",
+            defaults={
+                "reply": "Could you send us a few more details?",
+                "status": "pending",
+                "add_labels": ["needs-info"],
+            },
+        )

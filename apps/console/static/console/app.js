@@ -20,6 +20,8 @@ import { handleFrame } from "./events.js";
 import { setupWhatsApp } from "./whatsapp.js";
 import { setupMastodon, setupSocialLinks } from "./mastodon.js";
 import { wireTriage } from "./triage.js";
+import { wireMacros } from "./macros.js";
+import { renderDue } from "./sla.js";
 
 function wire() {
   wireList();
@@ -29,6 +31,9 @@ function wire() {
   wirePresence();
   wireKeys();
   wireTriage();
+  wireMacros();
+  // The header's SLA badge moves with the clock between events.
+  setInterval(() => state.selected && renderDue($("conv-due"), state.convs.get(state.selected)), 15000);
 
   // WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
   addPanel(
@@ -80,6 +85,7 @@ async function loadMe() {
   try {
     const me = await api("me");
     Object.assign(state.me, me);
+    $("settings-link").hidden = !(me.permissions && me.permissions.manage);
   } catch {
     // Older servers: build it from the inboxes and teams lists.
     const [inboxes, teams] = await Promise.all([api("inboxes").catch(() => ({ results: [] })), api("teams").catch(() => ({ results: [] }))]);

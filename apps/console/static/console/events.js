@@ -65,6 +65,9 @@ export function handleEvent(event) {
     case "notification.created":
       onNotification(data);
       break;
+    case "sla.updated":
+      onSlaUpdated(data);
+      break;
     default:
       break;
   }
@@ -127,6 +130,13 @@ export async function onMessageCreated(message) {
   }
 }
 
+export function onSlaUpdated(data) {
+  const conv = mergeConv(data.conversation, { sla: data.sla || null });
+  if (!conv) return;
+  placeConv(conv);
+  if (data.conversation === state.selected) renderHead();
+}
+
 export function onMessageUpdated(message) {
   if (state.messages.has(message.id)) addMessage(message);
 }
@@ -136,7 +146,9 @@ export function onNotification(data) {
   const title =
     data.kind === "assigned"
       ? by ? `${by} assigned you a conversation` : "A conversation was assigned to you"
-      : `${by || "Someone"} mentioned you`;
+      : data.kind === "sla_breach"
+        ? "A conversation missed its SLA"
+        : `${by || "Someone"} mentioned you`;
   notify.chime();
   notify.showNotification(title, data.excerpt || "", () => data.conversation && selectConv(data.conversation));
   toast(`${title}${data.excerpt ? ": " + data.excerpt : ""}`);

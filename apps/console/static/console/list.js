@@ -5,6 +5,7 @@ import { avatar, clear, el, ago } from "./dom.js";
 import { channelName } from "./timeline.js";
 import { $, PAGE, state, toast, agentName, teamName, contactLabel, normalize, inboxChannel } from "./state.js";
 import { selectConv } from "./pane.js";
+import { compareDue, dueBadge } from "./sla.js";
 
 export function viewParams() {
   const query = { view: state.view, sort: state.filters.sort, status: state.filters.status, channel: state.filters.channel, limit: PAGE };
@@ -31,6 +32,7 @@ export function matches(conv) {
 }
 
 export function compare(a, b) {
+  if (state.filters.sort === "due") return compareDue(a, b);
   if (state.filters.sort === "waiting") {
     const wa = a.waiting_since ? Date.parse(a.waiting_since) : null;
     const wb = b.waiting_since ? Date.parse(b.waiting_since) : null;
@@ -151,6 +153,7 @@ export function renderList() {
       ),
       el("div", { class: "line3" },
         conv.status !== "open" ? el("span", { class: `status-pill s-${conv.status}` }, conv.status) : null,
+        dueBadge(conv),
         conv.priority ? el("span", { class: `prio p${conv.priority}` }, ["", "low", "medium", "high", "urgent"][conv.priority] || "") : null,
         el("span", { class: "assignee" }, conv.assignee ? agentName(conv.assignee) : "Unassigned"),
         conv.team ? el("span", { class: "team" }, teamName(conv.team)) : null,
@@ -219,5 +222,5 @@ export function wireList() {
     });
   }
   $("load-more").addEventListener("click", () => loadList({ more: true }));
-  setInterval(renderList, 30000); // waiting times
+  setInterval(renderList, 15000); // waiting times and SLA due badges move with the clock
 }

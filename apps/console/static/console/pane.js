@@ -11,6 +11,7 @@ import { placeConv, renderList, refreshUnread } from "./list.js";
 import { renderComposerChannels, renderPending, removePendingNode, stopTyping } from "./composer.js";
 import { contactPanel } from "./contact-sync.js";
 import { renderTriage } from "./triage.js";
+import { renderDue } from "./sla.js";
 
 export async function selectConv(id, { focusComposer = false } = {}) {
   if (!state.convs.has(id)) {
@@ -66,7 +67,12 @@ export function renderHead() {
   clear(team).append(el("option", { value: "" }, "No team"));
   for (const t of state.teams) team.append(el("option", { value: String(t.id) }, t.name));
   team.value = conv.team ? String(conv.team) : "";
-  $("assign-me").disabled = conv.assignee === state.me.id;
+  // Moving a colleague's conversation is a supervisor's call (the API refuses it too).
+  const mayMove = !conv.assignee || conv.assignee === state.me.id || (state.me.permissions && state.me.permissions.reassign);
+  $("assign-me").disabled = conv.assignee === state.me.id || !mayMove;
+  assignee.disabled = !mayMove;
+  assignee.title = mayMove ? "" : "Only a supervisor can move a colleague's conversation";
+  renderDue($("conv-due"), conv);
   renderTriage(conv);
   const chips = clear($("label-chips"));
   for (const label of conv.labels) {

@@ -6,6 +6,7 @@
   if (window.__supportdeskPanel) return;
 
   const ACK_TIMEOUT = 12000;
+  const CSAT_LINK = /\/csat\/([A-Za-z0-9_-]{16,})\s*$/;
   const PING_AFTER = 45000;
   const DEAD_AFTER = 100000;
 
@@ -74,6 +75,10 @@ h2{margin:0;font-size:16px;overflow:hidden;text-overflow:ellipsis;white-space:no
 .meta{margin-top:3px;font-size:11px;opacity:.8;text-align:right}
 .failed{background:#fff;color:#1d2330;border:1px solid #d33}
 .failed .meta{color:#b00;opacity:1}
+.rating{display:flex;gap:4px;align-items:center;flex-wrap:wrap;margin-top:6px}
+.rate{min-width:28px;padding:2px 6px;border:1px solid #c5cad6;border-radius:6px;background:#fff;cursor:pointer}
+.rate:disabled{opacity:.6;cursor:default}
+.rating-note{font-size:12px;color:#555}
 .retry{margin-left:6px;padding:1px 8px;border:1px solid #b00;border-radius:10px;background:#fff;color:#b00;font-size:11px}
 .files{margin:4px 0 0;padding:0;list-style:none}
 .files a{color:inherit}
@@ -408,6 +413,8 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
         else li.append(h("span", { class: "sr", text: "You: " }));
         if (rec.text) li.append(h("div", { class: "text", text: rec.text }));
         if (files.length) li.append(fileList(files));
+        const survey = !mine && rec.text && rec.text.match(CSAT_LINK);
+        if (survey) li.append(ratingRow(survey[1]));
       }
       const meta = h("div", { class: "meta" });
       if (rec.created_at) {
@@ -424,6 +431,33 @@ textarea{flex:1;resize:none;max-height:120px;min-height:40px;padding:9px 10px;bo
       else li.append(meta);
       rec.metaEl = meta;
       place(rec);
+    }
+
+    // A satisfaction survey asked in the chat (apps.csat): rated inline, 1 to 5, once.
+    function ratingRow(token) {
+      const row = h("div", { class: "rating", role: "group", "aria-label": "Rate this conversation" });
+      const note = h("span", { class: "rating-note", role: "status" });
+      for (let n = 1; n <= 5; n++) {
+        row.append(
+          h("button", {
+            type: "button",
+            class: "rate",
+            "aria-label": n + " out of 5",
+            text: String(n),
+            onclick: async () => {
+              for (const b of row.querySelectorAll("button")) b.disabled = true;
+              const r = await api("POST", "/widget/api/csat", { token, rating: n });
+              if (r.status === 200) note.textContent = "Thanks! You rated us " + r.data.rating + "/5.";
+              else {
+                note.textContent = (r.error && r.error.message) || "Could not send the rating.";
+                for (const b of row.querySelectorAll("button")) b.disabled = false;
+              }
+            },
+          }),
+        );
+      }
+      row.append(note);
+      return row;
     }
 
     function fileList(files) {
