@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "apps.mail",
     "apps.widget",
     "apps.whatsapp",
+    "apps.reports",
     "apps.api",
 ]
 

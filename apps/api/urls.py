@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from apps.api import email_views, views, whatsapp_views, widget_views
+from apps.api.views import reports as report_views
 
 urlpatterns = [
     path("me", views.MeView.as_view()),
@@ -32,5 +33,8 @@ urlpatterns = [
     path("messages/<int:pk>/original", email_views.MessageOriginalView.as_view()),
     path("contacts/<int:pk>/identities", email_views.ContactIdentitiesView.as_view()),
     path("inboxes/<int:pk>/widget", widget_views.InboxWidgetView.as_view()),
+    path("reports", report_views.ReportView.as_view()),
+    path("reports.csv", report_views.ReportCsvView.as_view()),
+    path("search", report_views.SearchView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

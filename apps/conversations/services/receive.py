@@ -131,6 +131,7 @@ CONVERSATION_FIELDS = [
     "last_channel",
     "waiting_since",
     "last_message",
+    "resolved_at",
 ]
 
 
@@ -272,6 +273,7 @@ def message_receive(
         changes.append("status")
     elif conversation.status == Conversation.Status.RESOLVED:  # only when the caller chose it
         conversation.status = Conversation.Status.OPEN
+        conversation.resolved_at = None  # reports: in the backlog again
         reopened = True
         changes.append("status")
     conversation.inbox = inbox  # already loaded: spares assignment a query
