@@ -11,10 +11,22 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.reports.permissions import can_see_reports
+
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/console.html", {"agent": request.user})
+    return render(
+        request, "console/console.html", {"agent": request.user, "can_see_reports": can_see_reports(request.user)}
+    )
+
+
+@login_required
+def reports(request: HttpRequest) -> HttpResponse:
+    """The reports page (supervisors and admins: apps.reports.permissions)."""
+    if not can_see_reports(request.user):
+        return render(request, "console/reports_forbidden.html", status=403)
+    return render(request, "console/reports.html", {"agent": request.user})
 
 
 # Failed sign-ins are counted per username and per client address in the cache, over a window

@@ -18,6 +18,7 @@ import { wireKeys } from "./keys.js";
 import { addPanel, conversationChosen } from "./hooks.js";
 import { handleFrame } from "./events.js";
 import { setupWhatsApp } from "./whatsapp.js";
+import { fillSearchAgents, wireSearch } from "./search.js";
 
 function wire() {
   wireList();
@@ -26,6 +27,7 @@ function wire() {
   wireCanned();
   wirePresence();
   wireKeys();
+  wireSearch();
 
   // WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
   addPanel(
@@ -102,6 +104,7 @@ async function boot() {
   renderViews();
   if (!known.includes(state.view)) setView("all");
   await Promise.all([loadAgents(), loadTeamsAndLabels(), list]);
+  fillSearchAgents();
   refreshUnread();
   const last = Number(localStorage.getItem("sd.selected"));
   if (last && state.order.includes(last)) selectConv(last);
