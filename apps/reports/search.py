@@ -185,12 +185,13 @@ def contact_search_text(
     if filters.agent_id:
         visible = visible.filter(assignee_id=filters.agent_id)
     base = Contact.objects.filter(merged_into__isnull=True)
+    by_text: QuerySet[Any]
     if connection.vendor == "postgresql":
         query = SearchQuery(parsed.tsquery(), config=FTS_CONFIG, search_type="raw")
         by_text = base.alias(document=contact_vector()).filter(document=query)
     else:
         by_text = base.filter(_text_match(parsed, "name") | _text_match(parsed, "notes"))
-    found = list(by_text.filter(Exists(visible)).order_by("name", "id")[:limit])
+    found: list[Contact] = list(by_text.filter(Exists(visible)).order_by("name", "id")[:limit])
     address = q.strip()
     if len(address) >= 3 and not parsed.excluded:  # an address typed in part: trigram-indexed
         by_address = Identity.objects.filter(address__icontains=address).values("contact_id")[:200]
