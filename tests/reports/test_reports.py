@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import io
+from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -308,3 +311,40 @@ def test_write_path_keeps_first_response_and_resolution_facts(agent, sms_inbox, 
         conversation_update(conversation_id=waiting.pk, by=agent, status="open")
     waiting.refresh_from_db()
     assert waiting.resolved_at is None
+
+
+def test_backfill_migration_derives_the_facts_from_stored_messages(agent, sms_inbox):
+    backfill = importlib.import_module("apps.conversations.migrations.0007_reports_backfill").backfill
+    identity = IdentityFactory()
+    answered = ConversationFactory(inbox=sms_inbox, contact=identity.contact, status="resolved", last_seq=5)
+    unanswered = ConversationFactory(inbox=sms_inbox, contact=identity.contact, status="resolved", last_seq=1)
+    agent_first = ConversationFactory(inbox=sms_inbox, contact=identity.contact, last_seq=3)
+    t0 = at(1, 9)
+
+    def msg(c, seq, direction, minutes, kind="message", sender=None, body="text"):
+        Message.objects.create(
+            conversation=c, seq=seq, inbox=sms_inbox, direction=direction, kind=kind, sender=sender, body=body,
+            status="", created_at=t0 + dt.timedelta(minutes=minutes),
+        )  # fmt: skip
+
+    msg(answered, 1, "in", 0)
+    msg(answered, 2, "out", 3, kind="note", sender=agent)  # a note answers nobody
+    msg(answered, 3, "out", 7, sender=None)  # an automatic reply (no sender) neither
+    msg(answered, 4, "out", 12, sender=agent)  # the first answer: 12 minutes
+    msg(answered, 5, "out", 30, kind="activity", sender=agent, body="Ana resolved this")
+    msg(unanswered, 1, "in", 0)
+    Conversation.objects.filter(pk=unanswered.pk).update(last_activity_at=t0 + dt.timedelta(hours=5))
+    msg(agent_first, 1, "out", 0, sender=agent)  # the agent wrote first: not an answer
+    msg(agent_first, 2, "in", 60)
+    msg(agent_first, 3, "out", 65, sender=agent)  # answered 5 minutes after the customer wrote
+
+    backfill(None, SimpleNamespace(connection=connection))
+    backfill(None, SimpleNamespace(connection=connection))  # a second run changes nothing
+
+    rows = {
+        c.pk: (c.first_response_at, c.first_response_seconds, c.resolved_at)
+        for c in Conversation.objects.filter(pk__in=[answered.pk, unanswered.pk, agent_first.pk])
+    }
+    assert rows[answered.pk] == (t0 + dt.timedelta(minutes=12), 720, t0 + dt.timedelta(minutes=30))
+    assert rows[unanswered.pk] == (None, None, t0 + dt.timedelta(hours=5))  # no activity: the last one
+    assert rows[agent_first.pk] == (t0 + dt.timedelta(minutes=65), 300, None)
