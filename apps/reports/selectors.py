@@ -155,25 +155,70 @@ def _bucket_of(value: dt.datetime, unit: str, tz: ZoneInfo) -> dt.datetime:
     return local.replace(minute=0, second=0, microsecond=0, tzinfo=None).replace(tzinfo=tz)
 
 
-def _timings(qs: QuerySet[Conversation], value: str | tuple[str, str]) -> dict[str, dict[Any, Timing]]:
+def _grouping_sets(
+    qs: QuerySet[Any], columns: list[str], sets: list[tuple[str, ...]], aggregates: str
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: one scan of `qs` (its `columns`, as values_list), aggregated over several
+    GROUPING SETS at once. Each row: (grouping bitmask, *grouped columns, *aggregates), the
+    grouped columns being those named in `sets`, in the order of `columns`."""
+    sql, params = qs.values_list(*columns).query.sql_with_params()
+    names = ", ".join(columns)
+    keys = ", ".join(_grouped_columns(columns, sets))
+    grouping = ", ".join(f"({', '.join(g)})" for g in sets)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT GROUPING({keys}), {keys}, {aggregates} FROM ({sql}) AS t({names}) "
+            f"GROUP BY GROUPING SETS ({grouping})",
+            params,
+        )
+        return list(cursor.fetchall())
+
+
+def _grouped_columns(columns: list[str], sets: list[tuple[str, ...]]) -> list[str]:
+    return [c for c in columns if any(c in g for g in sets)]
+
+
+def _set_of(mask: int, columns: list[str]) -> tuple[str, ...]:
+    """The columns a GROUPING() bitmask says were grouped (a 0 bit: grouped; the first column is the
+    highest bit)."""
+    n = len(columns)
+    return tuple(c for i, c in enumerate(columns) if not mask & (1 << (n - 1 - i)))
+
+
+def _timings(
+    qs: QuerySet[Conversation], value: str | tuple[str, str], bucket: Func | None = None
+) -> dict[str, dict[Any, Timing]]:
     """Count, median and p90 of `value` (a column, or (later, earlier) timestamps: seconds
-    between) in total, by assignee and by team: {"total": {None: t}, "agents": …, "teams": …}."""
+    between) in total, by assignee and by team: {"total": {None: t}, "agents": …, "teams": …};
+    with `bucket` (PostgreSQL only), also the counts per bucket: "buckets": {bucket: t}."""
     groups = {"total": None, "agents": "assignee_id", "teams": "team_id"}
-    out: dict[str, dict[Any, Timing]] = {}
+    out: dict[str, dict[Any, Timing]] = {name: {} for name in groups}
     if connection.vendor == "postgresql":
         expr = F(value) if isinstance(value, str) else _epoch_seconds_between(*value)
-        for name, group in groups.items():
-            rows = qs.values(group) if group else qs
-            if group:
-                result = rows.annotate(n=Count("id"), p=Percentiles(expr)).values_list(group, "n", "p")
+        columns = ["assignee_id", "team_id", "v"] + (["b"] if bucket is not None else [])
+        sets: list[tuple[str, ...]] = [(), ("assignee_id",), ("team_id",)] + ([("b",)] if bucket is not None else [])
+        annotated = qs.annotate(v=expr, **({"b": bucket} if bucket is not None else {}))
+        out["buckets"] = {}
+        rows = _grouping_sets(
+            annotated,
+            columns,
+            sets,
+            "count(*), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v)",
+        )
+        keys = _grouped_columns(columns, sets)
+        for row in rows:
+            grouped = _set_of(row[0], keys)
+            n, p = row[-2], row[-1]
+            timing = Timing(n, float(p[0]) if p else None, float(p[1]) if p else None)
+            if not grouped:
+                out["total"][None] = timing
+            elif grouped == ("assignee_id",):
+                out["agents"][row[1]] = timing
+            elif grouped == ("team_id",):
+                out["teams"][row[2]] = timing
             else:
-                agg = qs.aggregate(n=Count("id"), p=Percentiles(expr))
-                result = [(None, agg["n"], agg["p"])]  # type: ignore[list-item]
-            out[name] = {
-                key: Timing(n, float(p[0]) if p else None, float(p[1]) if p else None)
-                for key, n, p in result
-                if n or group is None
-            }
+                out["buckets"][row[3]] = timing
+        out["total"].setdefault(None, Timing(0, None, None))
         return out
     fields = ("assignee_id", "team_id", value) if isinstance(value, str) else ("assignee_id", "team_id", *value)
     values: dict[str, dict[Any, list[float]]] = {name: defaultdict(list) for name in groups}
@@ -189,6 +234,36 @@ def _timings(qs: QuerySet[Conversation], value: str | tuple[str, str]) -> dict[s
     }
 
 
+def _volume(
+    created: QuerySet[Conversation], tz: ZoneInfo
+) -> tuple[list[tuple[Any, int, int]], dict[str, dict[Any, int]]]:
+    """Conversations created: (hour, inbox, n) rows, and the counts by assignee and by team —
+    one scan on PostgreSQL (GROUPING SETS), three elsewhere."""
+    hour = TruncHour("created_at", tzinfo=tz)
+    if connection.vendor == "postgresql":
+        columns = ["b", "inbox_id", "assignee_id", "team_id"]
+        rows = _grouping_sets(
+            created.annotate(b=hour), columns, [("b", "inbox_id"), ("assignee_id",), ("team_id",)], "count(*)"
+        )
+        hourly, by = [], {"agents": {}, "teams": {}}
+        for mask, b, inbox_id, assignee_id, team_id, n in rows:
+            grouped = _set_of(mask, columns)
+            if grouped == ("b", "inbox_id"):
+                hourly.append((b, inbox_id, n))
+            elif grouped == ("assignee_id",):
+                by["agents"][assignee_id] = n
+            else:
+                by["teams"][team_id] = n
+        return hourly, by
+    hourly = list(
+        created.annotate(b=hour).values("b", "inbox_id").annotate(n=Count("id")).values_list("b", "inbox_id", "n")
+    )
+    return hourly, {
+        "agents": dict(created.values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n")),
+        "teams": dict(created.values("team_id").annotate(n=Count("id")).values_list("team_id", "n")),
+    }
+
+
 def report(filters: ReportFilters) -> dict[str, Any]:
     """The whole report for `filters` (see the module's docstring), as JSON-ready data."""
     unit, buckets = _buckets(filters)
@@ -199,11 +274,11 @@ def report(filters: ReportFilters) -> dict[str, Any]:
 
     # Volume: created in the period, by (hour, inbox): days and hours of the day in Python.
     created = scoped.filter(_in_period("created_at", filters))
-    hourly = created.annotate(b=TruncHour("created_at", tzinfo=tz)).values("b", "inbox_id").annotate(n=Count("id"))
+    hourly, created_by = _volume(created, tz)
     volume: dict[str, list[int]] = {}
     by_hour: dict[str, list[int]] = {}
     index = {b: i for i, b in enumerate(buckets)}
-    for row in hourly.values_list("b", "inbox_id", "n"):
+    for row in hourly:
         channel = channels.get(row[1], "other")
         volume.setdefault(channel, [0] * len(buckets))
         by_hour.setdefault(channel, [0] * 24)
@@ -213,17 +288,13 @@ def report(filters: ReportFilters) -> dict[str, Any]:
             volume[channel][slot] += row[2]
         by_hour[channel][local.hour] += row[2]
     created_total = sum(sum(v) for v in volume.values())
-    created_by = {
-        "agents": dict(created.values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n")),
-        "teams": dict(created.values("team_id").annotate(n=Count("id")).values_list("team_id", "n")),
-    }
 
     first_response = _timings(
         scoped.filter(_in_period("first_response_at", filters)).exclude(first_response_seconds=None),
         "first_response_seconds",
     )
     resolved_qs = scoped.filter(_in_period("resolved_at", filters))
-    resolution = _timings(resolved_qs, ("resolved_at", "created_at"))
+    resolution = _timings(resolved_qs, ("resolved_at", "created_at"), bucket=trunc("resolved_at", tzinfo=tz))
 
     # Backlog at the end of each bucket: open at the start, + created, - resolved since.
     open_at_start = (
@@ -231,12 +302,15 @@ def report(filters: ReportFilters) -> dict[str, Any]:
         + scoped.filter(resolved_at__gte=filters.start, created_at__lt=filters.start).count()
     )
     resolved_in = [0] * len(buckets)
-    for b, n in (
-        resolved_qs.annotate(b=trunc("resolved_at", tzinfo=tz))
+    per_bucket = (
+        [(b, t.count) for b, t in resolution["buckets"].items()]
+        if "buckets" in resolution
+        else resolved_qs.annotate(b=trunc("resolved_at", tzinfo=tz))
         .values("b")
         .annotate(n=Count("id"))
         .values_list("b", "n")
-    ):
+    )
+    for b, n in per_bucket:
         slot = index.get(_bucket_of(b, unit, tz))
         if slot is not None:
             resolved_in[slot] += n
