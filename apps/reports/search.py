@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
-from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.utils import OperationalError
 
 from apps.accounts.models import Agent, Inbox
 from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Conversation, Message
-from apps.core.errors import InvalidInput
+from apps.core.errors import DomainError, InvalidInput
 from apps.core.search_vectors import FTS_CONFIG, contact_vector, message_vector
 from apps.reports.permissions import inbox_ids_visible
 
@@ -39,6 +41,50 @@ SNIPPET_CHARS = 200
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
 KINDS = ("message", "note")
+# Below this share of messages a word is "rare": its matches are read from the GIN index and
+# sorted, rather than found by walking the messages newest first (see _rare).
+RARE_FREQUENCY = 0.005
+STATS_SECONDS = 600
+SEARCH_TIMEOUT_MS = 5000
+
+
+class SearchTimeout(DomainError):
+    code = "search_timeout"
+    status = 503
+
+
+_stats: dict[str, tuple[float, dict[str, float]]] = {}
+
+
+def _lexeme_frequencies() -> dict[str, float]:
+    """PostgreSQL's sample of the commonest words of the message index (pg_stats of
+    message_body_fts_idx: most_common_elems and their frequencies), kept for STATS_SECONDS."""
+    cached = _stats.get(connection.alias)
+    if cached and time.monotonic() - cached[0] < STATS_SECONDS:
+        return cached[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+            "WHERE tablename = 'message_body_fts_idx' LIMIT 1"
+        )
+        row = cursor.fetchone()
+    freqs = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+    _stats[connection.alias] = (time.monotonic(), freqs)
+    return freqs
+
+
+def _rare(parsed: ParsedQuery) -> bool:
+    """Whether the query's rarest required word is rare. The planner estimates a word missing
+    from its sample at a fixed share (~0.3 % here); for a really rare word (an order number, a
+    name) it would then walk all the messages newest first, looking for matches that are not
+    there. A word not in the sample is rarer than every word in it: rare."""
+    freqs = _lexeme_frequencies()
+    if not freqs:
+        return True  # not analysed yet (a new or small desk): the index is the safe way
+    terms = [freqs.get(w, 0.0) for w in parsed.words] + [freqs.get(w, 0.0) for p in parsed.phrases for w in p]
+    if parsed.prefix:
+        terms.append(sum(f for w, f in freqs.items() if w.startswith(parsed.prefix)))
+    return min(terms) < RARE_FREQUENCY
 
 
 @dataclass(frozen=True)
@@ -160,12 +206,24 @@ def message_search(
         qs = qs.filter(created_at__lt=filters.end)
     if before:
         qs = qs.filter(id__lt=before)
-    rows = list(
-        qs.select_related("conversation", "conversation__contact", "conversation__inbox", "sender").order_by("-id")[
-            : limit + 1
-        ]
+    if connection.vendor != "postgresql":
+        ids = list(qs.order_by("-id").values_list("id", flat=True)[: limit + 1])
+    else:
+        # A rare word: order by an expression (id + 0) so that the primary key cannot serve the
+        # order and the GIN index is read (see _rare); a common one: newest first by the key.
+        order = (F("id") + 0).desc() if _rare(parsed) else F("id").desc()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(SEARCH_TIMEOUT_MS)}")
+                ids = list(qs.order_by(order).values_list("id", flat=True)[: limit + 1])
+        except OperationalError as exc:
+            if "statement timeout" in str(exc):
+                raise SearchTimeout("the search took too long; add a word or a filter") from exc
+            raise
+    found = Message.objects.filter(pk__in=ids[:limit]).select_related(
+        "conversation", "conversation__contact", "conversation__inbox", "sender"
     )
-    return rows[:limit], parsed, len(rows) > limit
+    return sorted(found, key=lambda m: -m.pk), parsed, len(ids) > limit
 
 
 def contact_search_text(

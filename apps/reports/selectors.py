@@ -174,6 +174,12 @@ def _grouping_sets(
         return list(cursor.fetchall())
 
 
+def _local(value: dt.datetime, tz: ZoneInfo | None) -> dt.datetime:
+    """A raw cursor gives date_trunc(… AT TIME ZONE tz) as the naive wall time in tz (the ORM's
+    Trunc would have made it aware)."""
+    return value.replace(tzinfo=tz) if value.tzinfo is None and tz is not None else value
+
+
 def _grouped_columns(columns: list[str], sets: list[tuple[str, ...]]) -> list[str]:
     return [c for c in columns if any(c in g for g in sets)]
 
@@ -186,7 +192,7 @@ def _set_of(mask: int, columns: list[str]) -> tuple[str, ...]:
 
 
 def _timings(
-    qs: QuerySet[Conversation], value: str | tuple[str, str], bucket: Func | None = None
+    qs: QuerySet[Conversation], value: str | tuple[str, str], bucket: Func | None = None, tz: ZoneInfo | None = None
 ) -> dict[str, dict[Any, Timing]]:
     """Count, median and p90 of `value` (a column, or (later, earlier) timestamps: seconds
     between) in total, by assignee and by team: {"total": {None: t}, "agents": …, "teams": …};
@@ -217,7 +223,7 @@ def _timings(
             elif grouped == ("team_id",):
                 out["teams"][row[2]] = timing
             else:
-                out["buckets"][row[3]] = timing
+                out["buckets"][_local(row[3], tz)] = timing
         out["total"].setdefault(None, Timing(0, None, None))
         return out
     fields = ("assignee_id", "team_id", value) if isinstance(value, str) else ("assignee_id", "team_id", *value)
@@ -249,7 +255,7 @@ def _volume(
         for mask, b, inbox_id, assignee_id, team_id, n in rows:
             grouped = _set_of(mask, columns)
             if grouped == ("b", "inbox_id"):
-                hourly.append((b, inbox_id, n))
+                hourly.append((_local(b, tz), inbox_id, n))
             elif grouped == ("assignee_id",):
                 by["agents"][assignee_id] = n
             else:
@@ -294,7 +300,7 @@ def report(filters: ReportFilters) -> dict[str, Any]:
         "first_response_seconds",
     )
     resolved_qs = scoped.filter(_in_period("resolved_at", filters))
-    resolution = _timings(resolved_qs, ("resolved_at", "created_at"), bucket=trunc("resolved_at", tzinfo=tz))
+    resolution = _timings(resolved_qs, ("resolved_at", "created_at"), bucket=trunc("resolved_at", tzinfo=tz), tz=tz)
 
     # Backlog at the end of each bucket: open at the start, + created, - resolved since.
     open_at_start = (
