@@ -206,3 +206,19 @@ def test_snippet_centres_on_the_first_match():
     assert len(result["text"]) <= 202
     if connection.vendor == "postgresql":
         assert snippet("refunds are slow", parse_query("refund"))["highlights"] == [[0, 7]]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rare/common strategy is PostgreSQL's")
+def test_common_and_rare_words_find_the_same_messages_either_way(desk, monkeypatch):
+    from apps.reports import search
+
+    m, ana = desk["m"], client_for(desk["ana"])
+    expected = [m["mail"].pk, m["note"].pk, m["refund"].pk]
+    monkeypatch.setattr(search, "_lexeme_frequencies", lambda: {})  # nothing sampled: rare, GIN
+    assert search._rare(parse_query("refund ")) is True
+    assert ids(ana.get("/api/v1/search", {"q": "refund"})) == expected
+    monkeypatch.setattr(search, "_lexeme_frequencies", lambda: {"refund": 0.2, "refunds": 0.1})
+    assert search._rare(parse_query("refund ")) is False  # common: newest first by the key
+    assert search._rare(parse_query("refu")) is False  # a prefix sums its words
+    assert search._rare(parse_query("refund invoice ")) is True  # the rarest word decides
+    assert ids(ana.get("/api/v1/search", {"q": "refund"})) == expected
