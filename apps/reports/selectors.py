@@ -251,7 +251,8 @@ def _volume(
         rows = _grouping_sets(
             created.annotate(b=hour), columns, [("b", "inbox_id"), ("assignee_id",), ("team_id",)], "count(*)"
         )
-        hourly, by = [], {"agents": {}, "teams": {}}
+        hourly: list[tuple[Any, int, int]] = []
+        by: dict[str, dict[Any, int]] = {"agents": {}, "teams": {}}
         for mask, b, inbox_id, assignee_id, team_id, n in rows:
             grouped = _set_of(mask, columns)
             if grouped == ("b", "inbox_id"):
