@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
@@ -161,7 +162,10 @@ def _grouping_sets(
     """PostgreSQL: one scan of `qs` (its `columns`, as values_list), aggregated over several
     GROUPING SETS at once. Each row: (grouping bitmask, *grouped columns, *aggregates), the
     grouped columns being those named in `sets`, in the order of `columns`."""
-    sql, params = qs.values_list(*columns).query.sql_with_params()
+    try:
+        sql, params = qs.values_list(*columns).query.sql_with_params()
+    except EmptyResultSet:  # e.g. a channel no inbox has: nothing to scan
+        return []
     names = ", ".join(columns)
     keys = ", ".join(_grouped_columns(columns, sets))
     grouping = ", ".join(f"({', '.join(g)})" for g in sets)

@@ -348,3 +348,12 @@ def test_backfill_migration_derives_the_facts_from_stored_messages(agent, sms_in
     assert rows[answered.pk] == (t0 + dt.timedelta(minutes=12), 720, t0 + dt.timedelta(minutes=30))
     assert rows[unanswered.pk] == (None, None, t0 + dt.timedelta(hours=5))  # no activity: the last one
     assert rows[agent_first.pk] == (t0 + dt.timedelta(minutes=65), 300, None)
+
+
+def test_a_channel_without_inboxes_reports_zeros(desk):
+    data = client_for(desk["boss"]).get(f"/api/v1/reports?{PERIOD}&channel=telegram").json()
+
+    assert data["summary"]["created"] == 0
+    assert data["summary"]["first_response"] == {"count": 0, "median": None, "p90": None}
+    assert data["volume"] == {} and data["backlog"] == [0, 0, 0]
+    assert data["agents"] == [] and data["teams"] == []
