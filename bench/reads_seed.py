@@ -3,6 +3,13 @@
     .venv/bin/python bench/reads_seed.py                 # 1,000,000 conversations, 10M messages
     .venv/bin/python bench/reads_seed.py --scale 0.01    # 10,000 conversations: a quick run
     .venv/bin/python bench/reads_seed.py --drop          # drop the database and stop
+    .venv/bin/python bench/reads_seed.py --database supportdesk_reports --variety   # issue 13's shape
+
+--variety (reports and search, bench/reports.py) gives the same volume a desk's variety: three
+inboxes (SMS, email, web chat) and three teams taken in turn, message bodies drawn from a
+multilingual vocabulary with a skewed (Zipf-like) word frequency plus an order number ("order
+#123456"), a private note as seq 6 of every 10th conversation, and answer gaps from 30 s to
+18 min per conversation (first-response times spread, not one value).
 
 The database (`supportdesk_reads`, --database) is DROPPED and recreated on the server of --pg
 (default postgres://postgres@localhost:5432, trust auth); nothing else is touched. The schema is
@@ -61,10 +68,58 @@ def sql_array(words: list[str]) -> str:
     return "ARRAY[" + ",".join(f"'{w}'" for w in words) + "]"
 
 
-def seed_sql(*, contacts: int, conversations: int, per: int, events: int, heavy_every: int) -> list[tuple[str, str]]:
+VOCABULARY = [
+    "order", "delivery", "refund", "invoice", "password", "account", "payment", "shipping", "broken",
+    "cancel", "subscription", "login", "error", "package", "address", "late", "tracking", "discount",
+    "warranty", "return", "commande", "livraison", "remboursement", "facture", "compte", "paiement",
+    "bestellung", "lieferung", "rechnung", "rückerstattung", "konto", "zahlung", "pedido", "envío",
+    "reembolso", "factura", "cuenta", "pago", "café", "über", "größe", "naïve", "doppelt", "damaged",
+    "charger", "battery", "screen", "keyboard", "printer", "router", "firmware", "upgrade", "downgrade",
+    "coupon", "voucher", "gift", "exchange", "colour", "size", "missing", "duplicate", "receipt",
+    "appointment", "reschedule", "urgent", "complaint", "manager", "callback", "outage", "latency",
+    "timeout", "crash", "bluetooth", "wifi", "sync", "backup", "restore", "export", "import", "api",
+    "webhook", "integration", "calendar", "reminder", "notification", "unsubscribe", "newsletter",
+    "privacy", "gdpr", "deletion", "invoice-copy", "vat", "customs", "courier", "pickup", "locker",
+    "signature", "fragile", "insurance", "escalate", "supervisor", "zebra", "quokka", "axolotl",
+]  # fmt: skip
+
+
+def variety_body(m: str) -> str:
+    """A message body from VOCABULARY, 6 words picked with a cubic skew (word 1 is in about a fifth
+    of the bodies, the last ones in a few per thousand), and the order number of its conversation."""
+    n = len(VOCABULARY)
+    words = " || ' ' || ".join(
+        f"(%(vocabulary)s)[1 + floor({n} * power((({m})::bigint * {k} % 10007) / 10007.0, 3))::int]"
+        for k in (7919, 104729, 1299709, 15485863, 32452843, 49979687)
+    )
+    return f"{words} || ' order #' || (100000 + ({m} - 1) / 10)"
+
+
+def seed_sql(
+    *, contacts: int, conversations: int, per: int, events: int, heavy_every: int, variety: bool = False
+) -> list[tuple[str, str]]:
     """(name, statement) in order. %(inbox)s, %(team)s, %(agent0)s (the first agent's id - 1) are
-    filled in by the caller."""
+    filled in by the caller (with `variety`, also %(inbox2)s, %(inbox3)s, %(team2)s, %(team3)s)."""
     first, last = sql_array(FIRST), sql_array(LAST)
+    if variety:
+        inbox_expr = "(ARRAY[%(inbox)s, %(inbox2)s, %(inbox3)s])[1 + i % 3]"
+        team_expr = "(ARRAY[%(team)s, %(team2)s, %(team3)s])[1 + (i / 3) % 3]"
+        identity_expr = "CASE WHEN i % 3 = 1 THEN 2 * c ELSE 2 * c - 1 END"
+        channel_expr = "CASE WHEN i % 3 = 1 THEN 'email' ELSE 'phone' END"
+        created_expr = "t - (10 * (30 + (i::bigint * 7919) % 1050)) * interval '1 second'"
+        at_expr = "cv.created_at + q * (30 + (cv.id::bigint * 7919) % 1050) * interval '1 second'"
+        kind_expr = "CASE WHEN q = 6 AND cv.id % 10 = 0 THEN 'note' ELSE 'message' END"
+        body_expr = variety_body("m")
+        status_expr = "CASE WHEN q % 2 = 1 THEN 'received' WHEN q = 6 AND cv.id % 10 = 0 THEN '' ELSE 'delivered' END"
+        msg_channel = "cv.last_channel"
+    else:
+        inbox_expr, team_expr, identity_expr, channel_expr = "%(inbox)s", "%(team)s", "2 * c - 1", "'phone'"
+        created_expr = "t - interval '3 hours'"
+        at_expr = f"cv.last_activity_at - ({per} - q) * interval '2 minutes'"
+        kind_expr = "'message'"
+        body_expr = "CASE WHEN q % 2 = 1 THEN 'Hello, my order ' ELSE 'Thanks, we are on it: ' END || md5(m::text)"
+        status_expr = "CASE WHEN q % 2 = 1 THEN 'received' ELSE 'delivered' END"
+        msg_channel = "'phone'"
     nf, nl = len(FIRST), len(LAST)
     span = "interval '3 years'"
     return [
@@ -97,13 +152,13 @@ def seed_sql(*, contacts: int, conversations: int, per: int, events: int, heavy_
             f"""INSERT INTO conversations_conversation (id, inbox_id, contact_id, status, assignee_id, team_id,
                    priority, last_identity_id, last_channel, last_seq, inbound_count, created_at, last_activity_at,
                    waiting_since, snoozed_until, last_message)
-            SELECT i, %(inbox)s, c, s, a, %(team)s, (i % 5) * (i % 7 = 0)::int, 2 * c - 1, 'phone', {per}, {(per + 1) // 2},
-                   t - interval '3 hours', t,
+            SELECT i, {inbox_expr}, c, s, a, {team_expr}, (i % 5) * (i % 7 = 0)::int, {identity_expr}, {channel_expr},
+                   {per}, {(per + 1) // 2}, {created_expr}, t,
                    CASE WHEN s = 'open' AND i % 3 <> 0 THEN t - interval '1 hour' END,
                    CASE WHEN s = 'snoozed' THEN now() + interval '1 day' END,
                    jsonb_build_object('body', 'Answer ' || md5(i::text), 'direction',
                        CASE WHEN s = 'open' AND i % 3 <> 0 THEN 'in' ELSE 'out' END,
-                       'kind', 'message', 'channel', 'phone', 'created_at', to_char(t AT TIME ZONE 'UTC',
+                       'kind', 'message', 'channel', {channel_expr}, 'created_at', to_char(t AT TIME ZONE 'UTC',
                        'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'))
             FROM (
                 SELECT i,
@@ -121,12 +176,11 @@ def seed_sql(*, contacts: int, conversations: int, per: int, events: int, heavy_
             f"""INSERT INTO conversations_message (id, conversation_id, seq, inbox_id, direction, kind, channel,
                    identity_id, sender_id, body, provider_id, client_id, status, error_code, error_message,
                    meta, created_at, updated_at)
-            SELECT m, cv.id, q, %(inbox)s, CASE WHEN q % 2 = 1 THEN 'in' ELSE 'out' END, 'message', 'phone',
+            SELECT m, cv.id, q, cv.inbox_id, CASE WHEN q % 2 = 1 THEN 'in' ELSE 'out' END, {kind_expr}, {msg_channel},
                    cv.last_identity_id, CASE WHEN q % 2 = 0 THEN cv.assignee_id END,
-                   CASE WHEN q % 2 = 1 THEN 'Hello, my order ' ELSE 'Thanks, we are on it: ' END || md5(m::text),
-                   NULL, NULL, CASE WHEN q % 2 = 1 THEN 'received' ELSE 'delivered' END, '', '', '{{}}',
-                   cv.last_activity_at - ({per} - q) * interval '2 minutes',
-                   cv.last_activity_at - ({per} - q) * interval '2 minutes'
+                   {body_expr},
+                   NULL, NULL, {status_expr}, '', '', '{{}}',
+                   {at_expr}, {at_expr}
             FROM (SELECT m, (m - 1) / {per} + 1 AS cid, (m - 1) % {per} + 1 AS q
                   FROM generate_series(1, {conversations * per}) AS m) AS g
             JOIN conversations_conversation cv ON cv.id = g.cid""",
@@ -204,6 +258,7 @@ def main() -> None:
     parser.add_argument("--database", default=DEFAULT_DB)
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 1M conversations (0.01 for a quick run)")
     parser.add_argument("--drop", action="store_true", help="drop the database and exit")
+    parser.add_argument("--variety", action="store_true", help="inboxes, teams, words, notes (issue 13)")
     args = parser.parse_args()
 
     import psycopg
@@ -239,6 +294,13 @@ def main() -> None:
 
     team = Team.objects.create(name="Support")
     inbox = Inbox.objects.create(name="SMS", channel=Inbox.Channel.SMS, address="+15005550100", team=team)
+    inboxes, teams = [inbox], [team]
+    if args.variety:
+        teams += [Team.objects.create(name="Billing"), Team.objects.create(name="Sales")]
+        inboxes += [
+            Inbox.objects.create(name="Mail", channel=Inbox.Channel.EMAIL, address="help@example.com", team=teams[1]),
+            Inbox.objects.create(name="Web chat", channel=Inbox.Channel.WIDGET, address="", team=teams[2]),
+        ]
     Label.objects.create(name="vip")
     Label.objects.create(name="billing")
     agents = []
@@ -247,8 +309,8 @@ def main() -> None:
             username=f"agent{index:02d}",
             password=f"reads-pass-{index}",
             display_name=f"Agent {index:02d}",
-            inboxes=[inbox],
-            teams=[team],
+            inboxes=inboxes,
+            teams=teams,
             max_conversations=10_000,
         )
         agents.append({"id": agent.pk, "username": agent.username, "token": token})
@@ -258,8 +320,15 @@ def main() -> None:
     events = max(1000, int(1_000_000 * args.scale))
     heavy_every = 5000 if conversations >= 200_000 else max(10, conversations // 200)
     params = {"inbox": inbox.pk, "team": team.pk, "agent0": agents[0]["id"] - 1}
+    if args.variety:
+        params.update(inbox2=inboxes[1].pk, inbox3=inboxes[2].pk, team2=teams[1].pk, team3=teams[2].pk)
     statements = seed_sql(
-        contacts=contacts, conversations=conversations, per=10, events=events, heavy_every=heavy_every
+        contacts=contacts,
+        conversations=conversations,
+        per=10,
+        events=events,
+        heavy_every=heavy_every,
+        variety=args.variety,
     )
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
@@ -268,6 +337,7 @@ def main() -> None:
             step = time.monotonic()
             for key, value in params.items():  # ids of rows this run made: no parameters (% is modulo)
                 sql = sql.replace(f"%({key})s", str(int(value)))
+            sql = sql.replace("%(vocabulary)s", sql_array(VOCABULARY))
             cursor.execute(sql)
             seconds[name] = round(time.monotonic() - step, 1)
             print(f"# {name}: {cursor.rowcount} rows in {seconds[name]} s", file=sys.stderr, flush=True)
@@ -289,6 +359,8 @@ def main() -> None:
                 "agents": agents,
                 "team_id": team.pk,
                 "inbox_id": inbox.pk,
+                "inbox_ids": [i.pk for i in inboxes],
+                "team_ids": [t.pk for t in teams],
                 "heavy_contact": 1,
                 "typical_contact": 2 + (12345 * 104729) % (contacts - 1),
                 "counts": {"contacts": contacts, "conversations": conversations, "messages": conversations * 10},

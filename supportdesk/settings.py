@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.sla",
     "apps.macros",
     "apps.csat",
+    "apps.reports",
     "apps.api",
 ]
 

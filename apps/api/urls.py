@@ -11,6 +11,7 @@ from apps.api import (
     whatsapp_views,
     widget_views,
 )
+from apps.api.views import reports as report_views
 from apps.api.views import service
 
 urlpatterns = [
@@ -85,5 +86,8 @@ urlpatterns = [
     path("macros/<int:pk>", service.MacroDetailView.as_view()),
     path("conversations/<int:pk>/macros", service.ConversationMacroView.as_view()),
     path("conversations/<int:pk>/satisfaction", service.ConversationSurveyView.as_view()),
+    path("reports", report_views.ReportView.as_view()),
+    path("reports.csv", report_views.ReportCsvView.as_view()),
+    path("search", report_views.SearchView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("triage/", views.triage, name="console-triage"),
     path("routing/", views.routing, name="console-routing"),
     path("settings/", views.console_settings, name="console-settings"),
+    path("reports/", views.reports, name="console-reports"),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/console/login/"), name="logout"),
 ]

@@ -13,11 +13,16 @@ from django.shortcuts import render
 
 from apps.accounts.models import Agent
 from apps.console.hooks_pages import admin_links
+from apps.reports.permissions import can_see_reports
 
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/console.html", {"agent": request.user, **admin_links(request.user)})
+    return render(
+        request,
+        "console/console.html",
+        {"agent": request.user, "can_see_reports": can_see_reports(request.user), **admin_links(request.user)},
+    )
 
 
 @login_required
@@ -42,6 +47,14 @@ def console_settings(request: HttpRequest) -> HttpResponse:
     """SLA policies, business hours, holidays, escalations and macros (admins change them; the
     API enforces it, the page only hides the buttons)."""
     return render(request, "console/settings.html", {"agent": request.user})
+
+
+@login_required
+def reports(request: HttpRequest) -> HttpResponse:
+    """The reports page (supervisors and admins: apps.reports.permissions)."""
+    if not can_see_reports(request.user):
+        return render(request, "console/reports_forbidden.html", status=403)
+    return render(request, "console/reports.html", {"agent": request.user})
 
 
 # Failed sign-ins are counted per username and per client address in the cache, over a window

@@ -71,6 +71,16 @@ class Conversation(models.Model):
         null=True, blank=True, help_text="When the customer started waiting for an answer."
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Facts for the reports (issue 13), kept on the write path, backfilled by migration 0007.
+    first_response_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an agent first answered a waiting customer (reports)."
+    )
+    first_response_seconds = models.IntegerField(
+        null=True, blank=True, help_text="How long that customer had waited for the first answer (reports)."
+    )
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last resolved; cleared when an agent reopens it (reports)."
+    )
     labels = models.ManyToManyField(Label, blank=True, related_name="conversations")
     noise = models.BooleanField(
         default=False,
@@ -127,6 +137,19 @@ class Conversation(models.Model):
             ),
             # The Noise view and its count (triage): a small partial index, noise is the exception.
             models.Index(fields=["last_activity_at", "id"], name="conv_noise_recent_idx", condition=Q(noise=True)),
+            # Reports (issue 13, built concurrently by migration 0008): a period of conversations
+            # created, first answered or resolved is a range on one of these.
+            models.Index(fields=["created_at"], name="conv_created_idx"),
+            models.Index(
+                fields=["first_response_at"],
+                name="conv_first_response_idx",
+                condition=Q(first_response_at__isnull=False),
+            ),
+            models.Index(fields=["resolved_at"], name="conv_resolved_idx", condition=Q(resolved_at__isnull=False)),
+            # The backlog at a period's start: not resolved, created before it.
+            models.Index(
+                fields=["created_at"], name="conv_unresolved_created_idx", condition=Q(resolved_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:

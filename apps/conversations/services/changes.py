@@ -59,6 +59,9 @@ def conversation_update(
             notes.append(f"{who} {verb} this" if verb != "resolved" else f"{who} resolved this")
             if status == Conversation.Status.RESOLVED:
                 conversation.waiting_since = None  # nobody is waiting on a resolved conversation
+                conversation.resolved_at = now  # the reports' resolution time and backlog
+            elif conversation.status == Conversation.Status.RESOLVED:
+                conversation.resolved_at = None  # reopened: in the backlog again
         conversation.status = status
         changes.append("status")
     if assignee_id != "unchanged" and assignee_id != conversation.assignee_id:

@@ -140,6 +140,7 @@ CONVERSATION_FIELDS = [
     "triage_reason",
     "team",  # routing (apps.conversations.services.routing)
     "priority",
+    "resolved_at",
 ]
 
 
@@ -296,6 +297,7 @@ def message_receive(
         changes.append("status")
     elif conversation.status == Conversation.Status.RESOLVED:  # only when the caller chose it
         conversation.status = Conversation.Status.OPEN
+        conversation.resolved_at = None  # reports: in the backlog again
         reopened = True
         changes.append("status")
     became_actionable = not created and conversation.noise and verdict.actionable

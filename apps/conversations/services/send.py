@@ -225,6 +225,11 @@ def _message_send(
     conversation.last_message = message_preview(message)
     fields = ["last_seq", "last_message"]
     if kind == Message.Kind.MESSAGE:
+        if conversation.first_response_at is None and conversation.waiting_since is not None:
+            # The reports' first-response time: how long the customer waited for this answer.
+            conversation.first_response_at = now
+            conversation.first_response_seconds = max(0, int((now - conversation.waiting_since).total_seconds()))
+            fields += ["first_response_at", "first_response_seconds"]
         conversation.waiting_since = None
         conversation.last_activity_at = now
         fields += ["waiting_since", "last_activity_at"]

@@ -22,6 +22,7 @@ import { setupMastodon, setupSocialLinks } from "./mastodon.js";
 import { wireTriage } from "./triage.js";
 import { wireMacros } from "./macros.js";
 import { renderDue } from "./sla.js";
+import { fillSearchAgents, wireSearch } from "./search.js";
 
 function wire() {
   wireList();
@@ -34,6 +35,7 @@ function wire() {
   wireMacros();
   // The header's SLA badge moves with the clock between events.
   setInterval(() => state.selected && renderDue($("conv-due"), state.convs.get(state.selected)), 15000);
+  wireSearch();
 
   // WhatsApp's 24-hour window in the header and its templates in the composer (whatsapp.js).
   addPanel(
@@ -129,6 +131,7 @@ async function boot() {
   renderViews();
   if (!known.includes(state.view)) setView("all");
   await Promise.all([loadAgents(), loadTeamsAndLabels(), list]);
+  fillSearchAgents();
   refreshUnread();
   const last = Number(localStorage.getItem("sd.selected"));
   const linked = Number((location.hash.match(/^#c(\d+)$/) || [])[1]); // /console/#c17 (admin pages link so)
