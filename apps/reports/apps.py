@@ -6,3 +6,10 @@ class ReportsConfig(AppConfig):
 
     name = "apps.reports"
     label = "reports"
+
+    def ready(self) -> None:
+        from apps.reports import metrics
+        from apps.reports.registry import register_metric
+
+        register_metric("sla", metrics.sla_attainment)
+        register_metric("csat", metrics.csat_average)

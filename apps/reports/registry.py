@@ -56,6 +56,11 @@ def unregister_metric(name: str) -> None:
     _sources.pop(name, None)
 
 
+def metric_source(name: str) -> MetricSource | None:
+    """The source registered for `name` (tests put it back after plugging in a variant)."""
+    return _sources.get(name)
+
+
 def metric(name: str, filters: ReportFilters) -> MetricResult | None:
     source = _sources.get(name)
     return source(filters) if source is not None else None
