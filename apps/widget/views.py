@@ -222,6 +222,7 @@ def link(request: HttpRequest) -> HttpResponse:
     )
 
 
+@widget_endpoint("POST")
 def csat(request: HttpRequest) -> HttpResponse:
     """The inline rating of a satisfaction survey asked in the chat (apps.csat): only for a
     survey of this visitor's own conversation."""
