@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from apps.accounts.models import Team
 from apps.assignment.services import assignment_drain
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
+from apps.routing.models import RoutingRule
 from apps.triage.services import labels_import, triage_current, triage_retrain
 from tests.bus.test_webhook_queries import FIRST_MESSAGE_QUERIES, FOLLOW_UP_QUERIES
 from tests.conftest import twilio_params
@@ -108,3 +110,26 @@ def test_receive_query_budget_is_unchanged_with_rules_and_a_model(
     with django_assert_max_num_queries(FOLLOW_UP_QUERIES):
         assert post_twilio(**twilio_params(Body="still down")).status_code == 200
     assert Message.objects.count() == 2
+
+
+def test_marking_noise_actionable_routes_it_as_a_new_conversation_would_be(api, agent, texts, thanks_rule):
+    """One click takes a conversation out of Noise and into the queue its routing rules choose."""
+    rnd = Team.objects.create(name="R&D")
+    RoutingRule.objects.create(name="Bugs", keywords=["crash"], team=rnd, priority=Conversation.Priority.HIGH)
+    conversation = texts("thanks, but the app crashes")
+    assert conversation.noise and conversation.team_id != rnd.pk  # noise is routed nowhere
+
+    assert (
+        api.post(f"/api/v1/conversations/{conversation.pk}/triage", {"actionable": True}, format="json").status_code
+        == 200
+    )
+
+    conversation.refresh_from_db()
+    assert not conversation.noise
+    assert (conversation.team_id, conversation.priority) == (rnd.pk, Conversation.Priority.HIGH)
+    activities = Message.objects.filter(conversation=conversation, kind=Message.Kind.ACTIVITY).values_list(
+        "body", flat=True
+    )
+    assert any(body.startswith("Routed to R&D") for body in activities), list(activities)
+    updated = Event.objects.filter(type="conversation.updated").last()
+    assert {"triage", "team", "priority"} <= set(updated.data["changes"])

@@ -17,6 +17,7 @@ from apps.assignment.services import conversation_auto_assign
 from apps.bus.events import EventType
 from apps.conversations.events import emit_conversation, emit_message, notify_assigned
 from apps.conversations.models import Conversation, Message
+from apps.conversations.services.routing import Routed, conversation_route_on_receive
 from apps.conversations.services.timeline import activity_add
 from apps.core.errors import InvalidInput, NotFound
 from apps.triage.services import agent_verdict, label_record
@@ -82,11 +83,24 @@ def conversation_triage_set(
                 conversation, f"{by.name} marked this not actionable (noise)", now=now, meta={"triage": "noise"}
             )
         )
+    routed = Routed()
+    if actionable and was_noise and conversation.assignee_id is None and message.identity_id is not None:
+        # Out of Noise and into a queue: routed as a new conversation would have been.
+        routed = conversation_route_on_receive(
+            conversation=conversation, message=message, identity=message.identity, created=False, now=now
+        )
+        changes += routed.changes
+        extra += routed.activities
+        fields += ["team", "priority"]
     if extra:
         fields.append("last_seq")
     conversation.save(update_fields=fields)
     assigned = False
-    if actionable and was_noise and conversation_auto_assign(conversation=conversation, emit=False):
+    if (
+        actionable
+        and was_noise
+        and conversation_auto_assign(conversation=conversation, emit=False, skills=routed.skills)
+    ):
         assigned = True
         changes.append("assignee")
     emit_conversation(conversation, EventType.CONVERSATION_UPDATED, changes=changes or ["triage"])
