@@ -84,7 +84,7 @@ def conversation_triage_set(
             )
         )
     routed = Routed()
-    if actionable and was_noise and conversation.assignee_id is None and message.identity_id is not None:
+    if actionable and was_noise and conversation.assignee_id is None and message.identity is not None:
         # Out of Noise and into a queue: routed as a new conversation would have been.
         routed = conversation_route_on_receive(
             conversation=conversation, message=message, identity=message.identity, created=False, now=now
