@@ -40,8 +40,11 @@ run: migrate
 	PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) INBOUND_EMAIL_DOMAIN=$(INBOUND_EMAIL_DOMAIN) METRICS_ALLOWED_NETWORKS=$(METRICS_ALLOWED_NETWORKS) \
 		$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
+# Test processes (pytest-xdist): the suite spends most of its time waiting on the servers,
+# sockets and browsers it starts, so three share two cores well. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -94,6 +94,17 @@ class Listener:
             for channel in self.channels:
                 self._stops.append(listen_local(channel, self._ringer(channel)))
 
+    def listen(self) -> Listener:
+        """LISTEN now (PostgreSQL), before the caller's first look at the tables, so that a ring
+        between that look and the first wait is not lost. A failure is left to `wait` to retry."""
+        if self._postgres:
+            try:
+                self._connect()
+            except Exception as exc:  # noqa: BLE001 - PostgreSQL away: `wait` reconnects
+                log.warning("doorbell listener could not connect yet (%s)", exc)
+                self.close()
+        return self
+
     def _ringer(self, channel: str) -> Callable[[str], None]:
         def rung(payload: str) -> None:
             self._rung(channel, payload)

@@ -39,7 +39,7 @@ EVENTS_MIN_INTERVAL = 0.2
 
 
 def jobs_loop(stop: threading.Event) -> None:
-    listener = doorbell.Listener([doorbell.JOBS, doorbell.EVENTS], stop=stop)
+    listener = doorbell.Listener([doorbell.JOBS, doorbell.EVENTS], stop=stop).listen()
     poll = settings.BUS_POLL_SECONDS
     try:
         while not stop.is_set():

@@ -130,7 +130,7 @@ class EventStream:
 
     # --- the thread ------------------------------------------------------------------------
     def _run(self, generation: int, loop: asyncio.AbstractEventLoop) -> None:
-        listener = doorbell.Listener([doorbell.EVENTS, doorbell.EPHEMERAL])
+        listener = doorbell.Listener([doorbell.EVENTS, doorbell.EPHEMERAL]).listen()
         position: int | None = None
         poll = settings.STREAM_POLL_SECONDS
         try:

@@ -86,7 +86,7 @@ class BusWorker:
 
     # --- the inbound drain --------------------------------------------------------------------
     def _drain_loop(self) -> None:
-        listener = doorbell.Listener([doorbell.INBOUND], stop=self.stopping)
+        listener = doorbell.Listener([doorbell.INBOUND], stop=self.stopping).listen()
         poll = settings.BUS_POLL_SECONDS
         try:
             while not self.stopping.is_set():
@@ -105,7 +105,7 @@ class BusWorker:
 
     # --- the receipt drain --------------------------------------------------------------------
     def _receipts_loop(self) -> None:
-        listener = doorbell.Listener([doorbell.RECEIPTS], stop=self.stopping)
+        listener = doorbell.Listener([doorbell.RECEIPTS], stop=self.stopping).listen()
         poll = settings.BUS_POLL_SECONDS
         try:
             while not self.stopping.is_set():
@@ -124,7 +124,7 @@ class BusWorker:
 
     # --- the outbox sender --------------------------------------------------------------------
     def _send_loop(self) -> None:
-        listener = doorbell.Listener([doorbell.OUTBOX], stop=self.stopping)
+        listener = doorbell.Listener([doorbell.OUTBOX], stop=self.stopping).listen()
         size = settings.BUS_SEND_THREADS
         pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="bus-send")
         running: dict[int, Future[str]] = {}
