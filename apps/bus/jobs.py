@@ -34,8 +34,9 @@ def jobs_run_once() -> bool:
 
 
 # Events ring often under load; the jobs look at most this often for them (a JOBS ring, or a
-# job that has more due, goes at once), so a busy desk's bus worker spends little on them.
-EVENTS_MIN_INTERVAL = 0.2
+# job that has more due, goes at once), so a busy desk's bus worker spends little on them
+# (at 0.2 s the bench measured 6% of a core on these looks beside 100 msg/s).
+EVENTS_MIN_INTERVAL = 1.0
 
 
 def jobs_loop(stop: threading.Event) -> None:
