@@ -1,14 +1,12 @@
-"""Who may send status broadcasts: the one place that says so.
-
-Until the supervisor role lands (issue 13, helper `sla`), admins only; then this function
-becomes "admin or supervisor" and nothing else changes."""
+"""Who may send status broadcasts: the one place that says so — supervisors and admins
+(apps.accounts.permissions), and Django superusers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from apps.accounts.models import Agent
+from apps.accounts.permissions import is_supervisor
 
 
 def may_broadcast(agent: Any) -> bool:
-    return bool(agent is not None and (getattr(agent, "role", None) == Agent.Role.ADMIN or agent.is_superuser))
+    return bool(agent is not None and (agent.is_superuser or is_supervisor(agent)))

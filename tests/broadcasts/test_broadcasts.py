@@ -8,7 +8,9 @@ import datetime as dt
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from apps.accounts.models import Agent
 from apps.broadcasts.models import Broadcast, BroadcastRecipient
 from apps.broadcasts.services import (
     broadcast_create,
@@ -25,6 +27,7 @@ from apps.conversations.services import conversation_update
 from apps.core.errors import Conflict
 from apps.webhooks import catalogue
 from apps.whatsapp.services import whatsapp_templates_sync
+from tests.factories import AgentFactory
 
 STATUS = "https://status.example.com/incidents/42"
 
@@ -267,7 +270,7 @@ def test_search_audience_takes_open_conversations_matching_the_text(admin, custo
     assert broadcast_preview(by=admin, broadcast_id=listed.pk)["audience"] == 1
 
 
-def test_only_admins_broadcast_through_the_api(admin_api, agent_api, audience):
+def test_only_supervisors_and_admins_broadcast_through_the_api(admin_api, agent_api, audience):
     payload = {
         "title": "Outage",
         "body": "We are on it.",
@@ -289,3 +292,20 @@ def test_only_admins_broadcast_through_the_api(admin_api, agent_api, audience):
     assert detail["state"] == "sending" and detail["report"]["counts"]["pending"] == 2
     recipients = admin_api.get(f"/api/v1/broadcasts/{pk}/recipients").json()["results"]
     assert sorted(r["state"] for r in recipients) == ["pending", "pending", "skipped", "skipped"]
+
+
+def test_a_supervisor_broadcasts_and_an_agent_does_not(agent_api, audience, sms_inbox):
+    supervisor = AgentFactory(username="sue", display_name="Sue", role=Agent.Role.SUPERVISOR)
+    sms_inbox.members.add(supervisor)
+    client = APIClient()
+    client.force_authenticate(supervisor)
+    payload = {
+        "title": "Outage",
+        "body": "We are on it.",
+        "status_url": STATUS,
+        "audience": {"kind": "label", "label": audience["label"].pk},
+    }
+    assert agent_api.post("/api/v1/broadcasts", payload, format="json").status_code == 403
+    created = client.post("/api/v1/broadcasts", payload, format="json")
+    assert created.status_code == 201, created.content
+    assert client.get(f"/api/v1/broadcasts/{created.json()['id']}/preview").json()["will_send"] == 2
