@@ -77,8 +77,8 @@ def main() -> None:
     from apps.assignment.services import presence_set
     from apps.bus.services import inbound_accept
     from apps.bus.services.journal import inbound_drain
-    from apps.routing.config import routing_config
-    from apps.routing.models import RoutingRule
+    from apps.dispatch.config import routing_config
+    from apps.dispatch.models import RoutingRule
 
     support, rnd, sales, billing = (Team.objects.create(name=n) for n in ("Support", "R&D", "Sales", "Billing"))
     inbox = Inbox.objects.create(name="SMS", channel=Inbox.Channel.SMS, address="+15005550006", team=support)

@@ -80,7 +80,7 @@ INSTALLED_APPS = [
     "apps.linking",
     "apps.assignment",
     "apps.triage",
-    "apps.routing",
+    "apps.dispatch",
     "apps.console",
     "apps.mail",
     "apps.widget",

@@ -8,7 +8,7 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
-from apps.routing.config import config_reset, routing_config
+from apps.dispatch.config import config_reset, routing_config
 from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
@@ -156,7 +156,7 @@ def failed_in_call(request: pytest.FixtureRequest) -> bool:
     return bool(report is not None and report.failed)
 
 
-# --- routing's per-process configuration snapshot (apps/routing/config.py) --------------------
+# --- routing's per-process configuration snapshot (apps/dispatch/config.py) --------------------
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,9 @@ from apps.accounts.models import Agent, Inbox, Team
 from apps.api import selectors
 from apps.api.views import BaseAPIView, _agent
 from apps.core.errors import InvalidInput, NotFound
-from apps.routing import services
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
-from apps.routing.queue import queue_status, wait_words
+from apps.dispatch import services
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
+from apps.dispatch.queue import queue_status, wait_words
 
 
 class RuleSerializer(serializers.Serializer):

@@ -1,5 +1,5 @@
 """Who answers: presence, capacity and the assignment strategy (round robin, least busy,
-skills-based; chosen per inbox or team in apps.routing).
+skills-based; chosen per inbox or team in apps.dispatch).
 
 Claims are atomic on PostgreSQL: the conversation row is locked by the caller, and candidate
 agents' presence rows are locked (FOR UPDATE, in agent-id order) before their load is counted,
@@ -25,9 +25,9 @@ from apps.bus.events import EventType, event_append
 from apps.conversations.events import emit_conversation, notify_assigned
 from apps.conversations.models import Conversation
 from apps.core.errors import InvalidInput
-from apps.routing.config import routing_config
-from apps.routing.models import ConversationRouting, QueueWait, Strategy
-from apps.routing.waits import wait_sample, waits_record
+from apps.dispatch.config import routing_config
+from apps.dispatch.models import ConversationRouting, QueueWait, Strategy
+from apps.dispatch.waits import wait_sample, waits_record
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""GET /widget/api/queue: where the visitor's waiting conversation stands (apps.routing.queue).
+"""GET /widget/api/queue: where the visitor's waiting conversation stands (apps.dispatch.queue).
 
 The widget asks while the visitor waits for an agent (every few seconds, and right after they
 write), so the place and the expected wait it shows follow the queue as it moves."""
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.conversations.models import Conversation
-from apps.routing.queue import queue_status, wait_words
+from apps.dispatch.queue import queue_status, wait_words
 from apps.widget.services.visibility import _conversations_q
 from apps.widget.views import _visitor, widget_endpoint
 

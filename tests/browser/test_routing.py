@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.accounts.models import Agent, Inbox
 from apps.assignment.services import presence_set
 from apps.conversations.models import Conversation
-from apps.routing.models import QueueWait, RoutingRule
+from apps.dispatch.models import QueueWait, RoutingRule
 from apps.widget.models import WidgetSettings
 from tests.browser.support import LiveServer, open_console, screenshot, start_server, stop_server
 from tests.browser.test_widget import demo_url, open_widget, unique

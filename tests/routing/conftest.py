@@ -7,7 +7,7 @@ import pytest
 from apps.accounts.models import Agent
 from apps.assignment.services import presence_set
 from apps.conversations.models import Conversation
-from apps.routing.models import RoutingRule, Skill
+from apps.dispatch.models import RoutingRule, Skill
 from tests.conftest import twilio_params
 from tests.factories import AgentFactory, TeamFactory
 

@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.conversations.models import Conversation, Message
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
 
 pytestmark = pytest.mark.django_db
 

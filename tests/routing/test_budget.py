@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.bus.services import inbound_accept
 from apps.bus.services.journal import inbound_drain
 from apps.conversations.models import Conversation
-from apps.routing.config import routing_config
-from apps.routing.models import ConversationRouting
+from apps.dispatch.config import routing_config
+from apps.dispatch.models import ConversationRouting
 from tests.conftest import twilio_params
 from tests.routing.conftest import online, rule
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from apps.accounts.models import Inbox
 from apps.bus.models import OutboxEntry
 from apps.conversations.models import Conversation, Message
-from apps.routing.models import InboxRouting, QueueWait
-from apps.routing.queue import expected_wait_seconds, queue_reply_text, queue_status, wait_words
+from apps.dispatch.models import InboxRouting, QueueWait
+from apps.dispatch.queue import expected_wait_seconds, queue_reply_text, queue_status, wait_words
 from apps.widget.models import WidgetSettings
 from tests.factories import InboxFactory
 from tests.routing.conftest import online

@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from apps.conversations.models import Conversation, Label, Message
 from apps.conversations.services import message_receive
+from apps.dispatch.config import keyword_regex, routing_config
+from apps.dispatch.language import language_detect
+from apps.dispatch.models import ConversationRouting, Skill
+from apps.dispatch.rules import RouteInput, routing_decide
 from apps.gateways.base import InboundMessage
-from apps.routing.config import keyword_regex, routing_config
-from apps.routing.language import language_detect
-from apps.routing.models import ConversationRouting, Skill
-from apps.routing.rules import RouteInput, routing_decide
 from tests.routing.conftest import rule
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 
 from apps.assignment.services import presence_set
 from apps.conversations.models import Conversation
-from apps.routing.models import AgentSkill, InboxRouting, Skill, Strategy, TeamRouting
+from apps.dispatch.models import AgentSkill, InboxRouting, Skill, Strategy, TeamRouting
 from tests.factories import AgentFactory
 from tests.routing.conftest import online, rule
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.conversations.models import Message
-from apps.routing.models import InboxRouting, RoutingRule
+from apps.dispatch.models import InboxRouting, RoutingRule
 from tests.factories import TeamFactory
 from tests.telegram.conftest import CHAT_ID, update
 

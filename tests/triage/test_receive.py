@@ -8,7 +8,7 @@ from apps.accounts.models import Team
 from apps.assignment.services import assignment_drain
 from apps.bus.models import Event
 from apps.conversations.models import Conversation, Message
-from apps.routing.models import RoutingRule
+from apps.dispatch.models import RoutingRule
 from apps.triage.services import labels_import, triage_current, triage_retrain
 from tests.bus.test_webhook_queries import FIRST_MESSAGE_QUERIES, FOLLOW_UP_QUERIES
 from tests.conftest import twilio_params

@@ -17,7 +17,7 @@ from apps.assignment.services import conversation_auto_assign
 from apps.bus.events import EventType
 from apps.conversations.events import emit_conversation, emit_message, notify_assigned
 from apps.conversations.models import Conversation, Message
-from apps.conversations.services.routing import Routed, conversation_route_on_receive
+from apps.conversations.services.dispatch import Routed, conversation_route_on_receive
 from apps.conversations.services.timeline import activity_add
 from apps.core.errors import InvalidInput, NotFound
 from apps.triage.services import agent_verdict, label_record

@@ -22,7 +22,7 @@ from apps.conversations.events import emit_conversation, emit_message, message_p
 from apps.conversations.hooks import inbound_claim
 from apps.conversations.media import attachment_store, attachments_fetch_later
 from apps.conversations.models import Attachment, Conversation, Message
-from apps.conversations.services.routing import Routed, conversation_route_on_receive, queue_key, queue_reply_maybe
+from apps.conversations.services.dispatch import Routed, conversation_route_on_receive, queue_key, queue_reply_maybe
 from apps.conversations.services.timeline import activity_add
 from apps.gateways.base import InboundMessage
 from apps.triage.services import message_triage
@@ -138,7 +138,7 @@ CONVERSATION_FIELDS = [
     "last_message",
     "noise",
     "triage_reason",
-    "team",  # routing (apps.conversations.services.routing)
+    "team",  # routing (apps.conversations.services.dispatch)
     "priority",
     "resolved_at",
 ]

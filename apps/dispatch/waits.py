@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from apps.routing.models import QueueWait
+from apps.dispatch.models import QueueWait
 
 
 def wait_sample(

@@ -1,6 +1,6 @@
 """Routing rules: the first enabled rule (by position) whose conditions all hold decides the
 conversation's team, priority and required skills. Evaluated from the cached configuration
-(apps.routing.config); the only queries are the customer's history or labels, and only when a
+(apps.dispatch.config); the only queries are the customer's history or labels, and only when a
 rule that asks about them is reached."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from apps.conversations.models import Conversation
-from apps.routing.config import CompiledRule, routing_config
-from apps.routing.language import language_detect
-from apps.routing.models import ConversationRouting, RoutingRule
+from apps.dispatch.config import CompiledRule, routing_config
+from apps.dispatch.language import language_detect
+from apps.dispatch.models import ConversationRouting, RoutingRule
 
 TEXT_LIMIT = 5000  # characters of a message the rules look at
 

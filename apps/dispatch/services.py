@@ -1,5 +1,5 @@
 """Managing routing (administrators only): rules, skills, agents' skills, strategies and the
-queue reply. Every change drops the cached configuration (apps.routing.signals)."""
+queue reply. Every change drops the cached configuration (apps.dispatch.signals)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from apps.accounts.models import Agent, Inbox, Team
 from apps.contacts.models import Identity
 from apps.conversations.models import Conversation
 from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from apps.routing.config import SMS_ALIASES
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
+from apps.dispatch.config import SMS_ALIASES
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
 
 MAX_KEYWORDS = 200
 MAX_RULES = 500

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
 
 
 @admin.register(RoutingRule)

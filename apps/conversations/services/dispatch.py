@@ -1,4 +1,4 @@
-"""Routing in the receive path (apps.routing decides; this module writes the conversation's
+"""Routing in the receive path (apps.dispatch decides; this module writes the conversation's
 rows): a new (or reopened) conversation is routed right before auto-assignment, the decision is
 recorded in its timeline, and a customer left waiting on SMS, Telegram or XMPP is told once
 where they stand (an automatic reply through the outbox; the widget shows it live instead)."""
@@ -12,9 +12,9 @@ from apps.bus.services import outbox_enqueue
 from apps.contacts.models import Identity
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services.timeline import activity_add
-from apps.routing.config import routing_config
-from apps.routing.queue import queue_reply_text, queue_status
-from apps.routing.rules import conversation_route
+from apps.dispatch.config import routing_config
+from apps.dispatch.queue import queue_reply_text, queue_status
+from apps.dispatch.rules import conversation_route
 
 # Identity kinds told their place by an automatic reply (SMS is "phone").
 QUEUE_REPLY_KINDS = frozenset({Identity.Kind.PHONE, Identity.Kind.TELEGRAM, Identity.Kind.XMPP})

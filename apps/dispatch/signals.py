@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from apps.routing.config import config_changed
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
+from apps.dispatch.config import config_changed
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, TeamRouting
 
 
 def _changed(sender: Any, **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 The queue of a conversation is its inbox's (and team's) open, unassigned conversations, in the
 order the assignment drain hands them out: most urgent first, then longest waiting, then id.
-The expected wait comes from the recent waits (apps.routing.models.QueueWait): how fast this
+The expected wait comes from the recent waits (apps.dispatch.models.QueueWait): how fast this
 queue was handed out lately (assignments per minute over a window) applied to the place; with
 too few recent assignments, the median recent wait per place ahead; with none, unknown.
 """
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.assignment.models import AgentPresence
 from apps.conversations.models import Conversation
-from apps.routing.models import QueueWait
+from apps.dispatch.models import QueueWait
 
 RATE_WINDOW = dt.timedelta(minutes=60)  # assignments counted for the queue's pace
 HISTORY_WINDOW = dt.timedelta(hours=24)  # waits looked at when the last hour is too quiet

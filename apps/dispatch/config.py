@@ -2,7 +2,7 @@
 
 The bus routes every new conversation of a batch; reading the rules, strategies and skills from
 the database each time would cost queries per message. A snapshot is built once, compiled (the
-keyword and pattern regexes), and kept. A change (apps.routing.signals) clears this process's
+keyword and pattern regexes), and kept. A change (apps.dispatch.signals) clears this process's
 snapshot at once and, after commit, bumps a version in the shared cache; other processes look at
 that version at most once a second (a cache read, not a query) and rebuild when it moved.
 """
@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.accounts.models import Team
-from apps.routing.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
+from apps.dispatch.models import AgentSkill, InboxRouting, RoutingRule, Skill, Strategy, TeamRouting
 
 log = logging.getLogger(__name__)
 
