@@ -7,16 +7,15 @@ import shutil
 import ssl
 import subprocess
 
-import pytest
-
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services import webhook_subscription_create, webhooks_job
 from tests.fakes.webhook_receiver import WebhookReceiver
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+from tests.requires import missing
 
 
 def _certificate(tmp_path, name: str):
+    if shutil.which("openssl") is None:
+        missing("the openssl command is not installed (it makes the test certificates)")
     key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
     subprocess.run(
         [
