@@ -99,6 +99,10 @@ class EventStream:
                 self.listeners.append(listener)
             if fresh or self._thread is None or not self._thread.is_alive():
                 self._generation += 1
+                # The old thread's position is stale: events committed since it stopped were
+                # handed to nobody. Until the new thread has read its own position, no socket
+                # may go live on the old one (it would be moved past those events unseen).
+                self.position = None
                 self._thread = threading.Thread(
                     target=self._run, args=(self._generation, loop), daemon=True, name="event-stream"
                 )

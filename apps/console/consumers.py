@@ -64,6 +64,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.live = False
         self.last_sent = 0  # the newest event id written to the client (since its last resume)
         self.epoch = 0  # a resume starts a new epoch: events queued before it are dropped
+        self.resumed_from = 0  # the `since` of the latest resume
         self.outbox: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
         self.typing_sent: dict[int, float] = {}
         self.replay_lock = asyncio.Lock()
@@ -71,8 +72,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.writer_task = asyncio.ensure_future(self._write_loop())
         hub.add(self)  # not live yet: the catch-up below decides when
         position = await database_sync_to_async(selectors.event_position)()
-        self.push({"type": "hello", "agent": self.agent_id, "last_event_id": position, "inboxes": self.inbox_ids})
         since = _int(self._query("since"))
+        # hello's position is one this socket has been served to: on a resume, the events after
+        # `since` are still to come (a client that stored a higher one would skip them).
+        served = min(since, position) if since is not None and since >= 0 else position
+        self.push({"type": "hello", "agent": self.agent_id, "last_event_id": served, "inboxes": self.inbox_ids})
         if since is not None and since >= 0:
             await self._replay(since)
         else:
@@ -114,6 +118,10 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         while True:
             epoch, frame = await self.outbox.get()
             event_id = frame.get("id")
+            if epoch != self.epoch and "last_event_id" in frame:
+                # A heartbeat or pong queued before a resume: its position covered events the
+                # resume dropped and replays; it is served to the resume's own start now.
+                frame = {**frame, "last_event_id": min(frame["last_event_id"], self.resumed_from)}
             if event_id is not None:
                 if epoch != self.epoch:
                     continue  # an event queued before a resume: the replay sends it again, in order
@@ -130,7 +138,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         async with self.replay_lock:
             self.live = False
             self.epoch += 1
-            self.last_sent = since
+            self.last_sent = self.resumed_from = since
             replay = await database_sync_to_async(selectors.events_after)(
                 agent_id=self.agent_id, inbox_ids=self.inbox_ids, since=since, limit=settings.EVENT_REPLAY_LIMIT
             )

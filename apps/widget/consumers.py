@@ -162,14 +162,14 @@ async def widget_socket(scope: dict[str, Any], receive: Any, send: Send) -> None
     try:
         online = await hub.inbox_online(admission.inbox)
         await send({"type": "websocket.accept"})
-        await sock.send_json(
-            {"type": "hello", "visitor": admission.public_id, "last_event": sock.position, "online": online}
-        )
+        since = _int(query.get("since"))
+        # On a resume the events after `since` are still to come: hello does not claim them.
+        served = min(since, sock.position) if since is not None and since >= 0 else sock.position
+        await sock.send_json({"type": "hello", "visitor": admission.public_id, "last_event": served, "online": online})
         # Registered after the hello, which comes first. What committed after the position was
         # read and before now is read by the hub's catch-up, which `add` brings forward and
         # moves back to this position.
         hub.add(sock)
-        since = _int(query.get("since"))
         if since is not None and since >= 0:
             await _replay(sock, since)
         while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -96,7 +98,8 @@ async def test_reconnect_with_since_and_resume_replay_exactly_the_missed_events(
     assert [f["id"] for f in replayed] == missed
     assert [f["type"] for f in replayed] == ["message.created", "message.created"]
     assert [f["data"]["body"] for f in replayed] == ["second", "third"]
-    assert hello["last_event_id"] == missed[-1]
+    # hello claims only what this socket has been served: the replay after `since` is still to come.
+    assert hello["last_event_id"] == last_seen
     assert await socket.frames_for(1.2) == []
 
     await socket.send({"action": "resume", "since": last_seen})
@@ -142,11 +145,12 @@ async def test_since_older_than_the_retained_log_asks_for_a_resync(open_socket, 
     await sync_to_async(lambda: Event.objects.filter(id__lte=ids[1]).delete())()
 
     socket, hello = await connect(open_socket, token, since=ids[0] - 1)
+    assert hello["last_event_id"] == ids[0] - 1  # served to where it resumed, no further
     frame = await socket.frame()
-    assert frame == {"type": "resync.required", "last_event_id": hello["last_event_id"]}
+    assert frame == {"type": "resync.required", "last_event_id": ids[-1]}
 
     await socket.send({"action": "resume", "since": ids[0]})
-    assert await socket.frame() == {"type": "resync.required", "last_event_id": hello["last_event_id"]}
+    assert await socket.frame() == {"type": "resync.required", "last_event_id": ids[-1]}
 
     # The boundary: the client saw the last pruned id, so nothing it misses is gone.
     await socket.send({"action": "resume", "since": ids[1]})
@@ -177,6 +181,43 @@ async def test_gap_larger_than_the_replay_limit_asks_for_a_resync(open_socket, a
     for body in ("two", "three", "four"):
         await sms(Body=body, From=CUSTOMER)
     settings.EVENT_REPLAY_LIMIT = 2
+    newest = await sync_to_async(lambda: Event.objects.order_by("-id").values_list("id", flat=True).first())()
 
     socket, hello = await connect(open_socket, token, since=start)
-    assert await socket.frame() == {"type": "resync.required", "last_event_id": hello["last_event_id"]}
+    assert hello["last_event_id"] == start
+    assert await socket.frame() == {"type": "resync.required", "last_event_id": newest}
+
+
+async def test_a_socket_never_goes_live_on_a_stopped_streams_old_position(open_socket, agent, token_for, monkeypatch):
+    """The process's stream stops when its last socket leaves. The next socket must wait for
+    the new stream's own position: an event committed while that stream starts reaches it."""
+    import time
+
+    from django.db import transaction
+
+    from apps.bus import stream as stream_module
+    from apps.bus.events import EventType, event_append
+
+    token = await token_for(agent)
+    await go_online(agent)
+    first, _ = await connect(open_socket, token)
+    await first.close()
+    deadline = time.monotonic() + 5
+    while stream_module.stream._thread is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert stream_module.stream._thread is None, "the stream did not stop with its last socket"
+
+    real_position = stream_module.log_position
+
+    def slow_start() -> int:
+        # The new stream thread reads its position a moment late, and an event commits first.
+        time.sleep(0.5)
+        with transaction.atomic():
+            event_append(type=EventType.AGENT_UPDATED, data={"agent": agent.pk, "probe": True})
+        return real_position()
+
+    monkeypatch.setattr(stream_module, "log_position", slow_start)
+    second, hello = await connect(open_socket, token)
+    frame = await second.frame(timeout=5.0)
+    assert frame["type"] == EventType.AGENT_UPDATED and frame["data"].get("probe") is True, frame
+    assert frame["id"] > hello["last_event_id"]

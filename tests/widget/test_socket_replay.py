@@ -49,10 +49,13 @@ async def test_reconnecting_with_since_replays_exactly_what_was_missed_in_order(
     await agent_reply(conversation_id, agent, "internal note", kind="note")
     second = await agent_reply(conversation_id, agent, "second answer")
 
+    upto = await newest_event_id()
     sock, hello = await open_visitor(widget_inbox, token, since=since)
+    # hello claims only what the socket has been served: the replay is still to come.
+    assert hello["last_event"] == since
     frames = await sock.frames_for(1.0)
     # The replay comes first, in order; then live events (the replies turning "delivered").
-    replayed = [f for f in frames if f["id"] <= hello["last_event"]]
+    replayed = [f for f in frames if f["id"] <= upto]
     assert frames[: len(replayed)] == replayed
     ids = [f["id"] for f in replayed]
     assert ids == sorted(ids) and len(ids) == len(set(ids)), ids
@@ -100,8 +103,9 @@ async def test_a_gap_older_than_the_log_keeps_asks_for_a_resync(widget_inbox, ag
     await sync_to_async(Event.objects.filter(id__lt=newest).delete)()
 
     sock, hello = await open_visitor(widget_inbox, token, since=since)
+    assert hello["last_event"] == since
     frame = await sock.frame()
-    assert frame == {"type": "resync.required", "last_event": hello["last_event"]}
+    assert frame == {"type": "resync.required", "last_event": newest}
     assert await sock.frames_for(0.8) == []
     await sock.close()
 
@@ -113,8 +117,10 @@ async def test_too_many_missed_events_ask_for_a_resync(widget_inbox, agent, sett
     since = await newest_event_id()
     for text in ("one", "two", "three"):
         await agent_reply(conversation_id, agent, text)
+    newest = await newest_event_id()
     sock, hello = await open_visitor(widget_inbox, token, since=since)
-    assert await sock.frame() == {"type": "resync.required", "last_event": hello["last_event"]}
+    assert hello["last_event"] == since
+    assert await sock.frame() == {"type": "resync.required", "last_event": newest}
     await sock.close()
 
 
