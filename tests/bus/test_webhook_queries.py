@@ -16,7 +16,7 @@ from tests.conftest import twilio_params
 from tests.factories import ConversationFactory
 
 # Intake + processing in one request (tasks run eagerly), no agent online to assign.
-FIRST_MESSAGE_QUERIES = 29  # new contact, identity and conversation
+FIRST_MESSAGE_QUERIES = 25  # new contact, identity and conversation
 FOLLOW_UP_QUERIES = 22  # known customer, open conversation
 # The bus worker's receipt drain, whatever the batch size: pick, try-lock, read the receipts,
 # lock the messages (+ their attachments), one UPDATE, the event lock and INSERT, mark applied.
