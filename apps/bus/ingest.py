@@ -12,17 +12,18 @@ the registered URLs itself:
   `request_finished`, as Django runs a request (the pooled connection goes back after it);
 - the answer gets the headers the middleware would add (X-Request-ID, the security headers,
   Content-Length) and is observed in the request histogram under its route pattern.
+- an exception from `handle` is handed to Django with the request (scope key FAILED): the view
+  raises it again, so Django answers and logs it as it always did (its 500 page, the
+  middleware's headers and histogram), without running the webhook twice.
 
 What is not a plain, bounded, form-encoded POST from an allowed host goes to Django unchanged
-(the body already read is handed on): the view answers it as before (405, 400, multipart …). An
-exception from `handle` is answered by Django's own `response_for_exception` (its 500 page, its
-log line). Nothing here knows a provider: the bus is the floor, the gateway registers with it.
+(the body already read is handed on): the view answers it as before (405, 400, multipart …).
+Nothing here knows a provider: the bus is the floor, the gateway registers with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FORM = "application/x-www-form-urlencoded"
+FAILED = "supportdesk.webhook_exception"  # scope key: what `handle` raised, for Django to answer
 THREADS = 8  # journal INSERTs in flight per web process (each holds a pooled connection meanwhile)
 
 
@@ -91,7 +93,13 @@ Handle = Callable[[WebhookRequest], WebhookAnswer]
 
 
 def answer_django(handle: Handle, request: HttpRequest) -> HttpResponse:
-    """A Django view's answer: the same function, through Django's request and response."""
+    """A Django view's answer: the same function, through Django's request and response.
+
+    A request the front handed over because `handle` raised on it raises that again, so that
+    Django answers and logs it as its own (500 page, middleware, log line), without a retry."""
+    failed = getattr(request, "scope", {}).get(FAILED)
+    if failed is not None:
+        raise failed
     answer = handle(WebhookRequest.from_django(request))
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
@@ -263,6 +271,8 @@ class WebhookFront:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(_pool(), _serve, handle, request, request_id, scope)
+        if isinstance(answer, Exception):
+            return await self.app({**scope, FAILED: answer}, _replay(chunks, False, receive), send)
         http_request_observe(method="POST", route=route, status=answer.status, seconds=time.perf_counter() - started)
         out = [
             (b"content-type", answer.content_type.encode("latin1")),
@@ -286,24 +296,14 @@ def _replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
     return replayed
 
 
-def _serve(handle: Handle, request: WebhookRequest, request_id: str, scope: Scope) -> WebhookAnswer:
+def _serve(handle: Handle, request: WebhookRequest, request_id: str, scope: Scope) -> WebhookAnswer | Exception:
     """On a pool thread: one request's life as Django's handler runs it (the signals close or
-    return the thread's database connection), `handle`, and Django's answer to an exception."""
+    return the thread's database connection) around `handle`; what it raised, for Django."""
     signals.request_started.send(sender=WebhookFront, scope=scope)
     try:
         with log_context(request_id=request_id):
-            try:
-                return handle(request)
-            except Exception as exc:  # noqa: BLE001 - answered and logged as Django does
-                return _django_error(exc, scope, request)
+            return handle(request)
+    except Exception as exc:  # noqa: BLE001 - Django answers it (answer_django)
+        return exc
     finally:
         signals.request_finished.send(sender=WebhookFront)
-
-
-def _django_error(exc: Exception, scope: Scope, request: WebhookRequest) -> WebhookAnswer:
-    from django.core.handlers.asgi import ASGIRequest
-    from django.core.handlers.exception import response_for_exception
-
-    django_request = ASGIRequest(scope, io.BytesIO(request.body))
-    response = response_for_exception(django_request, exc)
-    return WebhookAnswer(status=response.status_code, body=response.content, content_type=response["Content-Type"])
