@@ -46,7 +46,11 @@ def apps() -> tuple[Any, Any]:
 
 
 def signed(path: str, params: dict[str, str], **headers: str) -> tuple[bytes, dict[str, str]]:
-    return urlencode(params).encode(), {"Content-Type": FORM, "X-Twilio-Signature": twilio_sign(path, params), **headers}
+    return urlencode(params).encode(), {
+        "Content-Type": FORM,
+        "X-Twilio-Signature": twilio_sign(path, params),
+        **headers,
+    }
 
 
 def comparable(response: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
@@ -108,7 +112,9 @@ def test_security_headers_behind_a_tls_proxy_are_djangos(sms_inbox, settings):
     front = WebhookFront(django_app)
     answers = []
     for app in (django_app, front):
-        answers.append(comparable(post(app, INBOUND, *signed(INBOUND, twilio_params(), **{"X-Forwarded-Proto": "https"}))))
+        answers.append(
+            comparable(post(app, INBOUND, *signed(INBOUND, twilio_params(), **{"X-Forwarded-Proto": "https"})))
+        )
     assert answers[0] == answers[1]
     assert answers[0][2]["strict-transport-security"] == "max-age=3600; includeSubDomains"
 
