@@ -169,6 +169,11 @@ def main() -> None:
     p.add_argument("--pg", default="postgres://postgres@localhost:5432")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     p.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
+    p.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="record the web process with py-spy during each timed run: PREFIX-<kind>.txt (collapsed stacks)",
+    )
     args = p.parse_args()
 
     env = environment(args)
@@ -202,9 +207,21 @@ def main() -> None:
             warm = [make_request(kind, -i - 1, inbox_address) for i in range(args.warmup)]
             asyncio.run(load(base, warm, args.concurrency))
             timed = [make_request(kind, i, inbox_address) for i in range(args.requests)]
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    [bin_path("py-spy"), "record", "-p", str(web.pid), "-r", "250", "--gil", "--nonblocking"]
+                    + ["-f", "raw", "-o", f"{args.py_spy}-{kind}.txt"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1.0)
             cpu0, wall0 = process_cpu(web.pid), time.perf_counter()
             latencies = asyncio.run(load(base, timed, args.concurrency))
             cpu1, wall1 = process_cpu(web.pid), time.perf_counter()
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+                spy.wait(timeout=30)
             results[kind] = {
                 "requests": args.requests,
                 "cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / args.requests, 3),
