@@ -3,6 +3,7 @@
 ```
 .venv/bin/python bench/webhook_cpu.py                          # status callbacks and messages
 .venv/bin/python bench/webhook_cpu.py --kind status --requests 5000 --concurrency 16
+.venv/bin/python bench/webhook_cpu.py --app supportdesk.asgi:django_asgi_app   # Django alone
 ```
 
 It drops and recreates its own database (`supportdesk_bench_hook`, `--database`) and flushes its
@@ -170,6 +171,12 @@ def main() -> None:
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     p.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     p.add_argument(
+        "--app",
+        default="supportdesk.asgi:application",
+        help="the ASGI app uvicorn serves (default supportdesk.asgi:application, with the lean webhook "
+        "front; supportdesk.asgi:django_asgi_app is Django's handler alone, the path before it)",
+    )
+    p.add_argument(
         "--py-spy",
         metavar="PREFIX",
         help="record the web process with py-spy during each timed run: PREFIX-<kind>.txt (collapsed stacks)",
@@ -185,7 +192,7 @@ def main() -> None:
         "web",
         [
             bin_path("uvicorn"),
-            "supportdesk.asgi:application",
+            args.app,
             "--host",
             "127.0.0.1",
             "--port",

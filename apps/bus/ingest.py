@@ -50,7 +50,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FORM = "application/x-www-form-urlencoded"
 FAILED = "supportdesk.webhook_exception"  # scope key: what `handle` raised, for Django to answer
-THREADS = 8  # journal INSERTs in flight per web process (each holds a pooled connection meanwhile)
+THREADS = 8  # at most this many webhooks in their INSERT per web process
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,19 @@ def answer_django(handle: Handle, request: HttpRequest) -> HttpResponse:
 _executor: ThreadPoolExecutor | None = None
 
 
+def threads() -> int:
+    """THREADS, or half of DATABASE_POOL_MAX when that is less: each thread holds a pooled
+    connection while its webhook runs, and the rest of the process needs some too."""
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict) and pool.get("max_size"):
+        return max(2, min(THREADS, int(pool["max_size"]) // 2))
+    return THREADS
+
+
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="webhook")
+        _executor = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="webhook")
     return _executor
 
 

@@ -208,4 +208,4 @@ def test_the_pool_thread_gives_its_database_connection_back(sms_inbox):
     def open_connections() -> bool:
         return connection.connection is not None
 
-    assert not any(ingest._pool().submit(open_connections).result() for _ in range(ingest.THREADS))
+    assert not any(ingest._pool().submit(open_connections).result() for _ in range(ingest.threads()))
