@@ -35,7 +35,7 @@ from django.core import signals
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.request import split_domain_port, validate_host
-from django.urls import get_script_prefix, resolve, reverse
+from django.urls import NoReverseMatch, get_script_prefix, resolve, reverse
 from django.utils.encoding import escape_uri_path, iri_to_uri
 
 from apps.bus import registry
@@ -214,7 +214,10 @@ class WebhookFront:
             routes = {}
             prefix = get_script_prefix()
             for webhook in registry.webhooks():
-                path = "/" + reverse(webhook.url_name).removeprefix(prefix)
+                try:
+                    path = "/" + reverse(webhook.url_name).removeprefix(prefix)
+                except NoReverseMatch:
+                    continue  # not in this URLconf: not served at all
                 match = resolve(path)
                 routes[path] = (webhook.handle, match.route or match.view_name)
             self._routes = routes

@@ -209,3 +209,18 @@ def test_the_pool_thread_gives_its_database_connection_back(sms_inbox):
         return connection.connection is not None
 
     assert not any(ingest._pool().submit(open_connections).result() for _ in range(ingest.threads()))
+
+
+def test_routes_are_the_urlconfs(sms_inbox):
+    from apps.bus import ingest, registry
+
+    saved = registry.snapshot()
+    try:
+        registry.register_webhook("no-such-url", lambda request: ingest.WebhookAnswer(200, b"", "text/plain"))
+        routes = ingest.WebhookFront(apps()[1]).routes()
+    finally:
+        registry.restore(saved)
+    assert {path: route for path, (_, route) in routes.items()} == {
+        INBOUND: "webhooks/twilio/messages",
+        STATUS: "webhooks/twilio/status",
+    }
