@@ -55,6 +55,21 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def postgres_cpu(pg: str, database: str) -> float:
+    """CPU seconds of the database's backends (the web process's pooled connections)."""
+    import psycopg
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])]
+    total = 0.0
+    for pid in pids:
+        try:
+            total += process_cpu(pid)
+        except OSError:
+            pass  # gone, or not ours to read
+    return total
+
+
 def environment(args: argparse.Namespace) -> dict[str, str]:
     env = clean_environ()
     env.update(
@@ -223,15 +238,19 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)
+            pg0 = postgres_cpu(args.pg, args.database)
             cpu0, wall0 = process_cpu(web.pid), time.perf_counter()
             latencies = asyncio.run(load(base, timed, args.concurrency))
             cpu1, wall1 = process_cpu(web.pid), time.perf_counter()
+            pg1 = postgres_cpu(args.pg, args.database)
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
                 spy.wait(timeout=30)
             results[kind] = {
                 "requests": args.requests,
                 "cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / args.requests, 3),
+                # Backends that lived through the run (the pool keeps them); a new one's earlier CPU is not ours.
+                "postgres_cpu_ms_per_request": round(max(0.0, pg1 - pg0) * 1000 / args.requests, 3),
                 "requests_per_s": round(args.requests / (wall1 - wall0), 1),
                 "p50_ms": round(pct(latencies, 50) * 1000, 2),
                 "p99_ms": round(pct(latencies, 99) * 1000, 2),
@@ -239,7 +258,8 @@ def main() -> None:
             r = results[kind]
             log(
                 f"{kind:8} {r['requests']} requests, {args.concurrency} in flight: web CPU "
-                f"{r['cpu_ms_per_request']:.3f} ms/request, {r['requests_per_s']:.0f} requests/s, "
+                f"{r['cpu_ms_per_request']:.3f} ms/request (PostgreSQL backends "
+                f"{r['postgres_cpu_ms_per_request']:.3f}), {r['requests_per_s']:.0f} requests/s, "
                 f"answer p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms"
             )
     finally:
