@@ -1,4 +1,7 @@
-"""One ASGI application: HTTP (console, widget, API, webhooks) and the WebSockets."""
+"""One ASGI application: HTTP (console, widget, API, webhooks) and the WebSockets.
+
+The webhooks registered with the bus (Twilio's messages and status callbacks) are served by its
+lean front before Django's request handler (apps/bus/ingest.py); everything else is Django's."""
 
 import os
 
@@ -9,6 +12,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from apps.bus.ingest import WebhookFront  # noqa: E402
 from supportdesk.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+application = ProtocolTypeRouter({"http": WebhookFront(django_asgi_app), "websocket": websocket_application})
