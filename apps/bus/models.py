@@ -97,6 +97,10 @@ class StatusReceipt(models.Model):
     # it): a send whose answer was lost is then known to have reached the provider.
     message_ref = models.BigIntegerField(null=True, blank=True)
     applied = models.BooleanField(default=False)
+    # The receipt drain found no message with this provider id yet (its send is not recorded):
+    # the receipt waits for `outbox_settle_sent` (or the sweeper) and the drain never reads it
+    # again, so a pile of such receipts costs the drain nothing.
+    waiting = models.BooleanField(default=False, db_default=False)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,6 +114,9 @@ class StatusReceipt(models.Model):
             ),
             models.Index(
                 fields=["received_at"], condition=models.Q(applied=False), name="status_receipt_unapplied_idx"
+            ),
+            models.Index(
+                fields=["id"], condition=models.Q(applied=False, waiting=False), name="status_receipt_fresh_idx"
             ),
         ]
 

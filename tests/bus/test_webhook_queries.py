@@ -123,8 +123,41 @@ def test_receipt_drain_applies_a_batch_in_one_transaction(settings, sent_sms_man
 
 
 @pytest.mark.django_db
-def test_receipt_drain_leaves_receipts_whose_send_is_not_recorded(settings, sms_inbox):
+def test_receipt_drain_leaves_receipts_whose_send_is_not_recorded(settings, sms_inbox, django_assert_max_num_queries):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     status_receipt_record(source="twilio:AC1", status=DeliveryStatus("SMunknown", "delivered"))
-    assert status_receipts_drain() == (0, 0)
-    assert StatusReceipt.objects.get().applied is False
+    # Looked at once: set waiting (for outbox_settle_sent or the sweeper), not applied...
+    assert status_receipts_drain() == (1, 0)
+    receipt = StatusReceipt.objects.get()
+    assert (receipt.applied, receipt.waiting) == (False, True)
+    # ...and never read by the drain again, however many pile up.
+    with django_assert_max_num_queries(3):
+        assert status_receipts_drain() == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_waiting_receipt_is_applied_when_its_send_is_recorded(settings, sms_inbox):
+    from django.db import transaction
+
+    from apps.bus.services.outbox import outbox_settle_sent
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    conversation = ConversationFactory(inbox=sms_inbox)
+    reply = Message.objects.create(
+        conversation=conversation,
+        seq=1,
+        inbox=sms_inbox,
+        direction=Message.Direction.OUTBOUND,
+        channel="phone",
+        body="on its way",
+        status=Message.Status.QUEUED,
+        created_at=timezone.now(),
+    )
+    # The callback beat the record of the send: the drain sets it waiting.
+    status_receipt_record(source="twilio:AC1", status=DeliveryStatus("SMlate", "delivered"))
+    assert status_receipts_drain() == (1, 0)
+    with transaction.atomic():
+        outbox_settle_sent(message_id=reply.pk, provider_id="SMlate", status="sent")
+    reply.refresh_from_db()
+    assert (reply.provider_id, reply.status) == ("SMlate", Message.Status.DELIVERED)
+    assert StatusReceipt.objects.get().applied is True

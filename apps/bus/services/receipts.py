@@ -82,8 +82,9 @@ def status_receipt_record(
 
 _INSERT = (
     "WITH receipt AS ("
-    " INSERT INTO {table} (source, provider_message_id, status, error_code, payload, message_ref, applied, received_at)"
-    " VALUES (%s, %s, %s, %s, %s::jsonb, %s, false, %s)"
+    " INSERT INTO {table}"
+    " (source, provider_message_id, status, error_code, payload, message_ref, applied, waiting, received_at)"
+    " VALUES (%s, %s, %s, %s, %s::jsonb, %s, false, false, %s)"
     " ON CONFLICT ON CONSTRAINT status_receipt_dedupe DO NOTHING RETURNING 1"
     ") SELECT {ring} FROM receipt"
 )
@@ -122,20 +123,28 @@ def status_receipts_drain(*, limit: int | None = None) -> tuple[int, int]:
     message, takes the provider-message locks it can get without waiting (another drain, or a
     send being recorded, holds the rest: they are left for the next round), and applies those
     messages' receipts together: one locking read of the messages, one UPDATE, one event
-    insert. Receipts waiting for their send to be recorded are not picked
-    (`outbox_settle_sent` applies them). Returns (receipts applied, messages changed).
+    insert. Receipts for which no message has the provider id yet are marked `waiting` and
+    never read by the drain again (`outbox_settle_sent` applies them when the send is recorded;
+    the sweeper is the net). Returns (receipts handled: applied or set waiting, messages changed).
     """
     limit = limit or settings.BUS_BATCH_SIZE
     with transaction.atomic():
-        oldest = (
-            StatusReceipt.objects.filter(applied=False)
-            .filter(Exists(Message.objects.filter(provider_id=OuterRef("provider_message_id"))))
-            .order_by("received_at", "id")  # the unapplied-receipts index
-            .values_list("provider_message_id", flat=True)[:limit]
+        fresh = list(
+            StatusReceipt.objects.filter(applied=False, waiting=False)
+            .order_by("id")  # the fresh-receipts index
+            .annotate(known=Exists(Message.objects.filter(provider_id=OuterRef("provider_message_id"))))
+            .values_list("id", "provider_message_id", "known")[:limit]
         )
-        provider_ids = xact_try_locks(NAMESPACE_PROVIDER_MESSAGE, list(dict.fromkeys(oldest)))
+        # No message has these provider ids yet: the receipts wait for their send to be recorded
+        # (outbox_settle_sent applies them; the sweeper is the net) and are not read again here.
+        unknown = [pk for pk, _, known in fresh if not known]
+        if unknown:
+            StatusReceipt.objects.filter(pk__in=unknown, applied=False).update(waiting=True)
+        provider_ids = xact_try_locks(
+            NAMESPACE_PROVIDER_MESSAGE, list(dict.fromkeys(pid for _, pid, known in fresh if known))
+        )
         if not provider_ids:
-            return 0, 0
+            return len(unknown), 0
         receipts = list(
             StatusReceipt.objects.select_for_update(no_key=True)
             .filter(provider_message_id__in=provider_ids, applied=False)
@@ -155,7 +164,7 @@ def status_receipts_drain(*, limit: int | None = None) -> tuple[int, int]:
             found = registry.delivery_recorder().statuses_many(by_message)
         applied = [r.pk for r in receipts if found.get(r.provider_message_id) is not None]
         StatusReceipt.objects.filter(pk__in=applied).update(applied=True)
-        return len(applied), sum(1 for moved in found.values() if moved)
+        return len(applied) + len(unknown), sum(1 for moved in found.values() if moved)
 
 
 @transaction.atomic
