@@ -110,10 +110,12 @@ class CpuMeter:
 
     def start(self) -> None:
         self.before = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items.items()}
+        self.before["bench (clients)"] = cpu_seconds(os.getpid())
         self.backends = {pid: cpu_seconds(pid) for pid in self._backend_pids()}
 
     def stop(self) -> dict[str, float]:
         spent = {name: cpu_seconds(proc.pid) - self.before.get(name, 0.0) for name, proc in self.procs.items.items()}
+        spent["bench (clients)"] = cpu_seconds(os.getpid()) - self.before["bench (clients)"]
         postgres = 0.0
         for pid in self._backend_pids():
             now = cpu_seconds(pid)

@@ -23,7 +23,7 @@ from django.db.models.functions import Lower
 from apps.accounts.models import Inbox
 from apps.bus.models import InboundEntry
 from apps.bus.registry import Delivery
-from apps.contacts.models import Contact, Identity
+from apps.contacts.models import Identity
 from apps.contacts.services import identity_resolve
 from apps.conversations.models import Conversation, Message
 from apps.conversations.services import message_receive, receiver_each_together
@@ -116,20 +116,17 @@ class MailBatch:
             Message.objects.filter(provider_id__in=provider_ids).values_list("inbox_id", "provider_id")
         )
         self.identities: dict[str, Identity] = {}
+        self.locked_contacts: set[int] = set()
         if senders:
-            for identity in Identity.objects.select_related("contact").filter(
-                kind=Identity.Kind.EMAIL, address__in=senders
+            # The identities, and their contacts locked in contact-id order, in one query.
+            for identity in (
+                Identity.objects.select_related("contact")
+                .select_for_update(no_key=True, of=("contact",))
+                .filter(kind=Identity.Kind.EMAIL, address__in=senders)
+                .order_by("contact_id", "id")
             ):
                 self.identities[identity.address] = identity
-        self.locked_contacts: set[int] = set()
-        contact_ids = sorted({i.contact_id for i in self.identities.values()})
-        if contact_ids:
-            self.locked_contacts = set(
-                Contact.objects.select_for_update(no_key=True)
-                .filter(pk__in=contact_ids)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
+                self.locked_contacts.add(identity.contact_id)
         self._at_start = (dict(self.identities), set(self.locked_contacts))
 
     def inbox_for(self, recipients: list[str], inbox_id: int | None) -> Inbox | None:

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # INSERT and UPDATE (assignee included), message INSERT, the mail's row, its Message-ID and the
 # thread (one at a time it was 14: inbox, own-address check, identity, stored message, contact
 # lock, thread and auto-ack settings were read per mail). Per batch: BEGIN, claim, order check,
-# inboxes (with their settings), stored dedupe keys, identities, contact locks, the assignment
-# pool, events (lock and INSERT), the entries' UPDATE, COMMIT. Triage and routing settings were
-# read and cached by the first drain.
+# inboxes (with their settings), stored dedupe keys, identities with their contacts locked, the
+# assignment pool, events (lock and INSERT), the entries' UPDATE, COMMIT. Triage and routing
+# settings were read and cached by the first drain.
 KNOWN_MAIL_QUERIES = 8
-BATCH_QUERIES = 12
+BATCH_QUERIES = 11
 
 
 @pytest.fixture
