@@ -1,7 +1,8 @@
 """Which inbox and conversation a parsed mail belongs to (docs/EMAIL.md §3).
 
-`email_receive` is `RECEIVERS["email"]`: the bus calls it inside a transaction for every mail
-the parser turned into an `InboundMessage`. Threading, in order: a `reply+<token>` recipient;
+The bus hands each batch of mail to `email_receive_batch` (registered in apps.mail.apps), inside
+its transaction; `email_receive` routes and stores each mail the parser turned into an
+`InboundMessage`, with what the batch shares read once (`MailBatch`). Threading, in order: a `reply+<token>` recipient;
 In-Reply-To/References against every Message-ID we stored; a subject token `[#1234]`; else a
 new conversation. A mail joins an existing conversation only when its sender (From) is an
 identity of that conversation's contact, or when the reply token proves it; otherwise it opens
