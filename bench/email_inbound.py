@@ -79,6 +79,58 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each bench process (and the bench database's PostgreSQL backends, together)
+    spent between `start()` and `stop()`. Linux only (/proc); backends that ended in between
+    are missed (the processes keep pooled connections, so few do)."""
+
+    def __init__(self, procs: Processes, pg: str, database: str) -> None:
+        self.procs, self.pg, self.database = procs, pg, database
+        self.before: dict[str, float] = {}
+        self.backends: dict[int, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _backend_pids(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(f"{self.pg}/postgres", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.database]
+            ).fetchall()
+        return [int(pid) for (pid,) in rows]
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(proc.pid) for name, proc in self.procs.items.items()}
+        self.before["bench (clients)"] = cpu_seconds(os.getpid())
+        self.backends = {pid: cpu_seconds(pid) for pid in self._backend_pids()}
+
+    def stop(self) -> dict[str, float]:
+        spent = {name: cpu_seconds(proc.pid) - self.before.get(name, 0.0) for name, proc in self.procs.items.items()}
+        spent["bench (clients)"] = cpu_seconds(os.getpid()) - self.before["bench (clients)"]
+        postgres = 0.0
+        for pid in self._backend_pids():
+            now = cpu_seconds(pid)
+            postgres += now - self.backends.get(pid, 0.0) if now else 0.0
+        spent["postgres"] = postgres
+        self.spent = spent
+        return spent
+
+
+def cpu_lines(spent: dict[str, float], mails: int) -> str:
+    """'smtp 1.2, bus0 5.1, …' in CPU milliseconds per mail."""
+    parts = [f"{name} {1000 * seconds / max(mails, 1):.1f}" for name, seconds in spent.items()]
+    return ", ".join(parts) + f"; total {1000 * sum(spent.values()) / max(mails, 1):.1f}"
+
+
 def mail(index: int, senders: int) -> tuple[str, bytes]:
     token = f"bench-{index}-{uuid.uuid4().hex[:8]}"
     message = EmailMessage()
@@ -253,9 +305,12 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         steady_tokens = {token for token, _ in steady}
         console.on_seen = lambda token: window.release() if token in steady_tokens else None
         log(f"sustained: {args.steady_mails} mails, at most {args.window} in flight")
+        meter = CpuMeter(procs, args.pg, args.database)
+        meter.start()
         start = time.monotonic()
         steady_times = send_all(args.smtp_port, steady, args.connections, window)
         seen = drain(console, steady_tokens)
+        steady_cpu = meter.stop()
         last = max(seen.values()) if seen else time.monotonic()
         latencies = [1000 * (seen[t] - steady_times[t][0]) for t in seen]
         # The rate after the first fifth (ramp-up).
@@ -269,6 +324,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
             steady_per_s=steady_rate,
             to_console_ms=latencies,
             steady_seconds=last - start,
+            steady_cpu_s=steady_cpu,
+            steady_load=os.getloadavg()[0],
         )
         # One at a time: the latency of a mail that waits for nothing.
         single = threading.Semaphore(1)
@@ -369,6 +426,8 @@ def main(argv: list[str]) -> int:
             f"    send -> console frame           p50 {pct(f['to_console_ms'], 50):.0f} ms, "
             f"p99 {pct(f['to_console_ms'], 99):.0f} ms"
         )
+        print(f"    CPU ms per mail, per process    {cpu_lines(f['steady_cpu_s'], f['steady_delivered'])}")
+        print(f"    machine load (1 min) at the end {f['steady_load']:.2f} on {os.cpu_count()} CPUs")
         print(f"  one at a time: {f['probe_mails']} mails")
         print(
             f"    DATA -> 250                     p50 {pct(f['probe_250_ms'], 50):.1f} ms, "

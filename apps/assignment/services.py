@@ -143,6 +143,7 @@ def conversation_auto_assign(
     emit: bool = True,
     pool: AssignPool | None = None,
     skills: frozenset[int] | None = None,
+    write: bool = True,
 ) -> Agent | None:
     """Give a waiting conversation to the online agent with capacity whose turn it is.
 
@@ -151,7 +152,9 @@ def conversation_auto_assign(
     available (the conversation then waits in the queue). With a `pool`, candidates locked and
     counted earlier in the transaction are reused (the caller flushes the pool before commit).
     `skills` are the skills routing requires (read from the conversation's routing when None and
-    the strategy needs them). Who gets it depends on the inbox's or team's strategy.
+    the strategy needs them). Who gets it depends on the inbox's or team's strategy. Without
+    `write`, only `conversation.assignee` is set: the caller saves the conversation (its
+    `assignee` with it) before commit.
     """
     if conversation.assignee_id or conversation.status != Conversation.Status.OPEN or conversation.noise:
         return None  # noise (triage) waits in nobody's queue
@@ -177,7 +180,8 @@ def conversation_auto_assign(
         strategy, locked, loads, now, skills=skills or frozenset(), agent_skills=config.agent_skills
     )
     for presence in ordered:
-        Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
+        if write:
+            Conversation.objects.filter(pk=conversation.pk).update(assignee=presence.agent_id)
         conversation.assignee = presence.agent
         loads[presence.agent_id] = loads.get(presence.agent_id, 0) + 1
         presence.last_assigned_at = now

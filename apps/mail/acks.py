@@ -41,11 +41,23 @@ def _claim(scopes: list[str]) -> bool:
     return True
 
 
-def email_auto_ack(*, message: Message, inbox: Inbox, identity: Identity, mail: dict[str, Any]) -> Message | None:
+_UNREAD: Any = object()
+
+
+def email_auto_ack(
+    *,
+    message: Message,
+    inbox: Inbox,
+    identity: Identity,
+    mail: dict[str, Any],
+    config: EmailInboxSettings | None = _UNREAD,
+) -> Message | None:
     """Queue the inbox's acknowledgement of the customer's `message` (which opened its
     conversation), if the inbox wants one and the sender may get one. Inside the router's
-    transaction. Returns the queued acknowledgement, or None."""
-    config = EmailInboxSettings.objects.filter(inbox=inbox).first()
+    transaction. Returns the queued acknowledgement, or None. `config`: the inbox's
+    EmailInboxSettings (None: it has none) when the caller read them already."""
+    if config is _UNREAD:
+        config = EmailInboxSettings.objects.filter(inbox=inbox).first()
     if config is None or not config.auto_ack_enabled or not config.auto_ack_text.strip():
         return None
     mail_from = (mail.get("envelope") or {}).get("mail_from")

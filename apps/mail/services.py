@@ -23,9 +23,12 @@ from apps.mail.models import EmailMessage, EmailMessageId, EmailThread
 CID_SRC_RE = re.compile(r"""(src\s*=\s*["']?)cid:([^"'\s>]+)""", re.IGNORECASE)
 
 
-def email_thread_for(*, conversation: Conversation, subject: str = "", suspicious_reason: str = "") -> EmailThread:
-    """The conversation's email thread, created on first use. The caller holds the conversation's lock."""
-    thread = EmailThread.objects.filter(conversation=conversation).first()
+def email_thread_for(
+    *, conversation: Conversation, subject: str = "", suspicious_reason: str = "", new: bool = False
+) -> EmailThread:
+    """The conversation's email thread, created on first use. The caller holds the conversation's
+    lock; `new`: the caller created the conversation in this transaction (it has no thread)."""
+    thread = None if new else EmailThread.objects.filter(conversation=conversation).first()
     if thread is not None:
         return thread
     send_inbox = conversation.inbox if conversation.inbox.channel == Inbox.Channel.EMAIL else None
@@ -79,9 +82,11 @@ def email_inbound_record(
     suspicious_reason: str = "",
     conversation_suspicious: str = "",
     thread: EmailThread | None = None,
+    new_conversation: bool = False,
 ) -> EmailMessage:
     """Keep what the console shows of a customer's mail, its Message-ID for threading, and the
-    conversation's thread (subject, reply token). Inside the router's transaction."""
+    conversation's thread (subject, reply token). Inside the router's transaction.
+    `new_conversation`: the mail opened its conversation (which has no thread yet)."""
     mail: dict[str, Any] = inbound.meta.get("email") or {}
     rfc_id = clean_id(mail.get("message_id") or "")
     sender = mail.get("from") or {}
@@ -119,6 +124,7 @@ def email_inbound_record(
             conversation=message.conversation,
             subject=mail.get("subject") or "",
             suspicious_reason=conversation_suspicious,
+            new=new_conversation,
         )
     return record
 

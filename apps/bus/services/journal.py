@@ -19,10 +19,11 @@ import datetime as dt
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from apps.bus import doorbell, registry
@@ -216,7 +217,19 @@ def _store(batch: Sequence[InboundEntry]) -> None:
         entry.attempts += 1
         done.append(entry)
     if done:
-        InboundEntry.objects.bulk_update(done, ["state", "message", "processed_at", "attempts"])
+        # One UPDATE; only the message differs from entry to entry (bulk_update would build a
+        # CASE for each of the four columns, a good share of a small batch's time).
+        with_message = [(e.pk, e.message_id) for e in done if e.message_id is not None]
+        message: Any = None
+        if with_message:
+            message = Case(
+                *[When(pk=pk, then=Value(message_id)) for pk, message_id in with_message],
+                default=Value(None),
+                output_field=BigIntegerField(),
+            )
+        InboundEntry.objects.filter(pk__in=[e.pk for e in done]).update(
+            state=InboundEntry.State.DONE, message=message, processed_at=now, attempts=F("attempts") + 1
+        )
     for entry, reason in flagged:
         entry.state = InboundEntry.State.FLAGGED
         entry.flag_reason = reason[:500]

@@ -226,6 +226,8 @@ def message_receive(
     identity: Identity | None = None,
     automatic: bool = False,
     batch: ReceiveBatch | None = None,
+    known_new: bool = False,
+    contact_locked: bool = False,
 ) -> tuple[Message, bool]:
     """Store a customer's message once, in their conversation, and tell the consoles.
 
@@ -240,9 +242,14 @@ def message_receive(
     and shown, but never reopens or wakes a conversation nor makes the customer wait.
 
     Within a `ReceiveBatch` (the bus's batches), what the batch read is not read again and the
-    conversation is written once for the batch.
+    conversation is written once for the batch. A channel that reads its batch itself (email)
+    says what it knows instead: `known_new`, no message of the inbox has this provider id (it
+    looked, in this transaction); `contact_locked`, it holds the row lock of the identity's
+    contact.
     """
-    if batch is None or (inbox.pk, inbound.provider_message_id) in batch.stored:
+    if known_new:
+        pass
+    elif batch is None or (inbox.pk, inbound.provider_message_id) in batch.stored:
         existing = Message.objects.filter(inbox=inbox, provider_id=inbound.provider_message_id).first()
         if existing is not None:
             return existing, False
@@ -262,7 +269,9 @@ def message_receive(
             batch.identities[(inbound.channel, inbound.sender)] = identity
     # One contact's messages are threaded one at a time, so two first messages from a new
     # customer cannot open two conversations.
-    if batch is None or identity.contact_id not in batch.locked_contacts:
+    if contact_locked:
+        pass
+    elif batch is None or identity.contact_id not in batch.locked_contacts:
         Contact.objects.select_for_update(no_key=True).filter(pk=identity.contact_id).first()
         if batch is not None:
             batch.locked_contacts.add(identity.contact_id)
@@ -395,17 +404,21 @@ def message_receive(
         if not claimed:  # the claimed conversation stays resolved: not the contact's open one
             batch.open[open_key] = conversation
         batch.dirty[conversation.pk] = conversation  # written once, at the end of the batch
-    else:
-        conversation.save(update_fields=CONVERSATION_FIELDS)
 
     auto_assigned = (
         conversation.assignee_id is None
         and not conversation.noise
         and (batch is None or queue_key(conversation, routed) not in batch.unstaffed)
         and conversation_auto_assign(
-            conversation=conversation, emit=False, pool=batch.assign if batch else _together.pool, skills=routed.skills
+            conversation=conversation,
+            emit=False,
+            pool=batch.assign if batch else _together.pool,
+            skills=routed.skills,
+            write=batch is not None,  # alone, the assignee goes into the one UPDATE below
         )
     )
+    if batch is None:
+        conversation.save(update_fields=[*CONVERSATION_FIELDS, "assignee"] if auto_assigned else CONVERSATION_FIELDS)
     if (
         batch is not None
         and conversation.assignee_id is None

@@ -162,3 +162,35 @@ def test_text_after_a_sign_off_is_kept_and_only_quotes_and_signature_blocks_go(n
 def test_the_sign_off_corpus_is_there():
     assert len(list(SIGN_OFF.glob("*.eml"))) == 8
     assert {p.stem for p in SIGN_OFF.glob("*.eml")} == {p.stem for p in SIGN_OFF.glob("*.txt")}
+
+
+def test_a_header_parsed_once_answers_every_read_alike():
+    """The parser's header registry remembers what it parsed (a parsed header is immutable): two
+    mails with the same Content-Type read the same; a value longer than the cache takes is parsed
+    each time, and still right."""
+    from email.message import EmailMessage
+
+    from apps.gateways.email.parser import POLICY, message_from_bytes
+
+    def mail(name: str) -> bytes:
+        message = EmailMessage()
+        message["From"] = "Jane <jane@customer.example>"
+        message["Subject"] = "Files"
+        message.set_content("See the file.")
+        message.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename=name)
+        return message.as_bytes()
+
+    long_name = "report-" + "x" * 2100 + ".csv"
+    for _ in range(2):
+        for name in ("data.csv", "data.csv", long_name):
+            parsed = parse_mail(mail(name))
+            assert parsed.new_text == "See the file."
+            assert [(a.filename, a.content_type, a.data) for a in parsed.attachments] == [
+                (name, "text/csv", b"a,b\n1,2\n")
+            ]
+    first, second = (message_from_bytes(mail("data.csv")) for _ in range(2))
+    assert (
+        first.get_body(preferencelist=("plain",))["Content-Type"]
+        is (second.get_body(preferencelist=("plain",))["Content-Type"])
+    )  # one parse for both
+    assert POLICY.header_factory("Subject", "Hi") == "Hi"
