@@ -8,7 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportdesk.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from apps.core.sync_http import SyncHTTP  # noqa: E402
 from supportdesk.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})
+# The API's reads through Django's synchronous handler in a thread pool (apps/core/sync_http.py).
+http_application = SyncHTTP(django_asgi_app, threads=settings.SYNC_HTTP_THREADS)
+application = ProtocolTypeRouter({"http": http_application, "websocket": websocket_application})

@@ -27,7 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Agent, Inbox, Team
-from apps.accounts.permissions import inbox_scope
+from apps.accounts.permissions import inbox_scope, inboxes_visible, is_supervisor
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
@@ -37,6 +37,18 @@ from apps.sla.models import ConversationSla
 
 def conversations_visible(*, agent: Agent) -> QuerySet[Conversation]:
     return Conversation.objects.filter(inbox_scope(agent))
+
+
+def _conversations_listed(*, agent: Agent) -> QuerySet[Conversation]:
+    """conversations_visible for the hot reads (list, unread, detail): `inbox_id IN (the agent's
+    inboxes, a subquery)` rather than the membership join. The same rows; PostgreSQL plans the
+    list's six-table join in 1–4 ms instead of 9–22 ms (measured at 100k conversations), and
+    planning was most of the list's database time (issue 14)."""
+    if is_supervisor(agent):
+        return Conversation.objects.filter(inbox_id__in=inboxes_visible(agent).values("pk"))
+    return Conversation.objects.filter(
+        inbox_id__in=Inbox.members.through.objects.filter(agent_id=agent.pk).values("inbox_id")
+    )
 
 
 def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversation]:
@@ -54,7 +66,40 @@ def conversation_items(*, agent: Agent) -> QuerySet[Conversation]:
 
     apps.api.items.conversation_items_data adds the identities and labels (two queries).
     """
-    return _with_unread(conversations_visible(agent=agent).select_related("contact", "sla"), agent)
+    return _with_unread(_conversations_listed(agent=agent).select_related("contact", "sla").only(*_ITEM_FIELDS), agent)
+
+
+# What apps.api.items.conversation_items_data writes (and the list's cursors read): the other
+# columns (the contact's notes, the clock's bookkeeping) are not read from the database.
+_ITEM_FIELDS = (
+    "id",
+    "inbox_id",
+    "contact_id",
+    "status",
+    "assignee_id",
+    "team_id",
+    "priority",
+    "last_seq",
+    "created_at",
+    "last_activity_at",
+    "waiting_since",
+    "snoozed_until",
+    "noise",
+    "triage_reason",
+    "last_message",
+    "contact__id",
+    "contact__name",
+    "sla__conversation_id",
+    "sla__policy_id",
+    "sla__cycle",
+    "sla__paused_at",
+    "sla__first_response_due_at",
+    "sla__first_responded_at",
+    "sla__resolution_due_at",
+    "sla__resolved_at",
+    "sla__next_due_at",
+    "sla__next_target",
+)
 
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
@@ -65,7 +110,7 @@ def unread_totals(*, agent: Agent) -> dict[str, int]:
     # view's tab) by the same query.
     queued = Q(noise=False, unread__gt=0) & (Q(assignee=agent) | Q(assignee__isnull=True))
     rows = _with_unread(
-        conversations_visible(agent=agent).exclude(status=Conversation.Status.RESOLVED),
+        _conversations_listed(agent=agent).exclude(status=Conversation.Status.RESOLVED),
         agent,
     ).filter(queued | Q(noise=True))
     totals = rows.aggregate(
