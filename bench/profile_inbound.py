@@ -1,25 +1,25 @@
-"""Where one inbound message's time goes, measured in one process, one message at a time.
+"""Where an inbound message's time goes, measured in one process.
 
-    .venv/bin/python bench/profile_inbound.py [--messages 300] [--senders 50] [--cprofile 40]
+    .venv/bin/python bench/profile_inbound.py [--messages 300] [--senders 50] [--batch 100] [--cprofile 40]
 
-With the bench environment of bench/run.py (PostgreSQL, Redis channel layer and broker,
-DEBUG=0) and a freshly reset bench database, it
+With the bench environment of bench/run.py (PostgreSQL, DEBUG=0, TASKS_EAGER=0) and a freshly
+reset bench database, it
   1. calls the Twilio webhook view (apps.gateways.twilio.views.inbound_message) N times with
-     correctly signed requests (RequestFactory, no HTTP server): verify, journal INSERT, and
-     the Celery dispatch to Redis after commit;
-  2. calls the task's service, inbound_process(), for each journal entry in turn;
-  3. times the after-commit publish as the pipeline does it (async_to_sync(group_send) from a
-     plain thread) against group_send on one long-lived event loop.
-It prints, per message: SQL statements, wall and CPU time, time in SQL round trips, in the
-Celery dispatch, in the publish, and how long the global event-order lock
-(pg_advisory_xact_lock in apps.bus.events) was held. Nothing else should be running on the
-bench database at the same time (bench/run.py resets it too).
+     correctly signed requests (RequestFactory, no HTTP server): verify, journal INSERT and the
+     inbound doorbell — all the webhook does before it answers;
+  2. drains those entries one at a time (`inbound_drain(limit=1)`: what the bus worker does at
+     light load, one message per wake), then, after a second round of N webhooks, in batches of
+     `--batch` (what it does under load);
+It prints, per message: SQL statements, wall and CPU time, time in SQL round trips, and how long
+the global event-order lock (pg_advisory_xact_lock in apps.bus.events) was held per drain
+transaction. `--cprofile N` prints the N costliest functions of the one-at-a-time drain.
+Nothing else should be running on the bench database at the same time (bench/run.py resets it
+too).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import json
 import os
@@ -96,12 +96,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100, help="batch size of the second drain round")
     parser.add_argument(
         "--cprofile",
         type=int,
         default=0,
         metavar="N",
-        help="also profile inbound_process with cProfile and print the N costliest functions",
+        help="also profile the one-at-a-time drain with cProfile and print the N costliest functions",
     )
     from bench.run import base_env, parse_args, reset_services, seed
 
@@ -115,8 +116,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
     from django.conf import settings
     from django.db import connection
     from django.test import RequestFactory
@@ -125,8 +124,8 @@ def main() -> None:
 
     from apps.assignment.models import AgentPresence
     from apps.bus import events as bus_events
-    from apps.bus import services
     from apps.bus.models import InboundEntry
+    from apps.bus.services.journal import inbound_drain
     from apps.gateways.twilio.views import inbound_message
 
     # Agents online, as with their consoles connected, so that assignment runs as in the bench.
@@ -137,146 +136,110 @@ def main() -> None:
         )
 
     meter = SQLMeter(bus_events.EVENT_LOCK_KEY)
-    timers: dict[str, float] = collections.defaultdict(float)
-
-    def timed(name: str, fn):  # type: ignore[no-untyped-def]
-        def wrapper(*a, **kw):  # type: ignore[no-untyped-def]
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                timers[name] += time.perf_counter() - t0
-
-        return wrapper
-
-    services._dispatch_inbound = timed("dispatch", services._dispatch_inbound)
-    bus_events.publish = timed("publish", bus_events.publish)
-
-    # 1. The webhook view.
     factory = RequestFactory()
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
     path = "/webhooks/twilio/messages"
-    view_rows = []
-    with connection.execute_wrapper(meter):
-        for i in range(args.messages):
-            sid = "SM" + uuid.uuid4().hex
-            params = {
-                "MessageSid": sid,
-                "SmsMessageSid": sid,
-                "SmsSid": sid,
-                "AccountSid": "AC" + "b" * 32,
-                "From": f"+1415555{i % args.senders:04d}",
-                "To": seeded["inbox_address"],
-                "Body": f"profile message {i}",
-                "NumMedia": "0",
-                "NumSegments": "1",
-                "SmsStatus": "received",
-                "ApiVersion": "2010-04-01",
-            }
-            signature = validator.compute_signature(settings.PUBLIC_BASE_URL + path, params)
-            request = factory.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
-            meter.reset()
-            timers.clear()
-            c0, t0 = time.process_time(), time.perf_counter()
-            response = inbound_message(request)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            if response.status_code != 200:
-                raise SystemExit(f"the webhook view answered {response.status_code}")
-            view_rows.append(
-                {
-                    "wall": wall,
-                    "cpu": cpu,
-                    "sql_n": meter.n,
-                    "sql_s": meter.seconds,
-                    "dispatch": timers["dispatch"],
-                    "kinds": dict(meter.kinds),
-                }
-            )
+    counter = iter(range(10**9))
 
-    # 2. The task's service.
+    def webhooks(n: int) -> list[dict[str, Any]]:
+        rows = []
+        with connection.execute_wrapper(meter):
+            for _ in range(n):
+                i = next(counter)
+                sid = "SM" + uuid.uuid4().hex
+                params = {
+                    "MessageSid": sid,
+                    "SmsMessageSid": sid,
+                    "SmsSid": sid,
+                    "AccountSid": "AC" + "b" * 32,
+                    "From": f"+1415555{i % args.senders:04d}",
+                    "To": seeded["inbox_address"],
+                    "Body": f"profile message {i}",
+                    "NumMedia": "0",
+                    "NumSegments": "1",
+                    "SmsStatus": "received",
+                    "ApiVersion": "2010-04-01",
+                }
+                signature = validator.compute_signature(settings.PUBLIC_BASE_URL + path, params)
+                request = factory.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+                meter.reset()
+                c0, t0 = time.process_time(), time.perf_counter()
+                response = inbound_message(request)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                if response.status_code != 200:
+                    raise SystemExit(f"the webhook view answered {response.status_code}")
+                rows.append(
+                    {"wall": wall, "cpu": cpu, "sql_n": meter.n, "sql_s": meter.seconds, "kinds": dict(meter.kinds)}
+                )
+        return rows
+
+    def drain(limit: int, profiler: Any = None) -> list[dict[str, Any]]:
+        """Drain everything pending in batches of `limit`; one row per message (a batch's cost
+        shared by its messages)."""
+        seen = set(InboundEntry.objects.filter(state=InboundEntry.State.DONE).values_list("sender", flat=True))
+        rows = []
+        with connection.execute_wrapper(meter):
+            while True:
+                senders = list(
+                    InboundEntry.objects.filter(state=InboundEntry.State.PENDING)
+                    .order_by("id")
+                    .values_list("sender", flat=True)[:limit]
+                )
+                if not senders:
+                    break
+                meter.reset()
+                c0, t0 = time.process_time(), time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                claimed, processed = inbound_drain(limit=limit)
+                if profiler:
+                    profiler.disable()
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                if not processed:
+                    raise SystemExit(f"the drain claimed {claimed} and processed none")
+                share = 1 / processed
+                for sender in senders[:processed]:
+                    rows.append(
+                        {
+                            "first": sender not in seen,
+                            "wall": wall * share,
+                            "cpu": cpu * share,
+                            "sql_n": meter.n * share,
+                            "sql_s": meter.seconds * share,
+                            "lock_hold": meter.lock_hold or 0.0,
+                            "kinds": {k: v * share for k, v in meter.kinds.items()},
+                        }
+                    )
+                    seen.add(sender)
+        return rows
+
     profiler = None
     if args.cprofile:
         import cProfile
 
         profiler = cProfile.Profile()
-    entries = list(InboundEntry.objects.order_by("id").values_list("id", "sender"))
-    seen: set[str] = set()
-    rows = []
-    with connection.execute_wrapper(meter):
-        for entry_id, sender in entries:
-            meter.reset()
-            timers.clear()
-            c0, t0 = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            state = services.inbound_process(entry_id=entry_id)
-            if profiler:
-                profiler.disable()
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            rows.append(
-                {
-                    "first": sender not in seen,
-                    "state": state,
-                    "wall": wall,
-                    "cpu": cpu,
-                    "sql_n": meter.n,
-                    "sql_s": meter.seconds,
-                    "lock_hold": meter.lock_hold or 0.0,
-                    "publish": timers["publish"],
-                    "kinds": dict(meter.kinds),
-                }
-            )
-            seen.add(sender)
-
-    # 3. The publish, as the pipeline does it and on a long-lived loop.
-    layer = get_channel_layer()
-    frame = {
-        "type": "event.push",
-        "event": {"id": 1, "type": "message.created", "conversation": 1, "data": {"body": "x" * 200}},
-    }
-    async_to_sync(layer.group_send)("bench.nobody", frame)
-    n = 200
-    c0, t0 = time.process_time(), time.perf_counter()
-    for _ in range(n):
-        async_to_sync(layer.group_send)("bench.nobody", frame)
-    per_call = ((time.perf_counter() - t0) / n, (time.process_time() - c0) / n)
-
-    async def on_one_loop() -> tuple[float, float]:
-        await layer.group_send("bench.nobody", frame)
-        c0, t0 = time.process_time(), time.perf_counter()
-        for _ in range(n):
-            await layer.group_send("bench.nobody", frame)
-        return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
-
-    one_loop = asyncio.run(on_one_loop())
+    view_rows = webhooks(args.messages)
+    one_rows = drain(1, profiler)
+    webhooks(args.messages)
+    batch_rows = drain(args.batch)
 
     print()
-    print(f"1. webhook view (verify + journal INSERT + Celery dispatch), {args.messages} signed requests, in-process:")
-    describe("each request", view_rows, [("dispatch", "dispatch")])
+    print(f"1. webhook view (verify + journal INSERT + doorbell), {args.messages} signed requests, in-process:")
+    describe("each request", view_rows, [])
+    print()
+    print(f"2. the bus drain, one message per transaction ({len(one_rows)} messages from {args.senders} senders):")
+    extra = [("event lock held", "lock_hold")]
+    describe("first from a sender", [r for r in one_rows if r["first"]], extra)
+    describe("later from a sender", [r for r in one_rows if not r["first"]], extra)
+    describe("all", one_rows, extra)
     print()
     print(
-        f"2. inbound_process (the Celery task's work), one at a time, {len(rows)} entries from {args.senders} senders:"
+        f"3. the bus drain in batches of {args.batch} ({len(batch_rows)} messages; a batch's cost shared by its messages):"
     )
-    extra = [("publish", "publish"), ("event lock held", "lock_hold")]
-    describe("first from a sender", [r for r in rows if r["first"]], extra)
-    describe("later from a sender", [r for r in rows if not r["first"]], extra)
-    describe("all", rows, extra)
-    holds = [r["lock_hold"] for r in rows if r["lock_hold"]]
+    describe("all", batch_rows, [])
+    holds = sorted({r["lock_hold"] for r in batch_rows if r["lock_hold"]})
     if holds:
-        print(
-            f"  event-order lock held {statistics.median(holds) * 1000:.2f} ms (median) with no contention: "
-            f"≤ {1 / statistics.median(holds):,.0f} msg/s through it on any number of workers, before GIL or CPU waits"
-        )
-    print()
-    print("3. one group_send of an event frame:")
-    print(
-        f"  async_to_sync from a plain thread (as events.publish runs in a worker): "
-        f"{per_call[0] * 1000:.2f} ms wall, {per_call[1] * 1000:.2f} ms CPU"
-    )
-    print(
-        f"  on one long-lived event loop:                                            "
-        f"{one_loop[0] * 1000:.2f} ms wall, {one_loop[1] * 1000:.2f} ms CPU"
-    )
+        print(f"  event-order lock held {statistics.median(holds) * 1000:.2f} ms per batch (median)")
     if profiler:
         import pstats
 
@@ -284,12 +247,7 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
     out = ROOT / "bench" / "results" / "profile_inbound.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"view": view_rows, "process": rows, "publish_async_to_sync": per_call, "publish_one_loop": one_loop},
-            indent=1,
-        )
-    )
+    out.write_text(json.dumps({"view": view_rows, "drain_one": one_rows, "drain_batch": batch_rows}, indent=1))
 
 
 if __name__ == "__main__":

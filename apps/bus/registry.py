@@ -22,6 +22,7 @@ from django.db import transaction
 from apps.gateways.base import Unroutable
 
 if TYPE_CHECKING:
+    from apps.bus.ingest import WebhookAnswer, WebhookRequest
     from apps.bus.models import InboundEntry
     from apps.gateways.base import DeliveryStatus, Gateway, InboundMessage, OutboundMessage
 
@@ -354,6 +355,29 @@ def jobs() -> Iterable[Job]:
     return list(_jobs.values())
 
 
+# --- lean webhooks (apps.bus.ingest) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url_name: str  # the URL name of the Django view that serves the same webhook
+    handle: Callable[[WebhookRequest], WebhookAnswer]
+
+
+_webhooks: dict[str, Webhook] = {}
+
+
+def register_webhook(url_name: str, handle: Callable[[WebhookRequest], WebhookAnswer]) -> None:
+    """A webhook that verifies, journals and answers: `handle` is its one implementation (its
+    Django view calls it too), served under ASGI by apps.bus.ingest.WebhookFront before Django's
+    request handler and middleware, at the URL of `url_name`."""
+    _webhooks[url_name] = Webhook(url_name=url_name, handle=handle)
+
+
+def webhooks() -> Iterable[Webhook]:
+    return list(_webhooks.values())
+
+
 @dataclass
 class _Registry:
     """For tests: a snapshot of every registration, restored afterwards."""
@@ -365,6 +389,7 @@ class _Registry:
     media_fetchers: dict[str, MediaFetcher] = field(default_factory=dict)
     checks: dict[str, ReplyCheck] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
 
 
 def snapshot() -> _Registry:
@@ -376,6 +401,7 @@ def snapshot() -> _Registry:
         dict(_media_fetchers),
         dict(_checks),
         dict(_jobs),
+        dict(_webhooks),
     )
 
 
@@ -393,3 +419,5 @@ def restore(saved: _Registry) -> None:
     _checks.update(saved.checks)
     _jobs.clear()
     _jobs.update(saved.jobs)
+    _webhooks.clear()
+    _webhooks.update(saved.webhooks)

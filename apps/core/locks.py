@@ -30,6 +30,22 @@ def xact_lock(namespace: int, name: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [namespace, name])
 
 
+def xact_locks(namespace: int, names: Sequence[str]) -> None:
+    """Hold locks on every one of `names` until the current transaction ends, taken in one
+    round trip and in one order (sorted by the database) whoever asks, so that two transactions
+    locking overlapping sets queue instead of deadlocking (PostgreSQL only)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a transaction-scoped lock needs a transaction")
+    if connection.vendor != "postgresql" or not names:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, hashtext(n)))"
+            " FROM (SELECT DISTINCT n FROM unnest(%s::text[]) AS t(n) ORDER BY n) AS sorted",
+            [namespace, list(names)],
+        )
+
+
 def xact_try_locks(namespace: int, names: Sequence[str]) -> list[str]:
     """Take, without waiting, the locks on `names` that nobody holds, until the current
     transaction ends; returns the names locked, in the order given (PostgreSQL; elsewhere all).

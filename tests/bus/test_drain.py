@@ -48,9 +48,10 @@ def test_one_drain_stores_a_batch_with_one_insert_of_its_events(
     production_mode, sms_inbox, django_assert_max_num_queries
 ):
     journal(30, senders=6)
-    # A message costs its INSERT; a new customer ~11 (identity, contact, conversation); the
-    # batch ~14 (claim, order check, inbox, stored ids, identities, locks, events, entries).
-    with django_assert_max_num_queries(30 + 6 * 11 + 14) as captured:
+    # A message costs its INSERT; a new customer ~3 (its conversation's INSERT and UPDATEs:
+    # contacts and identities are written for the whole batch at once); the batch ~14 (claim,
+    # order check, inbox, stored ids, identities, their locks and INSERTs, locks, events, entries).
+    with django_assert_max_num_queries(30 + 6 * 3 + 14) as captured:
         assert inbound_drain(limit=50) == (30, 30)
     event_inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "bus_event"')]
     assert len(event_inserts) == 1
@@ -187,3 +188,40 @@ def test_a_batch_keeps_each_conversations_inbound_count_and_channel(production_m
         inbound = conversation.messages.filter(direction="in", kind="message").count()
         assert (conversation.inbound_count, conversation.last_channel) == (inbound, "phone")
     assert sorted(Conversation.objects.values_list("inbound_count", flat=True)) == [4, 4, 4]
+
+
+def test_new_customers_of_a_batch_get_their_contacts_and_identities_together(
+    production_mode, sms_inbox, django_assert_max_num_queries
+):
+    from apps.contacts.models import Contact, Identity
+
+    journal(12, senders=6)  # six new customers, two messages each
+    with django_assert_max_num_queries(80) as captured:
+        assert inbound_drain(limit=50) == (12, 12)
+    contact_inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "contacts_contact"')]
+    identity_inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "contacts_identity"')]
+    assert len(contact_inserts) == 1 and len(identity_inserts) == 1
+    assert Contact.objects.count() == 6
+    assert Identity.objects.filter(kind="phone", verified=True).count() == 6
+    # One conversation per customer, each with both of its messages.
+    assert sorted(Conversation.objects.values_list("last_seq", flat=True)) == [2] * 6
+    for identity in Identity.objects.all():
+        assert Conversation.objects.filter(contact_id=identity.contact_id).count() == 1
+
+
+def test_a_new_whatsapp_sender_whose_number_texted_before_joins_that_contact(production_mode, sms_inbox):
+    from django.db import transaction
+
+    from apps.contacts.models import Contact, Identity
+    from apps.contacts.services import Sender, identities_resolve_verified
+
+    with transaction.atomic():
+        sms = identities_resolve_verified([Sender(kind="phone", address="+14155550199", name="Ada")])
+    with transaction.atomic():
+        both = identities_resolve_verified(
+            [Sender(kind="whatsapp", address="+14155550199"), Sender(kind="phone", address="+14155550199")]
+        )
+    assert both[("phone", "+14155550199")].pk == sms[("phone", "+14155550199")].pk
+    assert both[("whatsapp", "+14155550199")].contact_id == sms[("phone", "+14155550199")].contact_id
+    assert Contact.objects.count() == 1 and Contact.objects.get().name == "Ada"
+    assert Identity.objects.count() == 2

@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import TWILIO_ACCOUNT, row_counts, twilio_params
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 INBOUND = "/webhooks/twilio/messages"
 STATUS = "/webhooks/twilio/status"
 OURS = "AC" + "a" * 32

@@ -15,6 +15,9 @@ from apps.conversations.models import Conversation, Message
 from tests.conftest import twilio_params, twilio_sign
 from tests.requires import needs_postgres
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 INBOUND = "/webhooks/twilio/messages"
 
 

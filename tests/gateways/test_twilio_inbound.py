@@ -7,6 +7,9 @@ from apps.contacts.models import Identity
 from apps.conversations.models import Conversation, Message
 from tests.conftest import twilio_params
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 
 @pytest.mark.django_db(transaction=True)
 def test_signed_sms_is_stored_once_in_a_new_conversation(post_twilio, agent):

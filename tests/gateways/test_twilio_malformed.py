@@ -10,6 +10,9 @@ from django.http import QueryDict
 from apps.bus.models import InboundEntry
 from tests.conftest import row_counts, twilio_params, twilio_sign
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 INBOUND = "/webhooks/twilio/messages"
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response />'
 

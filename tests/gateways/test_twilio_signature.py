@@ -11,6 +11,9 @@ from twilio.request_validator import RequestValidator
 from apps.gateways.twilio.gateway import TwilioGateway
 from tests.conftest import row_counts, twilio_params, twilio_sign
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 DOCS_PARAMS = {
     "CallSid": "CA1234567890ABCDE",
     "Caller": "+12349013030",

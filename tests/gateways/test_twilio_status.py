@@ -19,6 +19,9 @@ from apps.gateways.base import DeliveryStatus
 from tests.concurrency import run_together
 from tests.requires import needs_postgres
 
+# Each webhook test runs through Django's view and through supportdesk.asgi (tests/gateways/conftest.py).
+BOTH_WEBHOOK_PATHS = True
+
 STATUS = "/webhooks/twilio/status"
 
 

@@ -9,12 +9,14 @@ after the receipt is committed.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from apps.bus import doorbell, registry
 from apps.bus.events import events_deferred
@@ -49,20 +51,24 @@ def status_receipt_record(
         apply = settings.CELERY_TASK_ALWAYS_EAGER
     record = dict(payload or {})
     record["_error_message"] = status.error_message
-    try:
-        with transaction.atomic():
-            StatusReceipt.objects.create(
-                source=source,
-                provider_message_id=status.provider_message_id,
-                status=status.status,
-                error_code=status.error_code,
-                payload=record,
-                message_ref=message_ref,
-            )
-            if not apply:
-                doorbell.ring(doorbell.RECEIPTS)
-    except IntegrityError:
-        return False  # the same status for the same message again
+    if connection.vendor == "postgresql":
+        if not _receipt_insert(source, status, record, message_ref, ring=not apply):
+            return False  # the same status for the same message again
+    else:
+        try:
+            with transaction.atomic():
+                StatusReceipt.objects.create(
+                    source=source,
+                    provider_message_id=status.provider_message_id,
+                    status=status.status,
+                    error_code=status.error_code,
+                    payload=record,
+                    message_ref=message_ref,
+                )
+                if not apply:
+                    doorbell.ring(doorbell.RECEIPTS)
+        except IntegrityError:
+            return False  # the same status for the same message again
     if not apply:
         return False
     try:
@@ -72,6 +78,41 @@ def status_receipt_record(
             "applying status %s of %s failed; left for the sweeper", status.status, status.provider_message_id
         )
         return False
+
+
+_INSERT = (
+    "WITH receipt AS ("
+    " INSERT INTO {table} (source, provider_message_id, status, error_code, payload, message_ref, applied, received_at)"
+    " VALUES (%s, %s, %s, %s, %s::jsonb, %s, false, %s)"
+    " ON CONFLICT ON CONSTRAINT status_receipt_dedupe DO NOTHING RETURNING 1"
+    ") SELECT {ring} FROM receipt"
+)
+
+
+def _receipt_insert(
+    source: str, status: DeliveryStatus, record: dict[str, Any], message_ref: int | None, *, ring: bool
+) -> bool:
+    """PostgreSQL: the receipt's INSERT and its RECEIPTS doorbell in one statement (one round
+    trip; its own transaction outside an atomic block, where NOTIFY is sent on commit). A
+    repeat inserts nothing and rings nothing. Returns whether the receipt is new."""
+    sql = _INSERT.format(
+        table=connection.ops.quote_name(StatusReceipt._meta.db_table),
+        ring="pg_notify(%s, '')" if ring else "1",
+    )
+    params: list[Any] = [
+        source,
+        status.provider_message_id,
+        status.status,
+        status.error_code,
+        json.dumps(record),
+        message_ref,
+        timezone.now(),
+    ]
+    if ring:
+        params.append(doorbell.RECEIPTS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def status_receipts_drain(*, limit: int | None = None) -> tuple[int, int]:

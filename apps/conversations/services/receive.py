@@ -17,7 +17,7 @@ from apps.assignment.services import AssignPool, conversation_auto_assign
 from apps.bus.events import EventType
 from apps.bus.registry import Delivery, Receiver, receiver_each
 from apps.contacts.models import Contact, Identity
-from apps.contacts.services import identity_resolve, identity_set_opt_out
+from apps.contacts.services import Sender, identities_resolve_verified, identity_resolve, identity_set_opt_out
 from apps.conversations.events import emit_conversation, emit_message, message_preview, notify_assigned
 from apps.conversations.hooks import inbound_claim
 from apps.conversations.media import attachment_store, attachments_fetch_later
@@ -88,6 +88,22 @@ class ReceiveBatch:
             ):
                 if (identity.kind, identity.address) in addresses:
                     self.identities[(identity.kind, identity.address)] = identity
+        # New customers (messages that will be stored: their inbox exists, not seen before)
+        # get their contacts and identities together, before any row lock.
+        new_senders = [
+            Sender(
+                kind=d.inbound.channel,
+                address=d.inbound.sender,
+                display=d.inbound.sender_display,
+                name=d.inbound.sender_name,
+            )
+            for d in deliveries
+            if (d.inbound.channel, d.inbound.sender) not in self.identities
+            and (known := self._known_inbox(d)) is not None
+            and (known.pk, d.inbound.provider_message_id) not in self.stored
+        ]
+        if new_senders:
+            self.identities.update(identities_resolve_verified(new_senders))
         contact_ids = sorted({i.contact_id for i in self.identities.values()})
         if contact_ids:
             # One customer's messages are threaded one at a time (see message_receive).
@@ -107,6 +123,11 @@ class ReceiveBatch:
             for contact_id in contact_ids:
                 for inbox_id in inbox_ids:
                     self.open.setdefault((contact_id, inbox_id), None)
+
+    def _known_inbox(self, delivery: Delivery) -> Inbox | None:
+        if delivery.inbound.inbox_id is not None:
+            return self.inboxes_by_id.get(delivery.inbound.inbox_id)
+        return self.inboxes.get((delivery.entry.channel, delivery.inbound.recipient))
 
     def inbox(self, channel: str, inbound: InboundMessage) -> Inbox | None:
         if inbound.inbox_id is not None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +21,8 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.gateways import loops
+from apps.gateways.loops import LeasedLoop
 from apps.gateways.mastodon import client
 from apps.gateways.mastodon.client import MastodonError, MastodonUnreachable
 from apps.gateways.mastodon.gateway import remember_limit
@@ -32,12 +32,7 @@ from apps.gateways.mastodon.models import MastodonAccount
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 90
-MAX_BACKOFF = 60.0
 MAX_PAGES = 50  # one backfill reads at most this many pages of 80; the next round goes on
-
-
-def owner_name() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def stream_claim(account_pk: int, owner: str) -> bool:
@@ -136,38 +131,27 @@ def listen_once(account: MastodonAccount, stop: threading.Event, *, owner: str) 
 
 
 def listen_loop(account_pk: int, stop: threading.Event, *, owner: str) -> None:
-    failures = 0
-    try:
-        while not stop.is_set():
-            wait = 0.0
-            try:
-                if not stream_claim(account_pk, owner):
-                    if not MastodonAccount.objects.filter(pk=account_pk).exists():
-                        return
-                    wait = LEASE_SECONDS / 3
-                else:
-                    listen_once(MastodonAccount.objects.get(pk=account_pk), stop, owner=owner)
-                    failures = 0
-                    wait = 1.0  # the stream ended: reconnect (and backfill) soon
-            except (MastodonError, MastodonUnreachable) as exc:
-                failures += 1
-                retry = exc.retry_after if isinstance(exc, MastodonError) else None
-                wait = retry or min(MAX_BACKOFF, 2.0 ** min(failures, 6))
-                _trouble(account_pk, exc)
-            except Exception:  # noqa: BLE001 - the database or a bug: keep the listener alive
-                failures += 1
-                wait = min(MAX_BACKOFF, 2.0 ** min(failures, 6))
-                log.exception("Mastodon listener of account %s failed", account_pk)
-            finally:
-                close_old_connections()
-            if wait:
-                stop.wait(wait)
-    finally:
-        try:
-            stream_release(account_pk, owner)
-        except Exception:  # noqa: BLE001
-            log.exception("could not release the stream lease of Mastodon account %s", account_pk)
-        close_old_connections()
+    """Follow one account's stream until `stop` is set or the account is gone; back off on errors."""
+
+    def run_once(pk: int) -> float:
+        listen_once(MastodonAccount.objects.get(pk=pk), stop, owner=owner)
+        return 1.0  # the stream ended: reconnect (and backfill) soon
+
+    def provider_error(pk: int, exc: Exception) -> float | None:
+        if not isinstance(exc, (MastodonError, MastodonUnreachable)):
+            return None
+        _trouble(pk, exc)
+        return (exc.retry_after if isinstance(exc, MastodonError) else None) or 0.0
+
+    LeasedLoop(
+        what="Mastodon listener of account",
+        claim=stream_claim,
+        release=stream_release,
+        wanted=lambda pk: MastodonAccount.objects.filter(pk=pk).exists(),
+        run_once=run_once,
+        provider_error=provider_error,
+        lease_seconds=LEASE_SECONDS,
+    ).run(account_pk, stop, owner=owner)
 
 
 def accounts() -> list[int]:
@@ -176,44 +160,19 @@ def accounts() -> list[int]:
 
 def supervise(stop: threading.Event, *, every: float = 15.0) -> None:
     """A listener thread per Mastodon account, started as accounts appear, until `stop`."""
-    owner = owner_name()
-    threads: dict[int, threading.Thread] = {}
-    while not stop.is_set():
-        try:
-            for account_pk in accounts():
-                thread = threads.get(account_pk)
-                if thread is None or not thread.is_alive():
-                    thread = threading.Thread(
-                        target=listen_loop,
-                        args=(account_pk, stop),
-                        kwargs={"owner": owner},
-                        daemon=True,
-                        name=f"mastodon-stream-{account_pk}",
-                    )
-                    threads[account_pk] = thread
-                    thread.start()
-        except Exception:  # noqa: BLE001
-            log.exception("listing the Mastodon accounts failed")
-        finally:
-            close_old_connections()
-        stop.wait(every)
-    for thread in threads.values():
-        thread.join(timeout=5)
+    loops.supervise(
+        stop,
+        accounts=accounts,
+        loop=lambda pk, stop_, owner: listen_loop(pk, stop_, owner=owner),
+        name="mastodon-stream",
+        every=every,
+    )
 
 
 def start_listening() -> threading.Thread | None:
     """For `make run` (embedded mode): listen on threads of the server when any Mastodon inbox
     exists. None when there is none."""
-    try:
-        if not accounts():
-            return None
-    except Exception:  # noqa: BLE001 - not migrated yet
-        return None
-    finally:
-        close_old_connections()
-    thread = threading.Thread(target=supervise, args=(threading.Event(),), daemon=True, name="mastodon-stream")
-    thread.start()
-    return thread
+    return loops.start_supervisor(accounts, supervise, "mastodon-stream")
 
 
 def backfill_all() -> int:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import threading
-import uuid
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.gateways import loops
+from apps.gateways.loops import LeasedLoop
 from apps.gateways.telegram import client
 from apps.gateways.telegram.client import ALLOWED_UPDATES, TelegramError, TelegramUnreachable
 from apps.gateways.telegram.intake import update_accept
@@ -26,11 +25,6 @@ from apps.gateways.telegram.models import TelegramBot
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 90
-MAX_BACKOFF = 60.0
-
-
-def owner_name() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def poll_claim(bot_pk: int, owner: str) -> bool:
@@ -82,38 +76,26 @@ def _trouble(bot_pk: int, exc: Exception) -> None:
 def poll_loop(bot_pk: int, stop: threading.Event, *, owner: str, timeout: int | None = None) -> None:
     """Poll one bot until `stop` is set or the bot leaves polling mode; back off on errors."""
     timeout = settings.TELEGRAM_POLL_TIMEOUT if timeout is None else timeout
-    failures = 0
-    try:
-        while not stop.is_set():
-            wait = 0.0
-            try:
-                if not poll_claim(bot_pk, owner):
-                    if not TelegramBot.objects.filter(pk=bot_pk, mode=TelegramBot.Mode.POLLING).exists():
-                        return  # deleted, or switched to the webhook
-                    wait = LEASE_SECONDS / 3  # another poller has it
-                else:
-                    bot = TelegramBot.objects.get(pk=bot_pk)
-                    poll_once(bot, timeout=timeout)
-                    failures = 0
-            except (TelegramError, TelegramUnreachable) as exc:
-                failures += 1
-                retry = exc.retry_after if isinstance(exc, TelegramError) else None
-                wait = retry or min(MAX_BACKOFF, 2.0 ** min(failures, 6))
-                _trouble(bot_pk, exc)
-            except Exception:  # noqa: BLE001 - the database or a bug: keep the poller alive
-                failures += 1
-                wait = min(MAX_BACKOFF, 2.0 ** min(failures, 6))
-                log.exception("Telegram polling of bot %s failed", bot_pk)
-            finally:
-                close_old_connections()
-            if wait:
-                stop.wait(wait)
-    finally:
-        try:
-            poll_release(bot_pk, owner)
-        except Exception:  # noqa: BLE001
-            log.exception("could not release the polling lease of bot %s", bot_pk)
-        close_old_connections()
+
+    def run_once(pk: int) -> float:
+        poll_once(TelegramBot.objects.get(pk=pk), timeout=timeout)
+        return 0.0
+
+    def provider_error(pk: int, exc: Exception) -> float | None:
+        if not isinstance(exc, (TelegramError, TelegramUnreachable)):
+            return None
+        _trouble(pk, exc)
+        return (exc.retry_after if isinstance(exc, TelegramError) else None) or 0.0
+
+    LeasedLoop(
+        what="Telegram polling of bot",
+        claim=poll_claim,
+        release=poll_release,
+        wanted=lambda pk: TelegramBot.objects.filter(pk=pk, mode=TelegramBot.Mode.POLLING).exists(),
+        run_once=run_once,
+        provider_error=provider_error,
+        lease_seconds=LEASE_SECONDS,
+    ).run(bot_pk, stop, owner=owner)
 
 
 def polling_bots() -> list[int]:
@@ -122,41 +104,16 @@ def polling_bots() -> list[int]:
 
 def supervise(stop: threading.Event, *, every: float = 15.0, timeout: int | None = None) -> None:
     """A poller thread per bot in polling mode, started as bots appear, until `stop` is set."""
-    owner = owner_name()
-    threads: dict[int, threading.Thread] = {}
-    while not stop.is_set():
-        try:
-            for bot_pk in polling_bots():
-                thread = threads.get(bot_pk)
-                if thread is None or not thread.is_alive():
-                    thread = threading.Thread(
-                        target=poll_loop,
-                        args=(bot_pk, stop),
-                        kwargs={"owner": owner, "timeout": timeout},
-                        daemon=True,
-                        name=f"telegram-poll-{bot_pk}",
-                    )
-                    threads[bot_pk] = thread
-                    thread.start()
-        except Exception:  # noqa: BLE001
-            log.exception("listing the Telegram bots to poll failed")
-        finally:
-            close_old_connections()
-        stop.wait(every)
-    for thread in threads.values():
-        thread.join(timeout=5)
+    loops.supervise(
+        stop,
+        accounts=polling_bots,
+        loop=lambda pk, stop_, owner: poll_loop(pk, stop_, owner=owner, timeout=timeout),
+        name="telegram-poll",
+        every=every,
+    )
 
 
 def start_polling() -> threading.Thread | None:
     """For `make run` (serve, embedded mode): poll on threads of the server when any Telegram
     inbox is in polling mode. None when there is none."""
-    try:
-        if not polling_bots():
-            return None
-    except Exception:  # noqa: BLE001 - not migrated yet
-        return None
-    finally:
-        close_old_connections()
-    thread = threading.Thread(target=supervise, args=(threading.Event(),), daemon=True, name="telegram-poll")
-    thread.start()
-    return thread
+    return loops.start_supervisor(polling_bots, supervise, "telegram-poll")

@@ -94,6 +94,11 @@ def twilio_outbound_build(*, message: Message, outbound: OutboundMessage) -> Out
 
 
 def twilio_register() -> None:
+    from apps.gateways.twilio.views import inbound_message_handle, status_callback_handle
+
+    # Served by the bus's lean ASGI front, before Django (apps.bus.ingest); the views are the same.
+    registry.register_webhook("twilio-inbound", inbound_message_handle)
+    registry.register_webhook("twilio-status", status_callback_handle)
     registry.register_inbound(JOURNAL_CHANNEL, parser=TwilioGateway, receiver=messages_receive)
     for kind in KINDS:
         registry.register_sender(

@@ -9,7 +9,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import requests
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -124,10 +124,17 @@ class TwilioGateway(Gateway):
 
     # --- inbound ---------------------------------------------------------------------
     def verify(self, request: HttpRequest) -> bool:
-        signature = request.headers.get("X-Twilio-Signature", "")
+        return self.signature_valid(
+            full_path=request.get_full_path(),
+            params=request.POST,
+            signature=request.headers.get("X-Twilio-Signature", ""),
+            settings_header=request.headers.get("X-Twilio-Webhooks-Signature-Settings", ""),
+        )
+
+    def signature_valid(self, *, full_path: str, params: QueryDict, signature: str, settings_header: str) -> bool:
+        """X-Twilio-Signature over PUBLIC_BASE_URL + the request's full path and its form fields."""
         if not signature:
             return False
-        settings_header = request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
         algorithm = get_signature_algorithm(settings_header)
         secret = self._signing_secret(settings_header)
         if not secret:
@@ -135,8 +142,8 @@ class TwilioGateway(Gateway):
             return False
         # Sign against the public URL Twilio was given, not the Host header we were reached by
         # (a TLS-terminating proxy changes scheme, host and port). Fragments never reach us.
-        url = settings.PUBLIC_BASE_URL + request.get_full_path()
-        return RequestValidator(secret).validate(url, request.POST, signature, algorithm)
+        url = settings.PUBLIC_BASE_URL + full_path
+        return RequestValidator(secret).validate(url, params, signature, algorithm)
 
     @staticmethod
     def accounts() -> set[str]:
