@@ -230,10 +230,24 @@ async def concurrent(client: Client, path: str, n: int, clients: int) -> list[fl
     return times
 
 
-async def rps(client: Client, path: str, clients: int, seconds: float) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    import os
+
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def rps(client: Client, path: str, clients: int, seconds: float, pid: int | None = None) -> tuple[float, float]:
+    """Requests per second one process (the first) serves to `clients` clients, and that
+    process's CPU milliseconds per request."""
     port = client.ports[0]
     done = [0]
     stop = time.monotonic() + seconds
+    cpu_before = cpu_seconds(pid) if pid else float("nan")
 
     async def worker() -> None:
         while time.monotonic() < stop:
@@ -242,14 +256,17 @@ async def rps(client: Client, path: str, clients: int, seconds: float) -> float:
 
     start = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    return done[0] / (time.monotonic() - start)
+    cpu = (cpu_seconds(pid) - cpu_before) if pid else float("nan")
+    return done[0] / (time.monotonic() - start), cpu * 1000 / max(done[0], 1)
 
 
 def fmt(values: list[float]) -> str:
     return f"{pct(values, 50):7.1f} {pct(values, 95):7.1f} {pct(values, 99):7.1f}"
 
 
-async def bench(args: argparse.Namespace, info: dict[str, Any], ports: list[int]) -> dict[str, Any]:
+async def bench(
+    args: argparse.Namespace, info: dict[str, Any], ports: list[int], pid: int | None = None
+) -> dict[str, Any]:
     client = Client(ports, info["agents"][0]["token"])
     try:
         deep = 50 if info["counts"]["conversations"] >= 200_000 else 5
@@ -273,17 +290,17 @@ async def bench(args: argparse.Namespace, info: dict[str, Any], ports: list[int]
                 "concurrent": {q: pct(conc, q) for q in (50, 95, 99)} if conc else None,
             }
         list_path = "conversations?" + urlencode({"view": "all", "sort": "recent"})
-        per_second = await rps(client, list_path, args.clients, args.rps_seconds)
+        per_second, cpu_ms = await rps(client, list_path, args.clients, args.rps_seconds, pid)
         print(
             f"\none process, {args.clients} clients, {list_path}: {per_second:.0f} requests/s "
-            f"(target >= {RPS_TARGET:.0f})",
+            f"(target >= {RPS_TARGET:.0f}), {cpu_ms:.1f} ms of that process's CPU per request",
             flush=True,
         )
         missed = [n for n, r in results.items() if r["sequential"][95] > SEQ_TARGET]
         cmissed = [n for n, r in results.items() if r["concurrent"] and r["concurrent"][95] > CONC_TARGET]
         print(f"sequential p95 > {SEQ_TARGET:.0f} ms: {', '.join(missed) or 'none'}")
         print(f"{args.clients} clients p95 > {CONC_TARGET:.0f} ms: {', '.join(cmissed) or 'none'}")
-        return {"reads": results, "list_rps_one_process": per_second}
+        return {"reads": results, "list_rps_one_process": per_second, "list_cpu_ms_per_request": cpu_ms}
     finally:
         await client.close()
 
@@ -313,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
             procs.start(f"web{i}", [PY, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
         for port in ports:
             wait_http(f"http://127.0.0.1:{port}/healthz", 60, procs)
-        figures = asyncio.run(bench(args, info, ports))
+        figures = asyncio.run(bench(args, info, ports, procs.items["web0"].pid))
         figures.update(counts=info["counts"], jit=args.jit, web=args.web, clients=args.clients, requests=args.requests)
         out = RESULTS / f"reads-{stamp}.json"
         out.write_text(json.dumps(figures, indent=2))

@@ -151,7 +151,7 @@ def seed_sql(
             # c.i: status by i % 100; the heavy contact every `heavy_every`-th conversation.
             f"""INSERT INTO conversations_conversation (id, inbox_id, contact_id, status, assignee_id, team_id,
                    priority, last_identity_id, last_channel, last_seq, inbound_count, created_at, last_activity_at,
-                   waiting_since, snoozed_until, last_message)
+                   waiting_since, snoozed_until, last_message, noise, triage_reason)
             SELECT i, {inbox_expr}, c, s, a, {team_expr}, (i % 5) * (i % 7 = 0)::int, {identity_expr}, {channel_expr},
                    {per}, {(per + 1) // 2}, {created_expr}, t,
                    CASE WHEN s = 'open' AND i % 3 <> 0 THEN t - interval '1 hour' END,
@@ -159,7 +159,7 @@ def seed_sql(
                    jsonb_build_object('body', 'Answer ' || md5(i::text), 'direction',
                        CASE WHEN s = 'open' AND i % 3 <> 0 THEN 'in' ELSE 'out' END,
                        'kind', 'message', 'channel', {channel_expr}, 'created_at', to_char(t AT TIME ZONE 'UTC',
-                       'YYYY-MM-DD"T"HH24:MI:SS.US+00:00'))
+                       'YYYY-MM-DD"T"HH24:MI:SS.US+00:00')), false, ''
             FROM (
                 SELECT i,
                        CASE WHEN i % {heavy_every} = 0 THEN 1 ELSE 2 + (i::bigint * 104729) % ({contacts} - 1) END AS c,

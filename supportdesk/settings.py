@@ -111,6 +111,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="supportdesk.urls")
 ASGI_APPLICATION = "supportdesk.asgi.application"
+# The API's GET/HEAD requests run through Django's synchronous handler in this many threads per
+# process (apps/core/sync_http.py, issue 14); 0: every request through the ASGI handler.
+SYNC_HTTP_THREADS = env.int("SYNC_HTTP_THREADS", default=16)
 WSGI_APPLICATION = "supportdesk.wsgi.application"
 
 TEMPLATES = [

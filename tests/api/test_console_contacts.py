@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from apps.api import selectors
 from apps.bus.models import Event
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Conversation
@@ -261,3 +262,39 @@ def test_search_is_at_most_20_in_a_constant_number_of_queries(api, agent, sms_in
         rows = search(api, "bulk")
     assert [r["name"] for r in rows] == [f"Bulk {i:02d}" for i in range(20)]
     assert all(len(r["identities"]) == 2 for r in rows)
+
+
+@pytest.mark.parametrize("matches_cap", [50_000, 3])  # the sorted trigram matches, or the walk by name
+def test_name_search_is_the_first_20_by_name_among_visible_unmerged_matches(
+    api, agent, sms_inbox, monkeypatch, matches_cap
+):
+    """Issue 14: the name matches are sorted by name before the visibility test, however they sort
+    in the whole desk (a first name's prefix matches names at the end of the alphabet) — and with
+    more matches than SEARCH_NAME_MATCHES the walk in name order answers the same."""
+    monkeypatch.setattr(selectors, "SEARCH_NAME_MATCHES", matches_cap)
+    other_inbox = InboxFactory(name="Not ana's")
+    for i in range(30):  # names before the matches: the walk passes them
+        ConversationFactory(inbox=sms_inbox, contact=ContactFactory(name=f"Aaron {i:02d}"))
+    expected = []
+    for i in range(26):
+        contact = ContactFactory(name=f"Zoe {i:02d}" if i % 2 else f"Ben Zoellner {i:02d}")
+        if i % 5 == 0:  # not visible to ana: only a conversation in another inbox
+            ConversationFactory(inbox=other_inbox, contact=contact)
+            continue
+        if i == 7:  # merged away
+            survivor = ContactFactory(name="Survivor")
+            ConversationFactory(inbox=sms_inbox, contact=contact)
+            Contact.objects.filter(pk=contact.pk).update(merged_into=survivor)
+            continue
+        ConversationFactory(inbox=sms_inbox, contact=contact)
+        expected.append((contact.name, contact.pk))
+    rows = search(api, "zoe")
+    assert [(r["name"], r["id"]) for r in rows] == sorted(expected)[:20]
+    assert [r["name"] for r in search(api, "ZOE 2")] == ["Zoe 21", "Zoe 23"]
+
+
+def test_name_search_takes_like_wildcards_literally(api, agent, sms_inbox):
+    for name in ("50% off", "500 off", "a_b", "axb"):
+        ConversationFactory(inbox=sms_inbox, contact=ContactFactory(name=name))
+    assert [r["name"] for r in search(api, "0%")] == ["50% off"]
+    assert [r["name"] for r in search(api, "a_b")] == ["a_b"]
