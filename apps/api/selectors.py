@@ -262,7 +262,9 @@ def conversation_list(
             due = qs.filter(sla__next_due_at__isnull=False).order_by("sla__next_due_at", "id")
             if cursor:
                 due = due.filter(row_compare(("sla__next_due_at", "id"), ">", (cursor.at, cursor.pk)))
-            rows = list(due[: limit + 1])
+            one_agent = view == "mine" or assignee == "me" or (assignee or "").isdigit()
+            own = _due_of_one_agent(due, limit) if one_agent else None
+            rows = own if own is not None else list(due[: limit + 1])
     if sort == "waiting":
         by_activity = by_activity.filter(waiting_since__isnull=True)
         if cursor is None or cursor.phase == _WAITING:
@@ -290,6 +292,29 @@ def conversation_list(
     if last.waiting_since is not None:
         return rows, Cursor(_WAITING, last.waiting_since, last.pk).encode()
     return rows, Cursor(_ACTIVITY, last.last_activity_at, last.pk).encode()
+
+
+# One agent's clocks that are due are their open conversations with an SLA: a few dozen on a
+# working desk. Up to this many are read whole and sorted here; with more, the walk of the due
+# index finds a page soon (measured at 1,000 due: the walk 9 ms, reading them all 30-55 ms).
+DUE_OF_ONE_AGENT_MAX = 200
+
+
+def _due_of_one_agent(due: QuerySet[Conversation], limit: int) -> list[Conversation] | None:
+    """One page of `due` (one agent's conversations in due order) read from that agent's own
+    clocks. Walking the desk's due index and filtering by assignee, as PostgreSQL plans it for
+    `ORDER BY … LIMIT`, reads every clock of the desk when the agent has few or none due; the
+    agent's clocks, read without an order (through the assignee's index) and sorted here, cost
+    what the agent has. None (walk the index) when the agent has more than
+    DUE_OF_ONE_AGENT_MAX due: then the walk finds a page soon."""
+    keys = list(due.order_by().values_list("sla__next_due_at", "id")[: DUE_OF_ONE_AGENT_MAX + 1])
+    if len(keys) > DUE_OF_ONE_AGENT_MAX:
+        return None
+    page = [pk for _, pk in sorted(keys)[: limit + 1]]
+    if not page:
+        return []
+    found = {c.pk: c for c in due.order_by().filter(pk__in=page)}
+    return [found[pk] for pk in page if pk in found]
 
 
 # --- contacts -----------------------------------------------------------------------------

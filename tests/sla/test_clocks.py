@@ -214,6 +214,39 @@ def test_the_list_sorts_by_due_time_in_keyset_pages(post_twilio, policy, api):
     assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "invalid_cursor"
 
 
+def test_mine_sorted_by_due_reads_the_agents_own_clocks_in_the_same_order(post_twilio, policy, api, agent):
+    from apps.api import selectors
+
+    numbers = [f"+1415556{n:04d}" for n in range(6)]
+    conversations = [text_in(post_twilio, number) for number in numbers]
+    sla_clocks_catch_up()
+    base = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    # Four of Ana's (one with nothing due), two of a colleague's with the earliest due times.
+    colleague = AgentFactory()
+    for minutes, c in zip((40, 10, 30, 5, 1), conversations[:5], strict=True):
+        ConversationSla.objects.filter(pk=c.pk).update(next_due_at=base + minutes * MIN)
+    ConversationSla.objects.filter(pk=conversations[5].pk).update(next_due_at=None)
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations[:3]] + [conversations[5].pk]).update(assignee=agent)
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations[3:5]]).update(assignee=colleague)
+
+    def pages(cap: int) -> list[int]:
+        settings_cap, selectors.DUE_OF_ONE_AGENT_MAX = selectors.DUE_OF_ONE_AGENT_MAX, cap
+        try:
+            seen: list[int] = []
+            url = "/api/v1/conversations?view=mine&sort=due&limit=2"
+            while url:
+                body = api.get(url).json()
+                seen += [c["id"] for c in body["results"]]
+                url = f"/api/v1/conversations?view=mine&sort=due&limit=2&before={body['next']}" if body["next"] else ""
+            return seen
+        finally:
+            selectors.DUE_OF_ONE_AGENT_MAX = settings_cap
+
+    expected = [conversations[1].pk, conversations[2].pk, conversations[0].pk, conversations[5].pk]
+    assert pages(2000) == expected  # read from Ana's own clocks
+    assert pages(1) == expected  # more than the cap: the walk of the due index, same order
+
+
 def test_changing_a_policy_moves_the_open_clocks_only(post_twilio, policy, api):
     open_one = text_in(post_twilio, "+14155550001")
     done = text_in(post_twilio, "+14155550002")
