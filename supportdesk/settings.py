@@ -341,6 +341,9 @@ TRIAGE_MIN_LABELS_PER_KIND = env.int("TRIAGE_MIN_LABELS_PER_KIND", default=20)
 # doorbell, threads sending replies, and the outbox lease (renewed while a send runs).
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
+# Drainers take turns (apps.bus.services.journal): a drainer waits at most this long for the
+# one whose batch is running before it drains beside it (the other is stuck: stopped, paused).
+BUS_DRAIN_TURN_WAIT_SECONDS = env.float("BUS_DRAIN_TURN_WAIT_SECONDS", default=1.0)
 BUS_SEND_THREADS = env.int("BUS_SEND_THREADS", default=8)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=15)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)

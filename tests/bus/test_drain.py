@@ -225,3 +225,30 @@ def test_a_new_whatsapp_sender_whose_number_texted_before_joins_that_contact(pro
     assert both[("whatsapp", "+14155550199")].contact_id == sms[("phone", "+14155550199")].contact_id
     assert Contact.objects.count() == 1 and Contact.objects.get().name == "Ada"
     assert Identity.objects.count() == 2
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_drainers_take_turns_and_drain_beside_one_that_is_stuck(production_mode, sms_inbox, settings):
+    import time
+
+    import psycopg
+
+    from apps.bus.services.journal import DRAIN_TURN_KEY
+
+    settings.BUS_DRAIN_TURN_WAIT_SECONDS = 0.3
+    journal(3, senders=3)
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "pool", "prepare_threshold"):
+        params.pop(key, None)
+    # Another drainer's batch holds the turn and never ends (a stopped process).
+    with psycopg.connect(**params) as stuck:
+        stuck.execute("SELECT pg_advisory_xact_lock(%s)", [DRAIN_TURN_KEY])
+        started = time.monotonic()
+        assert inbound_drain(limit=10) == (3, 3)  # waited for the turn, then drained beside it
+        assert time.monotonic() - started >= 0.3
+        stuck.rollback()
+    journal(2, senders=2, prefix="SMt")
+    started = time.monotonic()
+    assert inbound_drain(limit=10) == (2, 2)  # nobody holds the turn: no wait
+    assert time.monotonic() - started < 0.3

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -115,6 +116,7 @@ def inbound_drain(*, limit: int | None = None) -> tuple[int, int]:
     batch: list[InboundEntry] = []
     try:
         with transaction.atomic():
+            _drain_turn()
             claimed = list(
                 InboundEntry.objects.select_for_update(no_key=True, skip_locked=True)
                 .filter(state=InboundEntry.State.PENDING)
@@ -131,6 +133,38 @@ def inbound_drain(*, limit: int | None = None) -> tuple[int, int]:
         raise  # the database, not an entry: nothing to record; the drain tries again
     except Exception as exc:  # noqa: BLE001
         return len(claimed), _one_by_one(batch, exc)
+
+
+DRAIN_TURN_KEY = 0x5D5E0002  # one-bigint advisory key, beside the event-order lock's
+TURN_POLL_SECONDS = 0.003
+
+
+def _drain_turn() -> None:
+    """Wait for this drainer's turn: one batch at a time across the bus workers (PostgreSQL).
+
+    Two drainers at once mostly wait on each other's row locks (a customer's contact and
+    conversation, the agents' presence rows, the event-order lock) in the middle of their
+    batches; taking turns costs less and keeps the tail short (bench: 100 msg/s webhook→console
+    p99 185 ms with two drainers side by side, 89 ms with one). A drainer waits at most
+    BUS_DRAIN_TURN_WAIT_SECONDS for the turn: a holder that long in one batch is stuck (a stopped
+    or paused process), and the others then drain beside it as before — SKIP LOCKED and the
+    sender-order check keep that safe."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + settings.BUS_DRAIN_TURN_WAIT_SECONDS
+    with connection.cursor() as cursor:
+        while True:
+            # Tried, not waited on: no lock timeout to set and undo, no error to recover from.
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DRAIN_TURN_KEY])
+            if cursor.fetchone()[0]:
+                return
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "bus drain: no turn within %.1f s (a drainer is stuck); draining beside it",
+                    settings.BUS_DRAIN_TURN_WAIT_SECONDS,
+                )
+                return
+            time.sleep(TURN_POLL_SECONDS)
 
 
 def _in_sender_order(claimed: list[InboundEntry]) -> list[InboundEntry]:
