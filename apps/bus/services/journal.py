@@ -3,8 +3,9 @@ idempotent processing in batches, through each channel's registered parser and r
 
 Intake is one INSERT (deduplicated by the (source, provider_message_id) constraint) that rings
 the inbound doorbell in its transaction. The bus worker (`manage.py run_bus`) drains the
-journal: it claims pending entries in journal order with `FOR NO KEY UPDATE SKIP LOCKED` (so
-several drainers share the work and a crashed one's entries go back at once), stores a whole
+journal: drainers take turns (`_drain_turn`), and each claims pending entries in journal order
+with `FOR NO KEY UPDATE SKIP LOCKED` (so a stuck one is drained beside and a crashed one's
+entries go back at once), stores a whole
 batch in one transaction with one INSERT of its events, and marks the batch done. A customer's
 messages keep their order: an entry whose sender has an older pending entry outside the batch
 (another drainer has it, or it waits for a retry) is left for later.
