@@ -58,7 +58,7 @@ class SQLMeter:
             self.seconds += t1 - t0
             self.n += 1
             self.kinds[sql.split(None, 1)[0].upper()] += 1
-            if self.lock_at is None and "pg_advisory_xact_lock" in sql and params and params[0] == self.lock_key:
+            if self.lock_at is None and "pg_advisory_xact_lock" in sql and params and self.lock_key in params[:3]:
                 self.lock_at = t1
                 # The first hook after COMMIT: the lock is released by then.
                 transaction.on_commit(self._released)
@@ -104,6 +104,12 @@ def main() -> None:
         metavar="N",
         help="also profile the one-at-a-time drain with cProfile and print the N costliest functions",
     )
+    parser.add_argument("--cprofile-out", default="", help="with --cprofile: also dump the stats to this file")
+    parser.add_argument(
+        "--show-sql",
+        action="store_true",
+        help="also print each statement (and its time) of one drain of a known sender's message",
+    )
     from bench.run import base_env, parse_args, reset_services, seed
 
     args, rest = parser.parse_known_args()
@@ -141,7 +147,7 @@ def main() -> None:
     path = "/webhooks/twilio/messages"
     counter = iter(range(10**9))
 
-    def webhooks(n: int) -> list[dict[str, Any]]:
+    def webhooks(n: int, new_senders: bool = False) -> list[dict[str, Any]]:
         rows = []
         with connection.execute_wrapper(meter):
             for _ in range(n):
@@ -152,7 +158,7 @@ def main() -> None:
                     "SmsMessageSid": sid,
                     "SmsSid": sid,
                     "AccountSid": "AC" + "b" * 32,
-                    "From": f"+1415555{i % args.senders:04d}",
+                    "From": f"+1628555{i % 10000:04d}" if new_senders else f"+1415555{i % args.senders:04d}",
                     "To": seeded["inbox_address"],
                     "Body": f"profile message {i}",
                     "NumMedia": "0",
@@ -223,6 +229,37 @@ def main() -> None:
     webhooks(args.messages)
     batch_rows = drain(args.batch)
 
+    shown: list[tuple[str, list[tuple[float, str]]]] = []
+    if args.show_sql:
+        statements: list[tuple[float, str]] = []
+
+        def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                statements.append((time.perf_counter() - t0, " ".join(sql.split())))
+
+        # The same statements each time: median time per statement, for a known sender's message
+        # and for a new customer's.
+        for label, new in (("a known sender's message", False), ("a new customer's message", True)):
+            runs: list[list[tuple[float, str]]] = []
+            for _ in range(30):
+                webhooks(1, new_senders=new)
+                statements.clear()
+                with connection.execute_wrapper(record):
+                    inbound_drain(limit=1)
+                runs.append(list(statements))
+            shown.append(
+                (
+                    label,
+                    [
+                        (statistics.median(run[i][0] for run in runs if len(run) > i), sql)
+                        for i, (_, sql) in enumerate(runs[-1])
+                    ],
+                )
+            )
+
     print()
     print(f"1. webhook view (verify + journal INSERT + doorbell), {args.messages} signed requests, in-process:")
     describe("each request", view_rows, [])
@@ -240,11 +277,18 @@ def main() -> None:
     holds = sorted({r["lock_hold"] for r in batch_rows if r["lock_hold"]})
     if holds:
         print(f"  event-order lock held {statistics.median(holds) * 1000:.2f} ms per batch (median)")
+    for number, (label, statements) in enumerate(shown, start=4):
+        print()
+        print(f"{number}. the statements of one drain of {label} ({len(statements)}; median of 30):")
+        for seconds, sql in statements:
+            print(f"  {seconds * 1000:6.2f} ms  {sql[:220]}")
     if profiler:
         import pstats
 
         print()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.cprofile)
+        if args.cprofile_out:
+            profiler.dump_stats(args.cprofile_out)
     out = ROOT / "bench" / "results" / "profile_inbound.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"view": view_rows, "drain_one": one_rows, "drain_batch": batch_rows}, indent=1))

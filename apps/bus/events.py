@@ -25,6 +25,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.bus import doorbell
 from apps.bus.models import Event
@@ -123,17 +124,50 @@ def _write(rows: list[Event]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        # The event-order lock, and the doorbell every web process's event stream (apps.bus.stream)
-        # waits on: PostgreSQL delivers it when this transaction commits. One round trip.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')", [EVENT_LOCK_KEY, doorbell.EVENTS])
-    else:
-        doorbell.ring(doorbell.EVENTS)
-    if connection.features.can_return_rows_from_bulk_insert:
-        Event.objects.bulk_create(rows)
-    else:
-        for row in rows:
-            row.save(force_insert=True)
+        _write_postgresql(rows)
+        return
+    doorbell.ring(doorbell.EVENTS)
+    for row in rows:
+        row.save(force_insert=True)
+
+
+# The event-order lock, the doorbell every web process's event stream (apps.bus.stream) waits on
+# (PostgreSQL delivers it when this transaction commits), and the rows: one statement. The ids
+# are drawn (the id column's default) from the rows the join yields, and no row comes out of
+# the join before the lock's one row: every id is drawn under the lock.
+_INSERT_SQL = """INSERT INTO "bus_event" ("type", "conversation_id", "inbox_id", "agent_id", "data", "created_at")
+SELECT r.type, r.conversation_id, r.inbox_id, r.agent_id, r.data::jsonb, %s
+  FROM (SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')) AS turn,
+       UNNEST(%s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
+           WITH ORDINALITY AS r(type, conversation_id, inbox_id, agent_id, data, n)
+ ORDER BY r.n
+RETURNING id
+"""
+
+
+def _write_postgresql(rows: list[Event]) -> None:
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                now,
+                EVENT_LOCK_KEY,
+                doorbell.EVENTS,
+                [r.type for r in rows],
+                [r.conversation_id for r in rows],
+                [r.inbox_id for r in rows],
+                [r.agent_id for r in rows],
+                [json.dumps(r.data) for r in rows],
+            ],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) != len(rows):  # never: one row in, one id out
+        raise RuntimeError(f"{len(rows)} events written, {len(ids)} ids returned")
+    for row, event_id in zip(rows, ids, strict=True):
+        row.id = event_id
+        row.created_at = now
+        row._state.adding = False
 
 
 def publish_ephemeral(group: str, frame: dict[str, Any]) -> None:

@@ -70,13 +70,18 @@ class Sender:
     name: str = ""
 
 
-def identities_resolve_verified(senders: Iterable[Sender]) -> dict[tuple[str, str], Identity]:
+def identities_resolve_verified(
+    senders: Iterable[Sender], *, created_contacts: set[int] | None = None
+) -> dict[tuple[str, str], Identity]:
     """`identity_resolve(..., verified=True)` for many senders at once (a bus batch's new
     customers): the identity locks taken together in one order, one read, and the new contacts
     and identities written with one INSERT each instead of a handful of statements per sender.
     Returns {(kind, address): identity}. Concurrency as identity_resolve: the locks and the
     (kind, address) constraint decide; if another transaction wrote one of these identities
-    meanwhile, each sender is resolved on its own instead."""
+    meanwhile, each sender is resolved on its own instead.
+
+    `created_contacts`, when given, gets the ids of the contacts written here: rows no other
+    transaction can see before commit, so they need no lock and have no conversations yet."""
     wanted: dict[tuple[str, str], Sender] = {}
     for sender in senders:
         wanted.setdefault((sender.kind, sender.address), sender)
@@ -108,7 +113,10 @@ def identities_resolve_verified(senders: Iterable[Sender]) -> dict[tuple[str, st
     if fresh:
         try:
             with transaction.atomic():
-                resolved.update(_identities_create(fresh))
+                made, new_contact_ids = _identities_create(fresh)
+            resolved.update(made)
+            if created_contacts is not None:
+                created_contacts.update(new_contact_ids)
         except IntegrityError:  # written meanwhile by a path that takes no lock: one by one
             for sender, _ in fresh:
                 resolved[(sender.kind, sender.address)] = identity_resolve(
@@ -122,7 +130,10 @@ def identities_resolve_verified(senders: Iterable[Sender]) -> dict[tuple[str, st
     return resolved
 
 
-def _identities_create(fresh: list[tuple[Sender, Contact | None]]) -> dict[tuple[str, str], Identity]:
+def _identities_create(
+    fresh: list[tuple[Sender, Contact | None]],
+) -> tuple[dict[tuple[str, str], Identity], set[int]]:
+    """Write the new identities, and a contact for each that has none: (identities, new contact ids)."""
     new_contacts = [Contact(name=sender.name) for sender, contact in fresh if contact is None]
     if connection.features.can_return_rows_from_bulk_insert:
         Contact.objects.bulk_create(new_contacts)
@@ -145,7 +156,7 @@ def _identities_create(fresh: list[tuple[Sender, Contact | None]]) -> dict[tuple
     else:
         for identity in identities:
             identity.save(force_insert=True)
-    return {(i.kind, i.address): i for i in identities}
+    return {(i.kind, i.address): i for i in identities}, {c.pk for c in new_contacts}
 
 
 def identity_attach(*, contact_id: int, kind: str, address: str, label: str = "") -> tuple[Identity, bool]:

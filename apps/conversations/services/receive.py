@@ -102,12 +102,17 @@ class ReceiveBatch:
             and (known := self._known_inbox(d)) is not None
             and (known.pk, d.inbound.provider_message_id) not in self.stored
         ]
+        created: set[int] = set()  # contacts written by this batch: nobody else sees them yet
         if new_senders:
-            self.identities.update(identities_resolve_verified(new_senders))
-        contact_ids = sorted({i.contact_id for i in self.identities.values()})
+            self.identities.update(identities_resolve_verified(new_senders, created_contacts=created))
+        self.locked_contacts = set(created)
+        for contact_id in created:
+            for inbox_id in inbox_ids:
+                self.open[(contact_id, inbox_id)] = None  # a new customer has no conversation yet
+        contact_ids = sorted({i.contact_id for i in self.identities.values()} - created)
         if contact_ids:
             # One customer's messages are threaded one at a time (see message_receive).
-            self.locked_contacts = set(
+            self.locked_contacts.update(
                 Contact.objects.select_for_update(no_key=True)
                 .filter(pk__in=contact_ids)
                 .order_by("pk")
@@ -141,7 +146,8 @@ class ReceiveBatch:
 
     def flush(self) -> None:
         for conversation in self.dirty.values():
-            conversation.save(update_fields=CONVERSATION_FIELDS)
+            # With its assignee: assignment in a batch only sets it (the row is locked, or new).
+            conversation.save(update_fields=[*CONVERSATION_FIELDS, "assignee"])
         self.dirty.clear()
         self.assign.flush()
 
@@ -414,7 +420,7 @@ def message_receive(
             emit=False,
             pool=batch.assign if batch else _together.pool,
             skills=routed.skills,
-            write=batch is not None,  # alone, the assignee goes into the one UPDATE below
+            write=False,  # the assignee goes into the conversation's one UPDATE (below, or the batch's)
         )
     )
     if batch is None:
