@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.processes import PY, ROOT, Processes, bin_path, clean_environ, free_port, wait_http  # noqa: E402
+from bench.processes import PY, ROOT, Processes, bin_path, free_port, server_env, wait_http  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PUBLIC_BASE_URL = "https://bench.supportdesk.test"
@@ -71,26 +71,15 @@ def postgres_cpu(pg: str, database: str) -> float:
 
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
-    env = clean_environ()
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{args.pg}/{args.database}",
-        DATABASE_POOL="1",
+    return server_env(
+        database_url=f"{args.pg}/{args.database}",
+        redis_url=args.redis_url,
         DATABASE_POOL_MAX="10",
-        REDIS_URL=args.redis_url,
-        TASKS_EAGER="0",
-        DEBUG="0",
-        SECRET_KEY="bench-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_API_BASE_URL="http://127.0.0.1:9",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 def reset(args: argparse.Namespace, env: dict[str, str]) -> dict:
