@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.processes import PY, Processes, bin_path, port_free, wait_http  # noqa: E402
 from bench.run import base_env, log  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 DOMAIN = "bench.example"
 INBOX = f"help@{DOMAIN}"
@@ -70,13 +71,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smtp-port", type=int, default=8725)
     p.add_argument("--skip-load", action="store_true", help="only the parse timing")
     return p.parse_args(argv)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.processes import PY, Processes, clean_environ, port_free, server_env, wait_http  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -41,11 +42,6 @@ def seed_file(database: str) -> Path:
 
 
 SEQ_TARGET, CONC_TARGET, RPS_TARGET = 100.0, 250.0, 150.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.processes import PY, ROOT, Processes, bin_path, free_port, server_env, wait_http  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PUBLIC_BASE_URL = "https://bench.supportdesk.test"
@@ -157,11 +158,6 @@ async def load(base: str, requests: list[tuple[str, bytes, dict[str, str]]], con
     if errors:
         raise RuntimeError(f"answers other than 200: {errors}")
     return latencies
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
