@@ -51,6 +51,18 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_ENV_PREFIXES)}
 
 
+def reset_services(*, pg: str, database: str, redis_url: str, env: dict[str, str]) -> None:
+    """A bench's own database, new and migrated, and its own Redis db, empty."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis.Redis.from_url(redis_url).flushdb()
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
 def server_env(*, database_url: str, redis_url: str, secret_key: str = SECRET_KEY, **settings: str) -> dict[str, str]:
     """The environment of a bench's server processes: the project's settings come from here only,
     not from whatever the caller's shell has. Production-like (DEBUG=0, tasks through Celery,

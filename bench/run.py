@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import processes
 from bench.processes import PY, ROOT, Processes, bin_path, port_free, server_env, wait_http  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -243,15 +244,8 @@ class CPUMeter:
 
 
 def reset_services(args: argparse.Namespace, env: dict[str, str]) -> None:
-    import psycopg
-    import redis
-
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    processes.reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
 
 
 def seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:

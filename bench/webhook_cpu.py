@@ -36,7 +36,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.processes import PY, ROOT, Processes, bin_path, free_port, server_env, wait_http  # noqa: E402
+from bench.processes import PY, ROOT, Processes, bin_path, free_port, reset_services, server_env, wait_http  # noqa: E402
 from bench.stats import pct  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -84,15 +84,8 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def reset(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    import psycopg
-    import redis
-
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
     out = subprocess.run(
         [PY, str(ROOT / "bench" / "seed.py"), "--agents", "1"], cwd=ROOT, env=env, check=True, capture_output=True
     ).stdout

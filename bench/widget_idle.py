@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import server_env  # noqa: E402
+from bench.processes import reset_services, server_env  # noqa: E402
 
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
@@ -119,20 +119,13 @@ def seed(count: int) -> None:
 
 
 def reset_and_seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    import psycopg
-    import redis
-
     cache = RESULTS / f"widget-idle-{args.database}.json"
     if args.keep_db and cache.exists():
         data = json.loads(cache.read_text())
         if len(data["tokens"]) >= args.sockets:
             return data
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
     log(f"seeding {args.sockets} visitors")
     out = subprocess.run(
         [PY, __file__, "--seed-only", "-n", str(args.sockets)],
