@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,8 @@ if __name__ == "__main__":
     os.chdir(ROOT)
     sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:]]))
 
+from bench.console_timing import OBSERVE, timed_posts  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from tests.browser.support import chromium, console_server, open_console, wait_for_js  # noqa: E402,F401 - fixtures
 from tests.conftest import (  # noqa: E402,F401 - fixtures
     _twilio_server_session,
@@ -54,36 +55,12 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 WEBHOOK = "/webhooks/twilio/messages"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def record(name: str, figures: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = RESULTS / f"console-{stamp}-{name}.json"
     path.write_text(json.dumps(figures, indent=2))
     print(f"\n[console bench] {name}: {json.dumps(figures)}\n  -> {path.relative_to(ROOT)}")
-
-
-OBSERVE = """
-() => {
-  window.__seen = {};
-  const observer = new MutationObserver((mutations) => {
-    const at = performance.timeOrigin + performance.now();
-    for (const mutation of mutations) {
-      for (const node of mutation.addedNodes) {
-        if (node.nodeType !== 1) continue;
-        const match = /bench-([0-9a-f]{12})/.exec(node.textContent || "");
-        if (match && !(match[1] in window.__seen)) window.__seen[match[1]] = at;
-      }
-    }
-  });
-  observer.observe(document.getElementById("timeline"), { childList: true, subtree: true });
-}
-"""
 
 
 def test_webhook_to_visible_latency(chromium, console_server, sms_inbox, agent):  # noqa: F811
@@ -97,19 +74,14 @@ def test_webhook_to_visible_latency(chromium, console_server, sms_inbox, agent):
         page.locator("#conv-list li", has_text="warm-up").click()
         page.locator("#timeline li.msg.in", has_text="warm-up").wait_for()
         page.evaluate(OBSERVE)
-        latencies: list[float] = []
-        for _ in range(count):
-            token = uuid.uuid4().hex[:12]
-            started = time.time() * 1000
-            console_server.post_twilio(WEBHOOK, twilio_params(Body=f"bench-{token}"))
-            wait_for_js(page, f"'{token}' in window.__seen", timeout=10_000)
-            seen = page.evaluate(f"window.__seen['{token}']")
-            latencies.append(seen - started)
+        latencies = timed_posts(
+            page, lambda body: console_server.post_twilio(WEBHOOK, twilio_params(Body=body)), count, timeout_ms=10_000
+        )
         figures = {
             "messages": count,
             "p50_ms": round(statistics.median(latencies), 1),
-            "p90_ms": round(percentile(latencies, 90), 1),
-            "p99_ms": round(percentile(latencies, 99), 1),
+            "p90_ms": round(pct(latencies, 90), 1),
+            "p99_ms": round(pct(latencies, 99), 1),
             "max_ms": round(max(latencies), 1),
             "min_ms": round(min(latencies), 1),
             "note": "one at a time; POST start -> node in the console timeline; server DEBUG=1, tasks eager",

@@ -42,8 +42,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import PY, Processes, bin_path, port_free, wait_http  # noqa: E402
+from bench.processes import PY, Processes, bin_path, port_free, reset_services, wait_http  # noqa: E402
 from bench.run import base_env, log  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 DOMAIN = "bench.example"
 INBOX = f"help@{DOMAIN}"
@@ -70,13 +71,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smtp-port", type=int, default=8725)
     p.add_argument("--skip-load", action="store_true", help="only the parse timing")
     return p.parse_args(argv)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -228,15 +222,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     for port in (args.web_port, args.smtp_port):
         if not port_free(port):
             raise RuntimeError(f"port {port} is in use")
-    import psycopg
-    import redis
-
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
     seeded = json.loads(
         subprocess.run(
             [PY, str(ROOT / "bench" / "email_seed.py"), "--address", INBOX],

@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,8 @@ if __name__ == "__main__":
     os.chdir(ROOT)
     sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider", "-o", "addopts=", *sys.argv[1:]]))
 
+from bench.console_timing import OBSERVE, bench_token, timed_posts  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from tests.browser.support import chromium, console_server, open_console, wait_for_js  # noqa: E402,F401 - fixtures
 from tests.conftest import (  # noqa: E402,F401 - fixtures
     _twilio_server_session,
@@ -59,36 +60,13 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 WEBHOOK = "/webhooks/twilio/messages"
 
-OBSERVE = """
-() => {
-  window.__seen = {};
-  const observer = new MutationObserver((mutations) => {
-    const at = performance.timeOrigin + performance.now();
-    for (const mutation of mutations) {
-      for (const node of mutation.addedNodes) {
-        if (node.nodeType !== 1) continue;
-        for (const match of (node.textContent || "").matchAll(/bench-([0-9a-f]{12})/g)) {
-          if (!(match[1] in window.__seen)) window.__seen[match[1]] = at;
-        }
-      }
-    }
-  });
-  observer.observe(document.getElementById("timeline"), { childList: true, subtree: true });
-}
-"""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
 
 def summary(latencies: list[float]) -> dict:
     return {
         "messages": len(latencies),
         "p50_ms": round(statistics.median(latencies), 1),
-        "p90_ms": round(percentile(latencies, 90), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
+        "p90_ms": round(pct(latencies, 90), 1),
+        "p99_ms": round(pct(latencies, 99), 1),
         "max_ms": round(max(latencies), 1),
     }
 
@@ -97,17 +75,6 @@ def _open(page, text: str) -> None:
     page.locator("#conv-list li", has_text=text).click()
     page.locator("#timeline li.msg.in", has_text=text).wait_for(timeout=20_000)
     page.evaluate(OBSERVE)
-
-
-def _timed(page, post, count: int) -> list[float]:
-    latencies = []
-    for _ in range(count):
-        token = uuid.uuid4().hex[:12]
-        started = time.time() * 1000
-        post(f"bench-{token}")
-        wait_for_js(page, f"'{token}' in window.__seen", timeout=20_000)
-        latencies.append(page.evaluate(f"window.__seen['{token}']") - started)
-    return latencies
 
 
 def test_mastodon_post_to_console(chromium, md_account, mastodon_server, console_server, sms_inbox, agent):  # noqa: F811
@@ -127,14 +94,16 @@ def test_mastodon_post_to_console(chromium, md_account, mastodon_server, console
 
         console_server.post_twilio(WEBHOOK, twilio_params(Body="warm-up sms"))
         _open(page, "warm-up sms")
-        baseline = _timed(page, lambda body: console_server.post_twilio(WEBHOOK, twilio_params(Body=body)), count)
+        baseline = timed_posts(
+            page, lambda body: console_server.post_twilio(WEBHOOK, twilio_params(Body=body)), count, timeout_ms=20_000
+        )
 
         mastodon_server.post_mention("warm-up mastodon")
         _open(page, "warm-up mastodon")
-        stream = _timed(page, lambda body: mastodon_server.post_mention(body), count)
+        stream = timed_posts(page, mastodon_server.post_mention, count, timeout_ms=20_000)
 
         mastodon_server.stream_mentions = False
-        tokens = [uuid.uuid4().hex[:12] for _ in range(backlog)]
+        tokens = [bench_token() for _ in range(backlog)]
         for token in tokens:
             mastodon_server.post_mention(f"bench-{token}")
         started = time.time() * 1000

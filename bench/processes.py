@@ -41,12 +41,48 @@ PROJECT_ENV_PREFIXES = (
     "MESSAGE_",
     "TASKS_",
     "XMPP_",
+    "WIDGET_",
 )
+SECRET_KEY = "bench-not-a-secret-" + "x" * 40
 
 
 def clean_environ() -> dict[str, str]:
     """This process's environment without the project's settings."""
     return {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_ENV_PREFIXES)}
+
+
+def reset_services(*, pg: str, database: str, redis_url: str, env: dict[str, str]) -> None:
+    """A bench's own database, new and migrated, and its own Redis db, empty."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis.Redis.from_url(redis_url).flushdb()
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def server_env(*, database_url: str, redis_url: str, secret_key: str = SECRET_KEY, **settings: str) -> dict[str, str]:
+    """The environment of a bench's server processes: the project's settings come from here only,
+    not from whatever the caller's shell has. Production-like (DEBUG=0, tasks through Celery,
+    one pooled connection per process); `settings` adds to it or overrides it."""
+    env = clean_environ()
+    env.update(
+        DJANGO_SETTINGS_MODULE="supportdesk.settings",
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=database_url,
+        DATABASE_POOL="1",
+        REDIS_URL=redis_url,
+        TASKS_EAGER="0",
+        DEBUG="0",
+        SECRET_KEY=secret_key,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(settings)
+    return env
 
 
 def bin_path(name: str) -> str:

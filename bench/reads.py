@@ -31,7 +31,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import PY, Processes, clean_environ, port_free, wait_http  # noqa: E402
+from bench.processes import PY, Processes, clean_environ, port_free, server_env, wait_http  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -41,11 +42,6 @@ def seed_file(database: str) -> Path:
 
 
 SEQ_TARGET, CONC_TARGET, RPS_TARGET = 100.0, 250.0, 150.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,24 +78,14 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     return info
 
 
-def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = clean_environ()
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{args.pg}/{args.database}",
-        DATABASE_POOL="1",
+def reads_env(args: argparse.Namespace) -> dict[str, str]:
+    return server_env(
+        database_url=f"{args.pg}/{args.database}",
+        redis_url=args.redis_url,
+        secret_key="reads-bench-not-a-secret-" + "x" * 40,
         DATABASE_POOL_MAX="10",
-        REDIS_URL=args.redis_url,
-        TASKS_EAGER="0",
-        DEBUG="0",
-        SECRET_KEY="reads-bench-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
+        DATABASE_JIT=args.jit,
     )
-    env["DATABASE_JIT"] = args.jit
-    return env
 
 
 class Client:
@@ -324,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     busy = [p for p in ports if not port_free(p)]
     if busy:
         raise SystemExit(f"port(s) {busy} already in use; pass --port")
-    env = server_env(args)
+    env = reads_env(args)
     try:
         for i, port in enumerate(ports):
             procs.start(f"web{i}", [PY, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], env)

@@ -32,7 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.processes import PY, ROOT, Processes, bin_path, clean_environ, port_free, wait_http  # noqa: E402
+from bench import processes
+from bench.processes import PY, ROOT, Processes, bin_path, port_free, server_env, wait_http  # noqa: E402
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -243,15 +244,8 @@ class CPUMeter:
 
 
 def reset_services(args: argparse.Namespace, env: dict[str, str]) -> None:
-    import psycopg
-    import redis
-
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    processes.reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
 
 
 def seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
@@ -267,28 +261,16 @@ def seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
 
 
 def base_env(args: argparse.Namespace) -> dict[str, str]:
-    # The project's own settings come from here only, not from whatever the caller's shell has.
-    env = clean_environ()
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{args.pg}/{args.database}",
-        DATABASE_POOL="1",
-        REDIS_URL=args.redis_url,
-        TASKS_EAGER="0",
-        DEBUG="0",
-        SECRET_KEY="bench-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
+    return server_env(
+        database_url=f"{args.pg}/{args.database}",
+        redis_url=args.redis_url,
         PUBLIC_BASE_URL="https://bench.supportdesk.test",
         TWILIO_AUTH_TOKEN="bench-twilio-auth-token",
         TWILIO_ACCOUNT_SID="AC" + "b" * 32,
         TWILIO_API_BASE_URL="http://127.0.0.1:9",  # never called: inbound only
         TELEGRAM_API_BASE_URL="http://127.0.0.1:9",  # never called: inbound only
         ROOT_URLCONF="bench.urls",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 def start_servers(args: argparse.Namespace, env: dict[str, str], procs: Processes) -> dict[str, list[int]]:

@@ -36,7 +36,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.processes import PY, ROOT, Processes, bin_path, clean_environ, free_port, wait_http  # noqa: E402
+from bench.processes import PY, ROOT, Processes, bin_path, free_port, reset_services, server_env, wait_http  # noqa: E402
+from bench.stats import pct  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PUBLIC_BASE_URL = "https://bench.supportdesk.test"
@@ -71,38 +72,20 @@ def postgres_cpu(pg: str, database: str) -> float:
 
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
-    env = clean_environ()
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{args.pg}/{args.database}",
-        DATABASE_POOL="1",
+    return server_env(
+        database_url=f"{args.pg}/{args.database}",
+        redis_url=args.redis_url,
         DATABASE_POOL_MAX="10",
-        REDIS_URL=args.redis_url,
-        TASKS_EAGER="0",
-        DEBUG="0",
-        SECRET_KEY="bench-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_API_BASE_URL="http://127.0.0.1:9",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 def reset(args: argparse.Namespace, env: dict[str, str]) -> dict:
-    import psycopg
-    import redis
-
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
     out = subprocess.run(
         [PY, str(ROOT / "bench" / "seed.py"), "--agents", "1"], cwd=ROOT, env=env, check=True, capture_output=True
     ).stdout
@@ -168,11 +151,6 @@ async def load(base: str, requests: list[tuple[str, bytes, dict[str, str]]], con
     if errors:
         raise RuntimeError(f"answers other than 200: {errors}")
     return latencies
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:

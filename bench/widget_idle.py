@@ -42,6 +42,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.processes import reset_services, server_env  # noqa: E402
+
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
 ORIGIN = "https://shop.bench.test"
@@ -68,24 +72,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def server_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "WIDGET_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportdesk.settings",
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"{args.pg}/{args.database}",
-        DATABASE_POOL="1",
-        REDIS_URL=args.redis_url,
-        TASKS_EAGER="0",
-        DEBUG="0",
-        SECRET_KEY="bench-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
+def widget_env(args: argparse.Namespace) -> dict[str, str]:
+    return server_env(
+        database_url=f"{args.pg}/{args.database}",
+        redis_url=args.redis_url,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{args.port}",
         WIDGET_RATE_CONNECTS=f"{10 * args.sockets}/60",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 # --- seeding (runs in a child process with Django set up) --------------------------------------
@@ -126,20 +119,13 @@ def seed(count: int) -> None:
 
 
 def reset_and_seed(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    import psycopg
-    import redis
-
     cache = RESULTS / f"widget-idle-{args.database}.json"
     if args.keep_db and cache.exists():
         data = json.loads(cache.read_text())
         if len(data["tokens"]) >= args.sockets:
             return data
     log(f"resetting database {args.database} and Redis {args.redis_url}")
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    reset_services(pg=args.pg, database=args.database, redis_url=args.redis_url, env=env)
     log(f"seeding {args.sockets} visitors")
     out = subprocess.run(
         [PY, __file__, "--seed-only", "-n", str(args.sockets)],
@@ -364,7 +350,7 @@ def main(argv: list[str]) -> int:
         seed(args.sockets)
         return 0
     raise_own_fd_limit(args.sockets)
-    env = server_env(args)
+    env = widget_env(args)
     data = reset_and_seed(args, env)
     tokens = data["tokens"][: args.sockets]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.processes import PY, Processes  # noqa: E402
 from bench.run import base_env, log  # noqa: E402
+from bench.stats import pct  # noqa: E402
 from tests.gateways.xmpp.prosody import Prosody, available  # noqa: E402
 
 SEED = """
@@ -60,13 +61,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/11", help="not flushed; unused on this path")
     p.add_argument("--timeout", type=float, default=300.0, help="give up on the burst after this many seconds")
     return p.parse_args(argv)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 class Store:

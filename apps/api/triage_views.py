@@ -22,7 +22,7 @@ from apps.triage.classify import Category
 from apps.triage.language import LANGUAGES
 from apps.triage.models import TriageRule
 from apps.triage.selectors import model_status, rule_list
-from apps.triage.services import rule_create, rule_delete, rule_update, triage_retrain
+from apps.triage.services import RULE_FIELDS, rule_create, rule_delete, rule_update, triage_retrain
 
 
 def _admin(request: Request) -> Agent:
@@ -45,22 +45,7 @@ class TriageRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TriageRule
-        fields = [
-            "id",
-            "name",
-            "enabled",
-            "position",
-            "action",
-            "category",
-            "keywords",
-            "pattern",
-            "channels",
-            "languages",
-            "known_customer",
-            "visibility",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *RULE_FIELDS, "created_at", "updated_at"]  # what rule_create/rule_update take
         read_only_fields = ["id", "created_at", "updated_at"]
 
 

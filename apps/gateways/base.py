@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,18 @@ from django.http import HttpRequest
 
 # A stored form payload: every field with all its values, as posted.
 Payload = Mapping[str, list[str]]
+
+
+def payload_value(payload: Payload, name: str) -> str:
+    """The first value of a stored field ("" when the field is missing or empty)."""
+    values = payload.get(name) or [""]
+    return values[0] or ""
+
+
+def payload_digest(raw: bytes) -> str:
+    """The provider id of a payload that carries none: a digest of its bytes, so that the same
+    bytes delivered again are still stored once by the journal's constraint."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 class MalformedPayload(Exception):

@@ -8,25 +8,14 @@ hours at all counts around the clock, so that a misconfigured desk never makes a
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+from apps.core.week import DAYS, hhmm_minutes, week_days_validate
+
 MAX_DAYS = 800  # how far `add` walks before giving up (a schedule open one day a year still fits)
-
-
-def _minutes(value: Any) -> int:
-    match = _HHMM.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a time HH:MM")
-    minutes = int(match[1]) * 60 + int(match[2])
-    if minutes > 24 * 60:
-        raise ValueError(f"{value!r} is past 24:00")
-    return minutes
 
 
 def week_validate(tz: str, week: Any) -> None:
@@ -38,16 +27,7 @@ def week_validate(tz: str, week: Any) -> None:
         raise ValueError(f"unknown time zone {tz!r}") from exc
     if not isinstance(week, dict):
         raise ValueError("the week maps mon…sun to lists of [start, end]")
-    for day, spans in week.items():
-        if day not in DAYS:
-            raise ValueError(f"unknown day {day!r}; use {', '.join(DAYS)}")
-        if not isinstance(spans, list):
-            raise ValueError(f"{day}: a list of [start, end] pairs")
-        for span in spans:
-            if not isinstance(span, list | tuple) or len(span) != 2:
-                raise ValueError(f"{day}: each span is [start, end]")
-            if _minutes(span[0]) >= _minutes(span[1]):
-                raise ValueError(f"{day}: {span[0]} is not before {span[1]}")
+    week_days_validate(week)
 
 
 @dataclass(frozen=True)
@@ -70,9 +50,9 @@ class Calendar:
         zone = self._zone()
         midnight = dt.datetime.combine(day, dt.time(), tzinfo=zone)
         out: list[tuple[dt.datetime, dt.datetime]] = []
-        for start, end in sorted(self.week.get(DAYS[day.weekday()], []), key=lambda s: _minutes(s[0])):
-            a = _local(midnight, _minutes(start), zone)
-            b = _local(midnight, _minutes(end), zone)
+        for start, end in sorted(self.week.get(DAYS[day.weekday()], []), key=lambda s: hhmm_minutes(s[0])):
+            a = _local(midnight, hhmm_minutes(start), zone)
+            b = _local(midnight, hhmm_minutes(end), zone)
             if out and a <= out[-1][1]:
                 out[-1] = (out[-1][0], max(out[-1][1], b))
             elif a < b:

@@ -22,7 +22,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +36,33 @@ STATUS_PATH = "/webhooks/twilio/status"
 TWILIO_TIMEOUT = 15.0  # Twilio gives up on a webhook after 15 s and does not retry
 
 Outcome = int | str  # an HTTP status, or the name of the error
+
+
+async def ticks(rate: float, stop: asyncio.Event) -> AsyncIterator[int]:
+    """0, 1, 2, … at `rate` a second (open loop: the n-th comes at start + n/rate, however long
+    the work of the earlier ones takes, and late ones come at once), until `stop` is set."""
+    if rate <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    index = 0
+    while not stop.is_set():
+        delay = start + index / rate - loop.time()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return
+            except TimeoutError:
+                pass
+        yield index
+        index += 1
+
+
+def spawn(tasks: set[asyncio.Task], coro: Any) -> None:
+    """Run `coro` as a task kept in `tasks` until it is done (the loop holds tasks weakly)."""
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 @dataclass
@@ -125,20 +152,7 @@ class InboundLoad:
         self.tasks: set[asyncio.Task] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.rate <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        index = 0
-        while not stop.is_set():
-            due = start + index / self.rate
-            delay = due - loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    break
-                except TimeoutError:
-                    pass
+        async for index in ticks(self.rate, stop):
             record = InboundRecord(
                 index=index,
                 sid="SM" + f"{self.rng.getrandbits(128):032x}",
@@ -147,13 +161,7 @@ class InboundLoad:
             )
             again = self.rng.uniform(0.2, 5.0) if self.rng.random() < self.redeliver else None
             self.records.append(record)
-            self._spawn(self._deliver(record, again))
-            index += 1
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+            spawn(self.tasks, self._deliver(record, again))
 
     def params(self, record: InboundRecord) -> dict[str, str]:
         return {
@@ -233,24 +241,10 @@ class ReplyLoad:
         self.tasks: set[asyncio.Task] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.rate <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        index = 0
-        while not stop.is_set():
-            due = start + index / self.rate
-            delay = due - loop.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                    break
-                except TimeoutError:
-                    pass
+        async for index in ticks(self.rate, stop):
             pick = self.rng.random()
             again = self.rng.uniform(0.1, 3.0) if self.rng.random() < self.resend else None
             if not self.conversations:
-                index += 1
                 continue  # nothing to answer yet
             record = ReplyRecord(
                 index=index,
@@ -260,10 +254,7 @@ class ReplyLoad:
                 agent=index % len(self.tokens),
             )
             self.records.append(record)
-            task = asyncio.ensure_future(self._send(record, again))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-            index += 1
+            spawn(self.tasks, self._send(record, again))
 
     async def _post(self, record: ReplyRecord) -> Attempt:
         at = time.time()

@@ -17,7 +17,8 @@ from typing import Any, cast
 import requests
 import urllib3
 from django.utils.dateparse import parse_datetime
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from apps.gateways.http_io import never_sent
 
 TIMEOUT = 15.0
 
@@ -76,15 +77,6 @@ def _retry_after(response: requests.Response, limit: RateLimit) -> float | None:
         return None
 
 
-def _never_sent(exc: Exception) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return isinstance(reason, NewConnectionError | NameResolutionError)
-    return False
-
-
 def call(
     base_url: str,
     token: str,
@@ -106,7 +98,7 @@ def call(
             method, url, params=params, data=data, files=files, headers=headers, timeout=(5, timeout)
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise MastodonUnreachable(f"Mastodon {method} {path}: {exc}", sent=not _never_sent(exc)) from exc
+        raise MastodonUnreachable(f"Mastodon {method} {path}: {exc}", sent=not never_sent(exc)) from exc
     limit = _limit(response.headers)
     try:
         body = response.json()

@@ -11,7 +11,6 @@ instance (`<id>@<host>`), never the handle, which can change.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import mimetypes
@@ -38,12 +37,14 @@ from apps.gateways.base import (
     SendOutcomeUnknown,
     SendResult,
     TransientSendError,
+    payload_digest,
+    payload_value,
 )
 from apps.gateways.email.html import html_to_text
+from apps.gateways.http_io import host_is_public, read_capped
 from apps.gateways.mastodon import client
 from apps.gateways.mastodon.client import MastodonError, MastodonUnreachable, RateLimit
 from apps.gateways.mastodon.models import MastodonAccount
-from apps.gateways.xmpp.media import _public as is_public_host  # one check of where the desk may fetch
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def journal_fields(raw: bytes, host: str) -> tuple[str, str, str]:
     """(provider id, sender, flag reason) of a notification, read without trusting it: the status
     id (a digest of the bytes when there is none), the sender's identity address, and why it is
     flagged at once ("" when it is not)."""
-    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    digest = payload_digest(raw)
     try:
         notification = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -144,10 +145,10 @@ class MastodonGateway(Gateway):
 
     def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
         try:
-            inbox_id = int((payload.get("inbox") or [""])[0])
+            inbox_id = int(payload_value(payload, "inbox"))
         except ValueError as exc:
             raise MalformedPayload("the journal entry names no Mastodon inbox") from exc
-        host = (payload.get("host") or [""])[0]
+        host = payload_value(payload, "host")
         try:
             notification = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -278,7 +279,7 @@ class MastodonGateway(Gateway):
         if (
             parts.netloc.lower() not in instance_hosts
             and not settings.MASTODON_MEDIA_PRIVATE_ADDRESSES
-            and not is_public_host(parts.hostname, port)
+            and not host_is_public(parts.hostname, port)
         ):
             # A link to another host (a remote server's original) must not make the desk fetch
             # from its own network; the desk's instance is trusted, wherever it runs.
@@ -293,14 +294,10 @@ class MastodonGateway(Gateway):
                 raise PermanentSendError("media_gone", "the instance no longer has this file")
             if response.status_code != 200:
                 raise TransientSendError(f"Mastodon media answered {response.status_code}")
-            chunks, size = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise PermanentSendError("media_too_large", f"the file is over {limit} bytes")
-                chunks.append(chunk)
+            too_large = PermanentSendError("media_too_large", f"the file is over {limit} bytes")
+            data = read_capped(response, max_bytes=limit, too_large=too_large)
             content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(";")[0]
-        return b"".join(chunks), content_type
+        return data, content_type
 
 
 _MENTION = re.compile(r"(?<![\w@])@[\w.-]+(?:@[\w.-]+)?")

@@ -14,6 +14,8 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
+from apps.gateways.http_io import never_sent, read_capped
+
 # What the desk asks Telegram for (setWebhook / getUpdates `allowed_updates`).
 ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"]
 
@@ -73,10 +75,7 @@ def call(
         else:
             response = requests.post(url, json=params or {}, timeout=(5, timeout))
     except (requests.ConnectionError, requests.Timeout) as exc:
-        never = isinstance(exc, requests.ConnectTimeout) or (
-            isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout) and _refused(exc)
-        )
-        raise TelegramUnreachable(f"Telegram {method}: {exc}", sent=not never) from exc
+        raise TelegramUnreachable(f"Telegram {method}: {exc}", sent=not never_sent(exc)) from exc
     try:
         body = response.json()
     except ValueError:
@@ -105,14 +104,6 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def _refused(exc: Exception) -> bool:
-    """The connection was never made (refused, unresolved): the request did not leave."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
-
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | NameResolutionError)
-
-
 def download(token: str, file_path: str, *, max_bytes: int) -> bytes:
     """A file's bytes (after getFile), refusing more than `max_bytes`."""
     try:
@@ -122,13 +113,8 @@ def download(token: str, file_path: str, *, max_bytes: int) -> bytes:
     with response:
         if response.status_code != 200:
             raise TelegramError(status=response.status_code, error_code=response.status_code, description="download")
-        chunks, size = [], 0
+        too_large = TelegramError(status=413, error_code=413, description=f"file over {max_bytes} bytes")
         try:
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TelegramError(status=413, error_code=413, description=f"file over {max_bytes} bytes")
-                chunks.append(chunk)
+            return read_capped(response, max_bytes=max_bytes, too_large=too_large)
         except requests.RequestException as exc:
             raise TelegramUnreachable(f"Telegram file download broke off: {exc}", sent=True) from exc
-    return b"".join(chunks)

@@ -32,6 +32,8 @@ from apps.gateways.base import (
     SendOutcomeUnknown,
     SendResult,
     TransientSendError,
+    payload_digest,
+    payload_value,
 )
 from apps.gateways.telegram import client
 from apps.gateways.telegram.client import TelegramError, TelegramUnreachable
@@ -56,9 +58,7 @@ def journal_fields(raw: bytes) -> tuple[str, str, str]:
     """(provider id, sender, flag reason) of a posted update, read without trusting it: the
     update_id (a digest of the bytes when there is none), the chat id, and why the update is
     flagged at once ("" when it is not)."""
-    import hashlib
-
-    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    digest = payload_digest(raw)
     try:
         update = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -178,8 +178,8 @@ class TelegramGateway(Gateway):
 
     def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
         try:
-            inbox_id = int((payload.get("inbox") or [""])[0])
-            bot_pk = int((payload.get("bot") or [""])[0])
+            inbox_id = int(payload_value(payload, "inbox"))
+            bot_pk = int(payload_value(payload, "bot"))
         except ValueError as exc:
             raise MalformedPayload("the journal entry names no Telegram inbox") from exc
         try:

@@ -15,7 +15,6 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from apps.gateways.base import (
     DeliveryStatus,
@@ -29,7 +28,10 @@ from apps.gateways.base import (
     SendOutcomeUnknown,
     SendResult,
     TransientSendError,
+    payload_digest,
+    payload_value,
 )
+from apps.gateways.http_io import never_sent, read_capped
 from apps.gateways.phones import InvalidPhoneNumber, normalize_phone, split_channel_address
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,6 @@ STATUS_MAP = {
 PERMANENT_CODES = {21211, 21408, 21606, 21608, 21610, 21612, 21614, 21617, 21623, 21635, 21602, 21619, 63016}
 
 
-def _first(payload: Payload, name: str) -> str:
-    values = payload.get(name) or [""]
-    return values[0]
-
-
 def classify_opt_out(opt_out_type: str, body: str) -> str:
     if opt_out_type:
         return opt_out_type.strip().lower() if opt_out_type.strip().lower() in {"stop", "start", "help"} else ""
@@ -90,14 +87,6 @@ def payload_is_utf8(raw: bytes) -> bool:
             except UnicodeDecodeError:
                 return False
     return True
-
-
-def _never_sent(exc: Exception) -> bool:
-    """The request never left: no connection was made (refused, unresolved, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError | NameResolutionError)
 
 
 def _send_error(status: int | None, code: int | str | None, text: str) -> Exception:
@@ -161,7 +150,7 @@ class TwilioGateway(Gateway):
         accounts = self.accounts()
         if not accounts:
             return ""
-        account = _first(payload, "AccountSid")
+        account = payload_value(payload, "AccountSid")
         if account in accounts:
             return ""
         return f"AccountSid {account or '(none)'!r} is not TWILIO_ACCOUNT_SID or one of TWILIO_SUBACCOUNT_SIDS"
@@ -180,46 +169,54 @@ class TwilioGateway(Gateway):
     @staticmethod
     def journal_key(payload: Payload, raw: bytes) -> tuple[str, str]:
         """(source, provider message id) under which a webhook is deduplicated."""
-        import hashlib
-
-        account = _first(payload, "AccountSid") or "unknown"
-        sid = _first(payload, "MessageSid") or _first(payload, "SmsMessageSid") or _first(payload, "SmsSid")
+        account = payload_value(payload, "AccountSid") or "unknown"
+        sid = (
+            payload_value(payload, "MessageSid")
+            or payload_value(payload, "SmsMessageSid")
+            or payload_value(payload, "SmsSid")
+        )
         if not sid:
-            sid = "sha256:" + hashlib.sha256(raw).hexdigest()
+            sid = payload_digest(raw)
         return f"twilio:{account}", sid
 
     def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
-        sid = _first(payload, "MessageSid") or _first(payload, "SmsMessageSid") or _first(payload, "SmsSid")
+        sid = (
+            payload_value(payload, "MessageSid")
+            or payload_value(payload, "SmsMessageSid")
+            or payload_value(payload, "SmsSid")
+        )
         if not sid:
             raise MalformedPayload("no MessageSid")
         if "Body" not in payload:
             raise MalformedPayload("no Body field")
-        body = _first(payload, "Body")
+        body = payload_value(payload, "Body")
         if len(body) > MAX_BODY_CHARS:
             raise MalformedPayload(f"Body is {len(body)} characters, more than Twilio's {MAX_BODY_CHARS}")
-        kind, sender_raw = split_channel_address(_first(payload, "From"))
+        kind, sender_raw = split_channel_address(payload_value(payload, "From"))
         if kind not in ("phone", "whatsapp"):
             raise MalformedPayload(f"unsupported sender channel {kind!r}")
-        _, recipient_raw = split_channel_address(_first(payload, "To"))
+        _, recipient_raw = split_channel_address(payload_value(payload, "To"))
         try:
-            sender = normalize_phone(sender_raw, _first(payload, "FromCountry") or None)
-            recipient = normalize_phone(recipient_raw, _first(payload, "ToCountry") or None)
+            sender = normalize_phone(sender_raw, payload_value(payload, "FromCountry") or None)
+            recipient = normalize_phone(recipient_raw, payload_value(payload, "ToCountry") or None)
         except InvalidPhoneNumber as exc:
             raise MalformedPayload(str(exc)) from exc
         try:
-            num_media = int(_first(payload, "NumMedia") or 0)
+            num_media = int(payload_value(payload, "NumMedia") or 0)
         except ValueError as exc:
             raise MalformedPayload("NumMedia is not a number") from exc
         if num_media > MAX_MEDIA or num_media < 0:
             raise MalformedPayload(f"NumMedia={num_media}, Twilio sends at most {MAX_MEDIA}")
         attachments = []
         for index in range(num_media):
-            url = _first(payload, f"MediaUrl{index}")
+            url = payload_value(payload, f"MediaUrl{index}")
             if not url:
                 raise MalformedPayload(f"MediaUrl{index} missing while NumMedia={num_media}")
-            attachments.append(InboundAttachment(url=url, content_type=_first(payload, f"MediaContentType{index}")))
+            attachments.append(
+                InboundAttachment(url=url, content_type=payload_value(payload, f"MediaContentType{index}"))
+            )
         meta = {
-            k: _first(payload, k)
+            k: payload_value(payload, k)
             for k in (
                 "ProfileName",
                 "WaId",
@@ -232,7 +229,7 @@ class TwilioGateway(Gateway):
                 "Longitude",
                 "ButtonText",
             )
-            if _first(payload, k)
+            if payload_value(payload, k)
         }
         return [
             InboundMessage(
@@ -243,16 +240,16 @@ class TwilioGateway(Gateway):
                 provider_message_id=sid,
                 text=body,
                 received_at=dt.datetime.now(dt.UTC),
-                sender_name=_first(payload, "ProfileName"),
+                sender_name=payload_value(payload, "ProfileName"),
                 attachments=tuple(attachments),
-                opt_out=classify_opt_out(_first(payload, "OptOutType"), body),
+                opt_out=classify_opt_out(payload_value(payload, "OptOutType"), body),
                 meta=meta,
             )
         ]
 
     def parse_status(self, payload: Payload) -> list[DeliveryStatus]:
-        sid = _first(payload, "MessageSid") or _first(payload, "SmsSid")
-        raw_status = (_first(payload, "MessageStatus") or _first(payload, "SmsStatus")).lower()
+        sid = payload_value(payload, "MessageSid") or payload_value(payload, "SmsSid")
+        raw_status = (payload_value(payload, "MessageStatus") or payload_value(payload, "SmsStatus")).lower()
         status = STATUS_MAP.get(raw_status)
         if not sid or not status:
             raise MalformedPayload(f"status callback without a usable sid/status ({sid!r}, {raw_status!r})")
@@ -260,8 +257,8 @@ class TwilioGateway(Gateway):
             DeliveryStatus(
                 provider_message_id=sid,
                 status=status,
-                error_code=_first(payload, "ErrorCode"),
-                error_message=_first(payload, "ChannelStatusMessage") or _first(payload, "ErrorMessage"),
+                error_code=payload_value(payload, "ErrorCode"),
+                error_message=payload_value(payload, "ChannelStatusMessage") or payload_value(payload, "ErrorMessage"),
             )
         ]
 
@@ -304,7 +301,7 @@ class TwilioGateway(Gateway):
             # RFC 9457 problem details (twilio >= 9.9): same status/code, classified the same way.
             raise _send_error(exc.status, exc.code, exc.detail or exc.title) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if _never_sent(exc):
+            if never_sent(exc):
                 raise TransientSendError(f"Twilio unreachable: {exc}") from exc
             raise SendOutcomeUnknown(f"Twilio's answer was lost: {exc}") from exc
         except TwilioException as exc:
@@ -380,13 +377,9 @@ class TwilioGateway(Gateway):
         declared = int(response.headers.get("Content-Length") or 0)
         if declared > limit:
             raise PermanentSendError("media_size", f"media is {declared} bytes, over the {limit} limit")
-        chunks, size = [], 0
+        too_large = PermanentSendError("media_size", f"media is over the {limit} byte limit")
         try:
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise PermanentSendError("media_size", f"media is over the {limit} byte limit")
-                chunks.append(chunk)
+            data = read_capped(response, max_bytes=limit, too_large=too_large)
         except requests.RequestException as exc:
             raise TransientSendError(f"media download broke off: {exc}") from exc
-        return b"".join(chunks), content_type
+        return data, content_type

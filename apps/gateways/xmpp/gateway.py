@@ -33,14 +33,10 @@ from apps.gateways.base import (
     SendOutcomeUnknown,
     SendResult,
     TransientSendError,
+    payload_value,
 )
 from apps.gateways.xmpp import ids
 from apps.gateways.xmpp.live import live
-
-
-def _first(payload: Payload, key: str) -> str:
-    values = payload.get(key) or [""]
-    return values[0] or ""
 
 
 def parts_of(outbound: OutboundMessage) -> list[tuple[str, tuple[str, bytes, str] | None]]:
@@ -65,18 +61,18 @@ class XmppGateway(Gateway):
         return False  # nothing comes in over HTTP: run_xmpp journals what its connections read
 
     def parse_inbound(self, payload: Payload, raw: bytes = b"") -> list[InboundMessage]:
-        sender = _first(payload, "from")
-        inbox = _first(payload, "inbox")
-        key = _first(payload, "stanza_id")
+        sender = payload_value(payload, "from")
+        inbox = payload_value(payload, "inbox")
+        key = payload_value(payload, "stanza_id")
         if not sender or "@" not in sender or not inbox.isdigit() or not key:
             raise MalformedPayload("an XMPP message without a sender, inbox or stanza id")
-        sent_at = parse_datetime(_first(payload, "sent_at")) if _first(payload, "sent_at") else None
+        sent_at = parse_datetime(payload_value(payload, "sent_at")) if payload_value(payload, "sent_at") else None
         urls = [u for u in payload.get("oob") or [] if u]
         attachments = tuple(InboundAttachment(url=url) for url in urls if url.startswith(("http://", "https://")))
         meta: dict[str, Any] = {"xmpp": {"stanza_id": key}}
         if sent_at is not None:
             meta["xmpp"]["sent_at"] = sent_at.isoformat()
-        if _first(payload, "archived"):
+        if payload_value(payload, "archived"):
             meta["xmpp"]["archived"] = True
         if urls:
             meta["xmpp"]["links"] = urls
@@ -85,11 +81,11 @@ class XmppGateway(Gateway):
                 channel="xmpp",
                 sender=sender,
                 sender_display=sender,
-                recipient=_first(payload, "to"),
+                recipient=payload_value(payload, "to"),
                 provider_message_id=key,
-                text=_first(payload, "body"),
+                text=payload_value(payload, "body"),
                 received_at=sent_at or timezone.now(),
-                sender_name=_first(payload, "nick")[:120],
+                sender_name=payload_value(payload, "nick")[:120],
                 attachments=attachments,
                 meta=meta,
                 inbox_id=int(inbox),
