@@ -19,6 +19,11 @@ from urllib.parse import urlencode
 import httpx
 from asgiref.sync import async_to_sync
 
+# Imported at collection, not inside a test: get_asgi_application() runs django.setup(), which
+# configures logging anew and so drops the handler of a running test's caplog (a test asserting
+# a log line failed when it was the first ASGI test of its process).
+import supportdesk.asgi  # noqa: F401, E402
+
 LEAN_PREFIX = "/webhooks/twilio/"
 
 
