@@ -37,10 +37,26 @@ def host_is_public(host: str, port: int) -> bool:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise TransientSendError(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return False
+    return all(address_is_public(info[4][0]) for info in infos)
+
+
+# IPv6 forms that carry an IPv4 address a router or the host's stack may hand on: NAT64's
+# well-known prefix (RFC 6052) and the deprecated IPv4-compatible form (::a.b.c.d).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def address_is_public(text: str) -> bool:
+    """A global address, and so is any IPv4 address it carries (IPv4-mapped, 6to4, NAT64,
+    IPv4-compatible): `2002:7f00:1::1` or `64:ff9b::7f00:1` is 127.0.0.1 in disguise."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        inner: list[ipaddress.IPv4Address] = [a for a in (address.ipv4_mapped, address.sixtofour) if a]
+        if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+            inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(a.is_global for a in inner)
     return True
 
 

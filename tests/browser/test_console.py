@@ -628,6 +628,43 @@ def test_channel_filter_lists_the_channels_this_desk_has(chromium, console_serve
         ana.context.close()
 
 
+def test_a_redraw_of_the_timeline_does_not_swallow_the_agents_click(chromium, console_server, manual_inbox, agent):
+    """A colleague edits the contact while Ana presses the mouse on a message: the timeline is
+    redrawn (the contact panel reloads) between her press and release. The message's node stays
+    the same, so the click still lands (a new node under the pointer would swallow it: the press
+    and release would be on two different elements)."""
+    from apps.contacts.services import contact_update
+
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("Where is my parcel?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).click()
+        message = ana.page.locator("#timeline li.msg.in", has_text=body)
+        message.wait_for()
+        ana.page.locator("#contact:not([hidden]) #identities li").first.wait_for()
+        ana.page.evaluate(
+            """() => {
+              window.__kept = document.querySelector('#timeline li.msg.in');
+              window.__clicks = 0;
+              window.__kept.addEventListener('click', () => { window.__clicks += 1; });
+            }"""
+        )
+        box = message.locator("p.body").bounding_box()
+        assert box is not None
+        ana.page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+        ana.page.mouse.down()
+        contact_id = Message.objects.get(body=body).conversation.contact_id
+        contact_update(contact_id=contact_id, notes="Prefers a call after 5pm.")
+        wait_for_js(ana.page, "document.getElementById('contact-notes').value === 'Prefers a call after 5pm.'")
+        ana.page.mouse.up()
+        assert ana.page.evaluate("window.__kept.isConnected")
+        assert ana.page.evaluate("window.__clicks") == 1
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
 def test_the_timeline_opens_on_its_newest_messages_and_earlier_ones_load_on_request(
     chromium, console_server, manual_inbox, agent
 ):

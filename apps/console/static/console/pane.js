@@ -3,7 +3,7 @@
 import * as hooks from "./hooks.js";
 import { api } from "./api.js";
 import { clear, el, setAvatar, timeShort } from "./dom.js";
-import { channelName, groupTimeline, renderMessage, messageOrder } from "./timeline.js";
+import { channelName, groupTimeline, renderMessage, messageKey, messageOrder } from "./timeline.js";
 import { conversationWarning } from "./email.js";
 import { $, TYPING_SHOWN_FOR, state, toast, agentName, contactLabel, mergeConv, fetchConv, inboxChannel } from "./state.js";
 import { socket } from "./events.js";
@@ -154,18 +154,61 @@ async function loadEarlier() {
   }
 }
 
+// Rendered message nodes by message id ({key, node}): a node is kept while its message and what
+// it shows of the context are unchanged (timeline.js, messageKey).
+const messageNodes = new Map();
+let earlierNode = null;
+
+function messageNode(message, context = messageContext()) {
+  const key = messageKey(message, context);
+  const known = messageNodes.get(message.id);
+  if (known && known.key === key) return known.node;
+  const node = renderMessage(message, context);
+  messageNodes.set(message.id, { key, node });
+  return node;
+}
+
+/** Puts `nodes` in `list` in this order, leaving in place the ones already there, removing the rest. */
+function placeChildren(list, nodes) {
+  let cursor = list.firstChild;
+  for (const node of nodes) {
+    if (node === cursor) {
+      cursor = cursor.nextSibling;
+    } else {
+      list.insertBefore(node, cursor);
+    }
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
 export function renderTimeline() {
-  const list = clear($("timeline"));
+  const list = $("timeline");
+  const nodes = [];
   if (state.timelinePrevious) {
-    const button = el("button", { type: "button", class: "earlier" }, "Earlier messages");
-    button.addEventListener("click", loadEarlier);
-    list.append(el("li", { class: "earlier" }, button));
+    if (!earlierNode) {
+      const button = el("button", { type: "button", class: "earlier" }, "Earlier messages");
+      button.addEventListener("click", loadEarlier);
+      earlierNode = el("li", { class: "earlier" }, button);
+    }
+    nodes.push(earlierNode);
   }
+  const context = messageContext();
   const messages = [...state.messages.values()].sort(messageOrder);
-  for (const message of messages) list.append(renderMessage(message, messageContext()));
-  for (const [cid, pending] of state.pending) {
-    if (state.contactConvs.has(pending.conversation)) list.append(renderPending(cid, pending));
+  for (const message of messages) nodes.push(messageNode(message, context));
+  for (const id of messageNodes.keys()) {
+    if (!state.messages.has(id)) messageNodes.delete(id);
   }
+  for (const [cid, pending] of state.pending) {
+    if (state.contactConvs.has(pending.conversation)) nodes.push(renderPending(cid, pending));
+  }
+  // Day separators are drawn anew by groupTimeline; out of the way first, so that no kept node
+  // is moved (a moved node loses the press of a click in progress).
+  for (const sep of list.querySelectorAll("li.day-sep")) sep.remove();
+  placeChildren(list, nodes);
   groupTimeline(list);
   renderConvWarning();
 }
@@ -212,10 +255,10 @@ export function addMessage(message) {
     if (pending) clearTimeout(pending.timer);
     state.pending.delete(message.client_id);
   }
-  const node = renderMessage(message, messageContext());
+  const node = messageNode(message);
   const existing = list.querySelector(`li[data-message-id="${message.id}"]`);
   if (existing) {
-    existing.replaceWith(node);
+    if (existing !== node) existing.replaceWith(node);
     groupTimeline(list);
     return;
   }

@@ -49,6 +49,26 @@ export function deliveryText(message) {
   return base;
 }
 
+/**
+ * What a message's rendering depends on: the message and the parts of the context it reads.
+ * The timeline keeps a message's node while this stays the same, so a redraw (a status update
+ * of another message, the contact panel loading) never swaps the node under the agent's pointer
+ * (a click whose press and release land on two different nodes is lost) nor reloads an open mail.
+ */
+export function messageKey(message, context) {
+  const identity = context.identities.find((i) => i.id === message.identity);
+  const knownCustomer = context.identities.some((i) => i.verified && i.kind !== "mastodon");
+  return JSON.stringify([
+    message,
+    message.conversation === context.selected,
+    context.contactName,
+    context.contactId,
+    identity ? [identity.display, identity.address] : null,
+    knownCustomer,
+    message.direction === "in" ? "" : context.agentName(message.sender),
+  ]);
+}
+
 export function renderMessage(message, context) {
   const conversationMark = message.conversation !== context.selected ? el("span", { class: "conv-mark", title: "Another conversation of this contact" }, `#${message.conversation}`) : null;
   if (message.kind === "activity") {
