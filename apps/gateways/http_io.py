@@ -37,7 +37,7 @@ def host_is_public(host: str, port: int) -> bool:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise TransientSendError(f"cannot resolve {host}: {exc}") from exc
-    return all(address_is_public(info[4][0]) for info in infos)
+    return all(address_is_public(str(info[4][0])) for info in infos)
 
 
 # IPv6 forms that carry an IPv4 address a router or the host's stack may hand on: NAT64's
