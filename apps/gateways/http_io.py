@@ -47,10 +47,10 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
 def address_is_public(text: str) -> bool:
-    """A global address, and so is any IPv4 address it carries (IPv4-mapped, 6to4, NAT64,
+    """A global unicast address, and so is any IPv4 address it carries (IPv4-mapped, 6to4, NAT64,
     IPv4-compatible): `2002:7f00:1::1` or `64:ff9b::7f00:1` is 127.0.0.1 in disguise."""
     address = ipaddress.ip_address(text.split("%", 1)[0])
-    if not address.is_global:
+    if not address.is_global or address.is_multicast:
         return False
     if isinstance(address, ipaddress.IPv6Address):
         inner: list[ipaddress.IPv4Address] = [a for a in (address.ipv4_mapped, address.sixtofour) if a]

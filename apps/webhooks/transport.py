@@ -12,7 +12,6 @@ subscription's own host when an admin allowed it (`allow_private_host`).
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+
+from apps.gateways.http_io import address_is_public
 
 MAX_REDIRECTS = 3
 EXCERPT = 300
@@ -39,13 +40,6 @@ class Answer:
     excerpt: str
     latency_ms: int
     location: str = ""
-
-
-def address_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -68,7 +62,7 @@ def checked_addresses(host: str, port: int, *, private_ok: bool) -> list[str]:
     addresses = resolve(host, port)
     if not private_ok and not settings.WEBHOOKS_ALLOW_PRIVATE:
         for address in addresses:
-            if not address_public(address):
+            if not address_is_public(address):
                 raise Refused(
                     f"{host} resolves to {address}, a private, loopback or reserved address; "
                     "an admin can allow private destinations for this subscription"

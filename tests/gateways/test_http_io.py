@@ -23,6 +23,7 @@ from apps.gateways.http_io import address_is_public, host_is_public
         "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
         "64:ff9b::a01:203",  # NAT64 of 10.1.2.3
         "::127.0.0.1",  # IPv4-compatible (deprecated) of 127.0.0.1
+        "ff0e::1",  # global-scope multicast
     ],
 )
 def test_private_addresses_in_any_disguise_are_not_public(address):
