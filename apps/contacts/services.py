@@ -110,7 +110,16 @@ def identities_resolve_verified(
         Identity.objects.filter(pk__in=[i.pk for i in unverified]).update(verified=True)
         for identity in unverified:
             identity.verified = True
-    if fresh:
+    if fresh and len(fresh) == 1 and fresh[0][1] is None and connection.vendor == "postgresql":
+        # One new customer (every message at light load): one statement instead of four.
+        one = _new_customer_create(fresh[0][0])
+        if one is None:  # written meanwhile by a path that takes no lock
+            _one_by_one(fresh, resolved)
+        else:
+            resolved[(one.kind, one.address)] = one
+            if created_contacts is not None:
+                created_contacts.add(one.contact_id)
+    elif fresh:
         try:
             with transaction.atomic():
                 made, new_contact_ids = _identities_create(fresh)
@@ -118,16 +127,73 @@ def identities_resolve_verified(
             if created_contacts is not None:
                 created_contacts.update(new_contact_ids)
         except IntegrityError:  # written meanwhile by a path that takes no lock: one by one
-            for sender, _ in fresh:
-                resolved[(sender.kind, sender.address)] = identity_resolve(
-                    kind=sender.kind, address=sender.address, display=sender.display, verified=True, name=sender.name
-                )
+            _one_by_one(fresh, resolved)
     for (kind, address), identity in resolved.items():
         name = wanted[(kind, address)].name
         if name and not identity.contact.name:
             identity.contact.name = name
             identity.contact.save(update_fields=["name"])
     return resolved
+
+
+def _one_by_one(fresh: list[tuple[Sender, Contact | None]], resolved: dict[tuple[str, str], Identity]) -> None:
+    for sender, _ in fresh:
+        resolved[(sender.kind, sender.address)] = identity_resolve(
+            kind=sender.kind, address=sender.address, display=sender.display, verified=True, name=sender.name
+        )
+
+
+def _insert_columns(obj: Any) -> tuple[list[str], list[Any]]:
+    """The columns and database values Django's INSERT of `obj` would write (every concrete field
+    but the primary key, defaults and auto_now_add applied): a raw INSERT stays in step with the
+    model."""
+    columns, values = [], []
+    for field in type(obj)._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+    return columns, values
+
+
+def _new_customer_create(sender: Sender) -> Identity | None:
+    """A new customer's contact and verified identity in one statement (PostgreSQL), where
+    `_identities_create` pays a savepoint, two INSERTs and the savepoint's release. None when the
+    identity was written meanwhile by a path that takes no lock (ON CONFLICT: no identity row;
+    the contact written for it is deleted again)."""
+    contact = Contact(name=sender.name)
+    identity = Identity(
+        kind=sender.kind, address=sender.address, display=sender.display or sender.address, verified=True
+    )
+    contact_columns, contact_values = _insert_columns(contact)
+    identity.contact_id = 0  # placeholder: the statement takes the new contact's id
+    identity_columns, identity_values = _insert_columns(identity)
+    contact_id_column = connection.ops.quote_name(Identity._meta.get_field("contact").column)
+    index = identity_columns.index(contact_id_column)
+    selected = ["%s"] * len(identity_values)
+    selected[index] = "c.id"
+    del identity_values[index]
+    sql = (
+        f"WITH c AS (INSERT INTO {connection.ops.quote_name(Contact._meta.db_table)} ({', '.join(contact_columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(contact_values))}) RETURNING id), "
+        f"i AS (INSERT INTO {connection.ops.quote_name(Identity._meta.db_table)} ({', '.join(identity_columns)}) "
+        f"SELECT {', '.join(selected)} FROM c ON CONFLICT DO NOTHING RETURNING id) "
+        "SELECT c.id, i.id FROM c LEFT JOIN i ON true"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*contact_values, *identity_values])
+        contact_id, identity_id = cursor.fetchone()
+        if identity_id is None:
+            cursor.execute(
+                f"DELETE FROM {connection.ops.quote_name(Contact._meta.db_table)} WHERE id = %s", [contact_id]
+            )
+            return None
+    for obj, pk in ((contact, contact_id), (identity, identity_id)):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    identity.contact = contact
+    return identity
 
 
 def _identities_create(
