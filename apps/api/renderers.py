@@ -17,10 +17,10 @@ writes as null; these views write no floats.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.settings import api_settings
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -38,7 +38,8 @@ class FastJSONRenderer(JSONRenderer):
     ) -> bytes:
         if data is None:
             return b""
-        if not self.compact or self.ensure_ascii or self.get_indent(accepted_media_type, renderer_context or {}):
+        indent = self.get_indent(accepted_media_type or "", renderer_context or {})
+        if indent or not self.compact or self.ensure_ascii:
             return super().render(data, accepted_media_type, renderer_context)
         try:
             out = orjson.dumps(data, default=_default, option=_OPTIONS)
@@ -50,4 +51,7 @@ class FastJSONRenderer(JSONRenderer):
 
 
 # The views that use it keep the other renderers DRF would offer (the browsable API).
-FAST_RENDERERS = [FastJSONRenderer, *(r for r in api_settings.DEFAULT_RENDERER_CLASSES if r is not JSONRenderer)]
+FAST_RENDERERS: list[type[BaseRenderer]] = [
+    FastJSONRenderer,
+    *(cast(type[BaseRenderer], r) for r in api_settings.DEFAULT_RENDERER_CLASSES if r is not JSONRenderer),
+]

@@ -19,17 +19,18 @@ import datetime as dt
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg import postgres
 from psycopg.abc import AdaptContext
+from psycopg.abc import Loader as LoaderABC
 from psycopg.adapt import Loader
 from psycopg.pq import Format
+from psycopg.types.datetime import TimestamptzLoader
 
 TIMESTAMPTZ_OID = postgres.types["timestamptz"].oid
 # psycopg's default text loader: the C one with psycopg[binary] (the Python one otherwise, still
 # without Django's extra replace).
-_FAST = postgres.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+_FAST: type[LoaderABC] = postgres.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT) or TimestamptzLoader
 
 
 class _DjangoUtcLoader(BaseTzLoader):

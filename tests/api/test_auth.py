@@ -77,9 +77,7 @@ def test_inactive_agents_token_is_refused(api, agent):
     assert response.status_code == 401
 
 
-def test_a_token_that_authenticated_is_not_read_again_within_the_cache_seconds(
-    api, agent, settings, token_clock
-):
+def test_a_token_that_authenticated_is_not_read_again_within_the_cache_seconds(api, agent, settings, token_clock):
     settings.API_TOKEN_CACHE_SECONDS = 5
     with CaptureQueriesContext(connection) as cold:
         assert api.get("/api/v1/labels").status_code == 200

@@ -33,9 +33,7 @@ def _load(values: list[str | None], *, django_loader: bool) -> list[dt.datetime 
     with connection.cursor() as cursor:
         if django_loader:
             register_tzloader(connection.timezone, cursor.cursor)
-        cursor.execute(
-            "SELECT v::timestamptz FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n", [values]
-        )
+        cursor.execute("SELECT v::timestamptz FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n", [values])
         return [row[0] for row in cursor.fetchall()]
 
 
