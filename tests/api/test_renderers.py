@@ -28,7 +28,7 @@ DOCUMENTS = [
         "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         "lazy": gettext_lazy("not found"),
     },
-    {"text": "Zoë, 東京, emoji 🎉, quote \" backslash \\ tab \t newline \n nul \x00", "n": -(2**63), "f": 1.5},
+    {"text": 'Zoë, 東京, emoji 🎉, quote " backslash \\ tab \t newline \n nul \x00', "n": -(2**63), "f": 1.5},
     {"separators": "line\u2028paragraph\u2029end", "nested": [{"a": [1, 2, {"b": None}]}, True, False]},
     {"big": 2**64},  # over 64 bits: orjson refuses, DRF's renderer writes it
     {1: "a key that is not a string"},
