@@ -114,6 +114,9 @@ ASGI_APPLICATION = "supportdesk.asgi.application"
 # The API's GET/HEAD requests run through Django's synchronous handler in this many threads per
 # process (apps/core/sync_http.py, issue 14); 0: every request through the ASGI handler.
 SYNC_HTTP_THREADS = env.int("SYNC_HTTP_THREADS", default=16)
+# An API token that authenticated is remembered this many seconds per process (token -> agent,
+# apps/api/authentication.py): a revoked token or deactivated agent is refused within that; 0: off.
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=5.0)
 WSGI_APPLICATION = "supportdesk.wsgi.application"
 
 TEMPLATES = [
@@ -423,7 +426,7 @@ WIDGET_OFFLINE_EMAIL_DELAY = env.int("WIDGET_OFFLINE_EMAIL_DELAY", default=120)
 # --- REST framework ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

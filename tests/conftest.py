@@ -8,11 +8,37 @@ from django.conf import settings
 from twilio.request_validator import RequestValidator
 
 from apps.accounts.models import Inbox
+from apps.api import authentication as api_authentication
 from apps.dispatch.config import config_reset, routing_config
 from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32
+
+
+class TokenClock:
+    """The API token cache's clock (apps/api/authentication.py), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def token_clock(monkeypatch) -> TokenClock:
+    """Each test starts with an empty API token cache whose clock stands still unless the test
+    moves it: a request's token query is there or not by what the test did, not by how long it
+    took (query budgets count a warm cache)."""
+    clock = TokenClock()
+    api_authentication.token_cache_clear()
+    monkeypatch.setattr(api_authentication, "clock", clock)
+    yield clock
+    api_authentication.token_cache_clear()
 
 
 @pytest.fixture(autouse=True)

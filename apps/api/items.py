@@ -16,26 +16,26 @@ from django.utils import timezone
 
 from apps.contacts.models import Identity
 from apps.conversations.models import Attachment, Conversation, Message
-from apps.sla.events import sla_data
-from apps.sla.models import ConversationSla
+from apps.sla.events import sla_row_data
 
 
-def _dt(value: dt.datetime | None) -> str | None:
+def _dt(value: dt.datetime | None, zone: dt.tzinfo | None = None) -> str | None:
     """As DRF's DateTimeField writes it: in the current time zone, ISO 8601, 'Z' for UTC."""
     if value is None:
         return None
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def conversation_items_data(rows: list[Conversation]) -> list[dict[str, Any]]:
-    """Rows of selectors.conversation_items (contact selected, `unread` annotated), with their
-    contacts' identities and their labels: two queries for any number of rows."""
+def conversation_items_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of selectors.conversation_item_rows (dicts: the conversation's columns, its contact's
+    name, its clock's and `unread`), with their contacts' identities and their labels: two
+    queries for any number of rows."""
     if not rows:
         return []
     identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for contact_id, pk, kind, address, display, verified, opted_out in (
-        Identity.objects.filter(contact_id__in={r.contact_id for r in rows})
+        Identity.objects.filter(contact_id__in={r["contact_id"] for r in rows})
         .order_by("id")
         .values_list("contact_id", "id", "kind", "address", "display", "verified", "opted_out")
     ):
@@ -51,40 +51,37 @@ def conversation_items_data(rows: list[Conversation]) -> list[dict[str, Any]]:
         )
     labels: dict[int, list[str]] = defaultdict(list)
     for conversation_id, name in Conversation.labels.through.objects.filter(
-        conversation_id__in=[r.pk for r in rows]
+        conversation_id__in=[r["id"] for r in rows]
     ).values_list("conversation_id", "label__name"):
         labels[conversation_id].append(name)
+    zone = timezone.get_current_timezone()
     return [
         {
-            "id": r.pk,
-            "inbox": r.inbox_id,
-            "contact": {"id": r.contact_id, "name": r.contact.name, "identities": identities.get(r.contact_id, [])},
-            "status": r.status,
-            "assignee": r.assignee_id,
-            "team": r.team_id,
-            "priority": r.priority,
-            "labels": sorted(labels.get(r.pk, [])),
-            "last_activity_at": _dt(r.last_activity_at),
-            "waiting_since": _dt(r.waiting_since),
-            "snoozed_until": _dt(r.snoozed_until),
-            "last_seq": r.last_seq,
-            "unread": int(getattr(r, "unread", 0) or 0),
-            "last_message": r.last_message,
-            "created_at": _dt(r.created_at),
-            "noise": r.noise,
-            "triage_reason": r.triage_reason,
-            "sla": sla_data(_sla_of(r)),
+            "id": r["id"],
+            "inbox": r["inbox_id"],
+            "contact": {
+                "id": r["contact_id"],
+                "name": r["contact__name"],
+                "identities": identities.get(r["contact_id"], []),
+            },
+            "status": r["status"],
+            "assignee": r["assignee_id"],
+            "team": r["team_id"],
+            "priority": r["priority"],
+            "labels": sorted(labels.get(r["id"], [])),
+            "last_activity_at": _dt(r["last_activity_at"], zone),
+            "waiting_since": _dt(r["waiting_since"], zone),
+            "snoozed_until": _dt(r["snoozed_until"], zone),
+            "last_seq": r["last_seq"],
+            "unread": int(r["unread"] or 0),
+            "last_message": r["last_message"],
+            "created_at": _dt(r["created_at"], zone),
+            "noise": r["noise"],
+            "triage_reason": r["triage_reason"],
+            "sla": sla_row_data(r, prefix="sla__"),
         }
         for r in rows
     ]
-
-
-def _sla_of(row: Conversation) -> ConversationSla | None:
-    """The conversation's clock as the list query selected it (no query)."""
-    try:
-        return row.sla  # type: ignore[attr-defined]
-    except ConversationSla.DoesNotExist:
-        return None
 
 
 def messages_data(rows: list[Message]) -> list[dict[str, Any]]:

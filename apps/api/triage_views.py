@@ -109,7 +109,7 @@ class ConversationTriageView(BaseAPIView):
             by=agent,
             message_id=form.validated_data.get("message"),
         )
-        row = selectors.conversation_item(agent=agent, conversation_id=pk)
+        row = selectors.conversation_item_row(agent=agent, conversation_id=pk)
         data: dict[str, Any] = {
             "conversation": conversation_items_data([row])[0] if row else None,
             "message": messages_data([message])[0],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apps.sla.models import ConversationSla
@@ -35,4 +36,23 @@ def sla_data(row: ConversationSla | None) -> dict[str, Any] | None:
         "first_responded_at": _iso(row.first_responded_at),
         "resolution_due_at": _iso(row.resolution_due_at),
         "resolved_at": _iso(row.resolved_at),
+    }
+
+
+def sla_row_data(row: Mapping[str, Any], *, prefix: str = "") -> dict[str, Any] | None:
+    """sla_data of a clock read as values() (its columns under `prefix`): the hot lists read
+    dicts, not ConversationSla instances (issue 14). None: no clock (a LEFT JOIN's Nones) or no
+    policy."""
+    if row[prefix + "policy_id"] is None:
+        return None
+    return {
+        "policy": row[prefix + "policy_id"],
+        "cycle": row[prefix + "cycle"],
+        "next_due_at": _iso(row[prefix + "next_due_at"]),
+        "next_target": row[prefix + "next_target"] or None,
+        "paused": row[prefix + "paused_at"] is not None,
+        "first_response_due_at": _iso(row[prefix + "first_response_due_at"]),
+        "first_responded_at": _iso(row[prefix + "first_responded_at"]),
+        "resolution_due_at": _iso(row[prefix + "resolution_due_at"]),
+        "resolved_at": _iso(row[prefix + "resolved_at"]),
     }

@@ -70,7 +70,7 @@ class BaseAPIView(APIView):
 
 
 def _item(request: Request, pk: int) -> Response:
-    conversation = selectors.conversation_item(agent=_agent(request), conversation_id=pk)
-    if conversation is None:
+    row = selectors.conversation_item_row(agent=_agent(request), conversation_id=pk)
+    if row is None:
         return error_response("not_found", "not found", 404)
-    return Response(conversation_items_data([conversation])[0])
+    return Response(conversation_items_data([row])[0])

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from apps.api import selectors
 from apps.api.errors import error_response
 from apps.api.items import conversation_items_data, messages_data
+from apps.api.renderers import FAST_RENDERERS
 from apps.api.serializers import (
     ContactMergeRequestSerializer,
     ContactSerializer,
@@ -66,6 +67,8 @@ class ContactDetailView(BaseAPIView):
 
 
 class ContactConversationsView(BaseAPIView):
+    renderer_classes = FAST_RENDERERS
+
     @extend_schema(
         operation_id="contact_conversations", responses=_page("ContactConversationPage", ConversationSerializer)
     )

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from apps.accounts.permissions import can_assign
 from apps.api import selectors
 from apps.api.items import conversation_items_data, messages_data
+from apps.api.renderers import FAST_RENDERERS
 from apps.api.serializers import (
     ConversationSerializer,
     ConversationUpdateSerializer,
@@ -53,6 +54,8 @@ class UnreadView(BaseAPIView):
 
 
 class ConversationListView(BaseAPIView):
+    renderer_classes = FAST_RENDERERS
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -102,6 +105,8 @@ class ConversationListView(BaseAPIView):
 
 
 class ConversationDetailView(BaseAPIView):
+    renderer_classes = FAST_RENDERERS
+
     @extend_schema(responses=ConversationSerializer)
     def get(self, request: Request, pk: int) -> Response:
         return _item(request, pk)
