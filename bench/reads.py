@@ -32,13 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.processes import PY, Processes, clean_environ, port_free, server_env, wait_http  # noqa: E402
+from bench.reads_seed import seed_info  # noqa: E402
 from bench.stats import pct  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def seed_file(database: str) -> Path:
-    return RESULTS / f"{database}-seed.json"
 
 
 SEQ_TARGET, CONC_TARGET, RPS_TARGET = 100.0, 250.0, 150.0
@@ -73,9 +70,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         text=True,
         env=clean_environ(),
     ).stdout
-    info = json.loads(out.strip().splitlines()[-1])
-    seed_file(args.database).write_text(json.dumps(info))
-    return info
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def reads_env(args: argparse.Namespace) -> dict[str, str]:
@@ -293,10 +288,10 @@ async def bench(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.seed or not seed_file(args.database).exists():
+    if args.seed or not seed_info(args.database).exists():
         info = seed(args)
     else:
-        info = json.loads(seed_file(args.database).read_text())
+        info = json.loads(seed_info(args.database).read_text())
     import psycopg
 
     with psycopg.connect(f"{args.pg}/{args.database}") as conn:
@@ -329,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
                 check=False,
                 env=clean_environ(),
             )
-            seed_file(args.database).unlink(missing_ok=True)
+            seed_info(args.database).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
