@@ -133,7 +133,7 @@ ITEM_VALUES = tuple(f for f in _ITEM_FIELDS if f not in ("contact__id", "sla__co
 def unread_totals(*, agent: Agent) -> dict[str, int]:
     """What waits for this agent: unread customer messages in open (not resolved) conversations
     assigned to them or to nobody, and in how many conversations; and how many are noise. One query: the kept counts of
-    those rows (conv_unresolved_idx) joined to this agent's read markers, no count of messages."""
+    those rows (conv_unread_idx, index-only) joined to this agent's read markers, no count of messages."""
     # Noise (triage) waits in nobody's queue: not in these totals, counted on its own (the Noise
     # view's tab) by the same query.
     queued = Q(noise=False, unread__gt=0) & (Q(assignee=agent) | Q(assignee__isnull=True))

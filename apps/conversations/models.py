@@ -129,10 +129,11 @@ class Conversation(models.Model):
             ),
             models.Index(fields=["team", "last_activity_at", "id"], name="conv_team_recent_idx"),
             models.Index(fields=["last_channel", "last_activity_at", "id"], name="conv_channel_recent_idx"),
-            # Unread totals: the conversations not resolved, by assignee, with their kept count (index-only).
+            # Unread totals: the conversations not resolved, by assignee, with their kept count and
+            # the triage flag the totals filter on: an index-only scan (migration 0010).
             models.Index(
-                fields=["assignee", "inbox", "inbound_count", "id"],
-                name="conv_unresolved_idx",
+                fields=["assignee", "inbox", "inbound_count", "id", "noise"],
+                name="conv_unread_idx",
                 condition=~Q(status="resolved"),
             ),
             # The Noise view and its count (triage): a small partial index, noise is the exception.
@@ -246,6 +247,8 @@ class ReadMarker(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "conversation"], name="read_marker_unique")]
+        # Unread totals read an agent's markers with their counts from the index alone (0010).
+        indexes = [models.Index(fields=["agent", "conversation", "read_inbound_count"], name="read_marker_unread_idx")]
 
 
 class CannedResponse(models.Model):
