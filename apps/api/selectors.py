@@ -288,9 +288,14 @@ def conversation_list(
     if sort == "due":
         # The SLA due time (the soonest, or the longest overdue, first) walks the sla_next_due_idx
         # keyset; then the conversations with nothing due, newest activity first.
-        by_activity = by_activity.filter(Q(sla__isnull=True) | Q(sla__next_due_at__isnull=True))
+        # A resolved conversation has nothing due, whatever its clock says until the SLA sweep has
+        # seen the resolution: it goes with the rest. (This also lets one agent's due clocks be
+        # found from their unresolved conversations, conv_unread_idx, instead of from every
+        # conversation they ever had.)
+        resolved = Q(status=Conversation.Status.RESOLVED)
+        by_activity = by_activity.filter(Q(sla__isnull=True) | Q(sla__next_due_at__isnull=True) | resolved)
         if cursor is None or cursor.phase == _DUE:
-            due = qs.filter(sla__next_due_at__isnull=False).order_by("sla__next_due_at", "id")
+            due = qs.filter(Q(sla__next_due_at__isnull=False) & ~resolved).order_by("sla__next_due_at", "id")
             if cursor:
                 due = due.filter(row_compare(("sla__next_due_at", "id"), ">", (cursor.at, cursor.pk)))
             one_agent = view == "mine" or assignee == "me" or (assignee or "").isdigit()

@@ -247,6 +247,32 @@ def test_mine_sorted_by_due_reads_the_agents_own_clocks_in_the_same_order(post_t
     assert pages(1) == expected  # more than the cap: the walk of the due index, same order
 
 
+def test_a_resolved_conversation_has_nothing_due_even_before_its_clock_catches_up(post_twilio, policy, api, agent):
+    """The SLA sweep applies a resolution to the clock a moment later; meanwhile the resolved
+    conversation is not listed as due (nor is it lost): it is with the ones with nothing due."""
+    early, late = text_in(post_twilio, "+14155557001"), text_in(post_twilio, "+14155557002")
+    sla_clocks_catch_up()
+    base = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    ConversationSla.objects.filter(pk=early.pk).update(next_due_at=base)
+    ConversationSla.objects.filter(pk=late.pk).update(next_due_at=base + 10 * MIN)
+    Conversation.objects.filter(pk__in=[early.pk, late.pk]).update(assignee=agent)
+    Conversation.objects.filter(pk=early.pk).update(status=Conversation.Status.RESOLVED)  # clock not told yet
+
+    for view in ("all", "mine"):
+        for limit in (1, 50):
+            seen: list[int] = []
+            url = f"/api/v1/conversations?view={view}&sort=due&limit={limit}"
+            while url:
+                body = api.get(url).json()
+                seen += [c["id"] for c in body["results"]]
+                url = (
+                    f"/api/v1/conversations?view={view}&sort=due&limit={limit}&before={body['next']}"
+                    if body["next"]
+                    else ""
+                )
+            assert seen == [late.pk, early.pk], (view, limit)
+
+
 def test_changing_a_policy_moves_the_open_clocks_only(post_twilio, policy, api):
     open_one = text_in(post_twilio, "+14155550001")
     done = text_in(post_twilio, "+14155550002")
