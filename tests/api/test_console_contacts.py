@@ -264,14 +264,22 @@ def test_search_is_at_most_20_in_a_constant_number_of_queries(api, agent, sms_in
     assert all(len(r["identities"]) == 2 for r in rows)
 
 
-@pytest.mark.parametrize("matches_cap", [50_000, 3])  # the sorted trigram matches, or the walk by name
+@pytest.mark.parametrize(
+    ("matches_cap", "first_per_result"),
+    [
+        (50_000, 4),  # the earliest matches by name hold the 20 visible ones
+        (50_000, 1),  # they do not (5 of the first 20 are not visible): all matches sorted
+        (3, 4),  # more matches than SEARCH_NAME_MATCHES: the walk by name
+    ],
+)
 def test_name_search_is_the_first_20_by_name_among_visible_unmerged_matches(
-    api, agent, sms_inbox, monkeypatch, matches_cap
+    api, agent, sms_inbox, monkeypatch, matches_cap, first_per_result
 ):
     """Issue 14: the name matches are sorted by name before the visibility test, however they sort
     in the whole desk (a first name's prefix matches names at the end of the alphabet) — and with
     more matches than SEARCH_NAME_MATCHES the walk in name order answers the same."""
     monkeypatch.setattr(selectors, "SEARCH_NAME_MATCHES", matches_cap)
+    monkeypatch.setattr(selectors, "SEARCH_NAME_FIRST", first_per_result)
     other_inbox = InboxFactory(name="Not ana's")
     for i in range(30):  # names before the matches: the walk passes them
         ConversationFactory(inbox=sms_inbox, contact=ContactFactory(name=f"Aaron {i:02d}"))
