@@ -289,18 +289,21 @@ def conversation_list(
         # The SLA due time (the soonest, or the longest overdue, first) walks the sla_next_due_idx
         # keyset; then the conversations with nothing due, newest activity first.
         # A resolved conversation has nothing due, whatever its clock says until the SLA sweep has
-        # seen the resolution: it goes with the rest. (This also lets one agent's due clocks be
-        # found from their unresolved conversations, conv_unread_idx, instead of from every
-        # conversation they ever had.)
+        # seen the resolution: it goes with the rest.
         resolved = Q(status=Conversation.Status.RESOLVED)
         by_activity = by_activity.filter(Q(sla__isnull=True) | Q(sla__next_due_at__isnull=True) | resolved)
         if cursor is None or cursor.phase == _DUE:
-            due = qs.filter(Q(sla__next_due_at__isnull=False) & ~resolved).order_by("sla__next_due_at", "id")
+            # Ordered and compared on the clock's own (next_due_at, conversation_id), the key of
+            # sla_next_due_idx (the same values as the conversation's id): a deep page's cursor is
+            # where the index scan starts, not a filter over every clock before it.
+            due = qs.filter(sla__next_due_at__isnull=False).order_by("sla__next_due_at", "sla__conversation_id")
             if cursor:
-                due = due.filter(row_compare(("sla__next_due_at", "id"), ">", (cursor.at, cursor.pk)))
+                due = due.filter(_due_after(cursor.at, cursor.pk))
             one_agent = view == "mine" or assignee == "me" or (assignee or "").isdigit()
-            own = _due_of_one_agent(due, limit) if one_agent else None
-            rows = own if own is not None else list(due[: limit + 1])
+            # One agent's due clocks are found from their unresolved conversations (conv_unread_idx),
+            # not from every conversation they ever had.
+            own = _due_of_one_agent(due.exclude(resolved), limit) if one_agent else None
+            rows = own if own is not None else _due_unresolved(due, limit)
     if sort == "waiting":
         by_activity = by_activity.filter(waiting_since__isnull=True)
         if cursor is None or cursor.phase == _WAITING:
@@ -324,6 +327,26 @@ def conversation_list(
     if last["waiting_since"] is not None:
         return rows, Cursor(_WAITING, last["waiting_since"], last["id"]).encode()
     return rows, Cursor(_ACTIVITY, last["last_activity_at"], last["id"]).encode()
+
+
+def _due_after(at: Any, pk: int) -> Func:
+    return row_compare(("sla__next_due_at", "sla__conversation_id"), ">", (at, pk))
+
+
+def _due_unresolved(due: QuerySet[Conversation, dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` + 1 rows of `due` that are not resolved. The resolved ones (a clock the
+    SLA sweep has not yet stopped: rare, and for seconds) are skipped here rather than in SQL:
+    a status condition there makes PostgreSQL sort every unassigned open conversation instead of
+    walking the due index (at 1M conversations, the unassigned view's 50th page 17 -> 180 ms)."""
+    rows: list[dict[str, Any]] = []
+    page = due
+    while True:
+        want = limit + 1 - len(rows)
+        got = list(page[:want])
+        rows += [r for r in got if r["status"] != Conversation.Status.RESOLVED]
+        if len(rows) > limit or len(got) < want:
+            return rows
+        page = due.filter(_due_after(got[-1]["sla__next_due_at"], got[-1]["id"]))
 
 
 # One agent's clocks that are due are their open conversations with an SLA: a few dozen on a
