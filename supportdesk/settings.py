@@ -344,6 +344,9 @@ TRIAGE_MIN_LABELS_PER_KIND = env.int("TRIAGE_MIN_LABELS_PER_KIND", default=20)
 # doorbell, threads sending replies, and the outbox lease (renewed while a send runs).
 BUS_BATCH_SIZE = env.int("BUS_BATCH_SIZE", default=100)
 BUS_POLL_SECONDS = env.float("BUS_POLL_SECONDS", default=1.0)
+# A burst of status callbacks rings the receipt drain once per callback: it lets them gather this
+# long after a ring, so that one transaction applies many (a delivery tick waits that much more).
+BUS_RECEIPTS_GATHER_SECONDS = env.float("BUS_RECEIPTS_GATHER_SECONDS", default=0.05)
 # Drainers take turns (apps.bus.services.journal): a drainer waits at most this long for the
 # one whose batch is running before it drains beside it (the other is stuck: stopped, paused).
 BUS_DRAIN_TURN_WAIT_SECONDS = env.float("BUS_DRAIN_TURN_WAIT_SECONDS", default=1.0)

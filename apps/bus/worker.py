@@ -117,7 +117,10 @@ class BusWorker:
                     continue
                 if claimed >= settings.BUS_BATCH_SIZE:
                     continue
-                listener.wait(poll)
+                if listener.wait(poll):
+                    # Rung: a burst of callbacks rings once each; let them gather, then apply
+                    # them in one transaction rather than one or two per drain.
+                    self.stopping.wait(settings.BUS_RECEIPTS_GATHER_SECONDS)
         finally:
             listener.stop()
             connection.close()
