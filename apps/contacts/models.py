@@ -64,3 +64,28 @@ class ContactMerge(models.Model):
     merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+
+
+class ContactNameWord(models.Model):
+    """A word of an unmerged contact's name, upper-cased, beside the whole name: contact search
+    finds the first contacts by name among those with a word containing what was typed by walking
+    (word, name, contact_id) for each matching word (apps.api.selectors), instead of reading every
+    contact whose name matches. PostgreSQL only: written by a trigger on contacts_contact (contacts
+    migration 0007), never by the application; empty on SQLite, which searches by LIKE."""
+
+    contact_id = models.BigIntegerField()
+    word = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact_id", "word"], name="contactnameword_unique")]
+        indexes = [models.Index(fields=["word", "name", "contact_id"], name="contactnameword_walk_idx")]
+
+
+class NameWord(models.Model):
+    """Every word that has been in a contact's name (see ContactNameWord), once or, after two
+    contacts brought a new word at the same moment, twice: a trigram index finds the words that
+    contain what was typed. Never pruned (a word no contact has any more finds nobody).
+    PostgreSQL only, written by the same trigger."""
+
+    word = models.CharField(max_length=200, db_index=True)

@@ -264,6 +264,7 @@ def test_search_is_at_most_20_in_a_constant_number_of_queries(api, agent, sms_in
     assert all(len(r["identities"]) == 2 for r in rows)
 
 
+@pytest.mark.parametrize("words_cap", [200, 0], ids=["by word", "by trigram"])
 @pytest.mark.parametrize(
     ("matches_cap", "first_per_result"),
     [
@@ -273,13 +274,16 @@ def test_search_is_at_most_20_in_a_constant_number_of_queries(api, agent, sms_in
     ],
 )
 def test_name_search_is_the_first_20_by_name_among_visible_unmerged_matches(
-    api, agent, sms_inbox, monkeypatch, matches_cap, first_per_result
+    api, agent, sms_inbox, monkeypatch, matches_cap, first_per_result, words_cap
 ):
     """Issue 14: the name matches are sorted by name before the visibility test, however they sort
     in the whole desk (a first name's prefix matches names at the end of the alphabet) — and with
-    more matches than SEARCH_NAME_MATCHES the walk in name order answers the same."""
+    more matches than SEARCH_NAME_MATCHES the walk in name order answers the same. On PostgreSQL a
+    query of one word is answered from the words of names (SEARCH_NAME_WORDS; 0: more words match
+    than that, so the trigram way answers)."""
     monkeypatch.setattr(selectors, "SEARCH_NAME_MATCHES", matches_cap)
     monkeypatch.setattr(selectors, "SEARCH_NAME_FIRST", first_per_result)
+    monkeypatch.setattr(selectors, "SEARCH_NAME_WORDS", words_cap)
     other_inbox = InboxFactory(name="Not ana's")
     for i in range(30):  # names before the matches: the walk passes them
         ConversationFactory(inbox=sms_inbox, contact=ContactFactory(name=f"Aaron {i:02d}"))
