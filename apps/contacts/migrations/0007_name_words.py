@@ -45,12 +45,20 @@ BEGIN
 END $$;
 DROP TRIGGER IF EXISTS contacts_name_words ON contacts_contact;
 CREATE TRIGGER contacts_name_words
-    AFTER INSERT OR DELETE OR UPDATE OF name, merged_into_id ON contacts_contact
+    AFTER INSERT OR DELETE ON contacts_contact
     FOR EACH ROW EXECUTE FUNCTION contacts_name_words_sync();
+-- A save() that writes the same name (every field) leaves the words alone.
+DROP TRIGGER IF EXISTS contacts_name_words_changed ON contacts_contact;
+CREATE TRIGGER contacts_name_words_changed
+    AFTER UPDATE OF name, merged_into_id ON contacts_contact
+    FOR EACH ROW
+    WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.merged_into_id IS DISTINCT FROM NEW.merged_into_id)
+    EXECUTE FUNCTION contacts_name_words_sync();
 """
 
 UNSYNC = """
 DROP TRIGGER IF EXISTS contacts_name_words ON contacts_contact;
+DROP TRIGGER IF EXISTS contacts_name_words_changed ON contacts_contact;
 DROP FUNCTION IF EXISTS contacts_name_words_sync();
 """
 
