@@ -20,7 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 
-from apps.gateways.http_io import address_is_public
+from apps.gateways import http_io
+from apps.gateways.base import TransientSendError
 
 MAX_REDIRECTS = 3
 EXCERPT = 300
@@ -42,32 +43,17 @@ class Answer:
     location: str = ""
 
 
-def resolve(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise Unreachable(f"cannot resolve {host}: {exc}") from exc
-    addresses: list[str] = []
-    for info in infos:
-        address = str(info[4][0])
-        if address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise Unreachable(f"{host} resolves to no address")
-    return addresses
-
-
 def checked_addresses(host: str, port: int, *, private_ok: bool) -> list[str]:
     """The addresses of `host`, all of them allowed; Refused when any is not."""
-    addresses = resolve(host, port)
-    if not private_ok and not settings.WEBHOOKS_ALLOW_PRIVATE:
-        for address in addresses:
-            if not address_is_public(address):
-                raise Refused(
-                    f"{host} resolves to {address}, a private, loopback or reserved address; "
-                    "an admin can allow private destinations for this subscription"
-                )
-    return addresses
+    try:
+        return http_io.checked_addresses(host, port, private_ok=private_ok or settings.WEBHOOKS_ALLOW_PRIVATE)
+    except TransientSendError as exc:  # it does not resolve now
+        raise Unreachable(str(exc)) from exc
+    except http_io.PrivateAddress as exc:
+        raise Refused(
+            f"{host} resolves to {exc.address}, a private, loopback or reserved address; "
+            "an admin can allow private destinations for this subscription"
+        ) from exc
 
 
 class _PinnedHTTP(http.client.HTTPConnection):

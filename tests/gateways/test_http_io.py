@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.gateways.http_io import address_is_public, host_is_public
+from apps.gateways.http_io import PrivateAddress, address_is_public, checked_addresses
 
 
 @pytest.mark.parametrize(
@@ -39,4 +39,6 @@ def test_global_addresses_are_public(address):
 
 
 def test_a_host_that_resolves_to_loopback_is_not_public():
-    assert host_is_public("localhost", 443) is False
+    with pytest.raises(PrivateAddress) as refused:
+        checked_addresses("localhost", 443, private_ok=False)
+    assert refused.value.address in ("127.0.0.1", "::1")

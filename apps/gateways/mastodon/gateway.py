@@ -41,7 +41,7 @@ from apps.gateways.base import (
     payload_value,
 )
 from apps.gateways.email.html import html_to_text
-from apps.gateways.http_io import host_is_public, read_capped
+from apps.gateways.http_io import pinned_get, read_capped
 from apps.gateways.mastodon import client
 from apps.gateways.mastodon.client import MastodonError, MastodonUnreachable, RateLimit
 from apps.gateways.mastodon.models import MastodonAccount
@@ -275,18 +275,14 @@ class MastodonGateway(Gateway):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PermanentSendError("media_url", f"not a web link: {url[:80]}")
         instance_hosts = {a.host for a in MastodonAccount.objects.all()}
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if (
-            parts.netloc.lower() not in instance_hosts
-            and not settings.MASTODON_MEDIA_PRIVATE_ADDRESSES
-            and not host_is_public(parts.hostname, port)
-        ):
-            # A link to another host (a remote server's original) must not make the desk fetch
-            # from its own network; the desk's instance is trusted, wherever it runs.
-            raise PermanentSendError("media_refused", f"{parts.hostname} is not a public address")
+        # A link to another host (a remote server's original) must not make the desk fetch from
+        # its own network (checked on the address connected to); the desk's instance is trusted,
+        # wherever it runs.
+        private_ok = parts.netloc.lower() in instance_hosts or settings.MASTODON_MEDIA_PRIVATE_ADDRESSES
+        refused = PermanentSendError("media_refused", f"{parts.hostname} is not a public address")
         limit = settings.MASTODON_MEDIA_MAX_BYTES
         try:
-            response = requests.get(url, stream=True, timeout=(5, 30), allow_redirects=False)
+            response = pinned_get(url, private_ok=private_ok, refused=refused, timeout=(5, 30))
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientSendError(f"Mastodon media: {exc}") from exc
         with response:

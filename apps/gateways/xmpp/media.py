@@ -9,7 +9,7 @@ import requests
 from django.conf import settings
 
 from apps.gateways.base import PermanentSendError, TransientSendError
-from apps.gateways.http_io import host_is_public, read_capped
+from apps.gateways.http_io import pinned_get, read_capped
 
 TIMEOUT = 20.0
 
@@ -19,13 +19,14 @@ def xmpp_media_fetch(url: str) -> tuple[bytes, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PermanentSendError("media_refused", f"not an http(s) link: {url[:200]}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if not settings.XMPP_MEDIA_PRIVATE_ADDRESSES and not host_is_public(parts.hostname, port):
-        # A customer's link must not make the desk fetch from its own network.
-        raise PermanentSendError("media_refused", f"{parts.hostname} is not a public address")
+    # A customer's link must not make the desk fetch from its own network (checked on the
+    # address connected to, not on a lookup of its own).
+    refused = PermanentSendError("media_refused", f"{parts.hostname} is not a public address")
     limit = settings.XMPP_MEDIA_MAX_BYTES
     try:
-        with requests.get(url, stream=True, timeout=TIMEOUT, allow_redirects=False) as response:
+        with pinned_get(
+            url, private_ok=settings.XMPP_MEDIA_PRIVATE_ADDRESSES, refused=refused, timeout=TIMEOUT
+        ) as response:
             if response.status_code >= 500 or response.status_code == 429:
                 raise TransientSendError(f"HTTP {response.status_code} from {parts.hostname}")
             if response.status_code != 200:
