@@ -10,7 +10,7 @@ undo, delete); the existing contacts are copied in chunks of BACKFILL_CHUNK afte
 in place, each chunk locking its contacts FOR SHARE (a contact renamed meanwhile is copied as it
 now is, and its trigger rewrites it after), so writes to contacts go on while it runs: nothing
 waits longer than one chunk (about a second at 600,000 contacts on a 2-core machine; the whole
-copy took ~30 s there). The migration is not atomic for that reason. SQLite: the tables stay
+copy took 20 s there). The migration is not atomic for that reason. SQLite: the tables stay
 empty.
 """
 
@@ -25,21 +25,27 @@ BACKFILL_CHUNK = 20_000
 # that contains it (apps.api.selectors.NAME_WORD_SEPARATORS is the same set).
 WORDS = r"regexp_split_to_table(upper({name}::text), '[ \t\n\r\f\v]+')"
 
+# One word at a time: as set statements, PostgreSQL took the split for a thousand words and
+# hashed the whole vocabulary for each contact (0.8 ms a contact; now 0.1 ms when its words are
+# known, 0.4 ms when they are new).
 SYNC = f"""
 CREATE OR REPLACE FUNCTION contacts_name_words_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    w_ text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         DELETE FROM contacts_contactnameword WHERE contact_id = OLD.id;
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.merged_into_id IS NULL THEN
-        INSERT INTO contacts_contactnameword (contact_id, word, name)
-        SELECT DISTINCT NEW.id, w, NEW.name FROM {WORDS.format(name="NEW.name")} AS w WHERE w <> ''
-        ON CONFLICT DO NOTHING;
-        -- No unique constraint here, so no waiting on another transaction's new word: two at
-        -- once may both add it (harmless: the search reads distinct words).
-        INSERT INTO contacts_nameword (word)
-        SELECT DISTINCT w FROM {WORDS.format(name="NEW.name")} AS w
-        WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM contacts_nameword v WHERE v.word = w);
+        FOR w_ IN SELECT DISTINCT w FROM {WORDS.format(name="NEW.name")} AS w WHERE w <> '' LOOP
+            INSERT INTO contacts_contactnameword (contact_id, word, name)
+            VALUES (NEW.id, w_, NEW.name) ON CONFLICT DO NOTHING;
+            -- No unique constraint here, so no waiting on another transaction's new word: two at
+            -- once may both add it (harmless: the search reads distinct words).
+            IF NOT EXISTS (SELECT 1 FROM contacts_nameword v WHERE v.word = w_) THEN
+                INSERT INTO contacts_nameword (word) VALUES (w_);
+            END IF;
+        END LOOP;
     END IF;
     RETURN NULL;
 END $$;
