@@ -9,7 +9,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from apps.api.views import conversations as views
 from apps.conversations.models import Message
@@ -48,3 +48,31 @@ def test_a_reply_that_did_not_commit_is_an_error_the_client_retries(api, convers
     retry = api.post(url(conversation), {"body": "On it!", "client_id": "o-2"}, format="json")
     assert retry.status_code == 201
     assert Message.objects.filter(client_id="o-2").count() == 1
+
+
+def test_a_reply_is_answered_201_when_the_database_goes_away_just_after_its_commit(api, conversation):
+    """The answer is written from what was read before the commit (the attachments too): the
+    chaos run saw a stored reply answered 500 when PostgreSQL restarted between the commit and the
+    serializer's read of the attachments."""
+    real = views.message_send
+    gone = {"now": False}
+
+    def committed_then_gone(**kwargs):
+        result = real(**kwargs)
+        gone["now"] = True
+        return result
+
+    def no_database(execute, sql, params, many, context):
+        if gone["now"]:
+            raise OperationalError("consuming input failed: server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with (
+        connection.execute_wrapper(no_database),
+        mock.patch.object(views, "message_send", side_effect=committed_then_gone),
+    ):
+        response = api.post(url(conversation), {"body": "On it!", "client_id": "o-3"}, format="json")
+    assert gone["now"]
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] == Message.objects.get(client_id="o-3").pk
+    assert response.json()["attachments"] == []

@@ -242,7 +242,11 @@ def _stored_after_outage(conversation_id: int, client_id: str | None) -> Message
     while True:
         connection.close()
         try:
-            return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+            return (
+                Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
+                .prefetch_related("attachments")
+                .first()
+            )
         except DATABASE_GONE:
             if time.monotonic() > deadline:
                 return None

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
 from apps.accounts.models import Agent
@@ -141,12 +141,21 @@ def message_send(
         raise InvalidInput("client_id must be 1 to 64 characters", code="invalid_client_id")
     try:
         with transaction.atomic():
-            return _message_send(
+            message, created = _message_send(
                 conversation_id, agent, body, client_id, identity_id, kind, attachments, template, options, take
             )
+            # Its attachments read here, before the commit: the caller's answer is then written
+            # without the database, so a reply that committed is not answered 500 when the
+            # database goes away right after (the chaos run's PostgreSQL restarts).
+            prefetch_related_objects([message], "attachments")
+            return message, created
     except IntegrityError:
         # A concurrent resend with the same client id won the race: return its message.
-        existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+        existing = (
+            Message.objects.filter(conversation_id=conversation_id, client_id=client_id)
+            .prefetch_related("attachments")
+            .first()
+        )
         if client_id and existing:
             return existing, False
         raise
