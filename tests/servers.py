@@ -7,6 +7,7 @@ Celery worker) against the pytest test database and Redis, exactly as an operato
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +22,27 @@ from django.conf import settings
 from django.db import connection
 from twilio.request_validator import RequestValidator
 
+from tests.requires import missing
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def self_signed_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """(certificate, key) files for `name`, valid a day, made by the openssl command (the test is
+    skipped, or fails under REQUIRE_SERVICES, when it is not installed)."""
+    if shutil.which("openssl") is None:
+        missing("the openssl command is not installed (it makes the test certificates)")
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def free_port() -> int:

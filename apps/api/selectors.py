@@ -516,6 +516,24 @@ def _names_matching(agent: Agent, q: str, limit: int, candidates: QuerySet[Conta
     return found
 
 
+def _first_visible(source: str, scope_sql: str) -> str:
+    """The end of a name search's statement: of `source` (id, name: the candidates), the first
+    `%s` by (name, id) with a conversation in the agent's inboxes (`scope_sql`), as contacts; one
+    row with no contact when none is."""
+    return f"""
+        LEFT JOIN LATERAL (
+            SELECT id, name FROM {source} AS sorted
+            WHERE EXISTS (
+                SELECT 1 FROM conversations_conversation v
+                WHERE v.contact_id = sorted.id AND v.inbox_id IN ({scope_sql})
+            )
+            ORDER BY name, id
+            LIMIT %s
+        ) AS s ON true
+        LEFT JOIN contacts_contact c ON c.id = s.id
+        ORDER BY s.name, s.id"""
+
+
 # How many name matches per result the first pass of a name search sorts (see _names_matching).
 SEARCH_NAME_FIRST = 4
 
@@ -536,17 +554,7 @@ def _names_raw(
         )
         SELECT c.id, c.name, c.notes, c.merged_into_id, c.created_at, n.matches
         FROM (SELECT count(*) AS matches FROM m) AS n
-        LEFT JOIN LATERAL (
-            SELECT id, name FROM (SELECT id, name FROM m ORDER BY name, id {top}) AS sorted
-            WHERE EXISTS (
-                SELECT 1 FROM conversations_conversation v
-                WHERE v.contact_id = sorted.id AND v.inbox_id IN ({scope_sql})
-            )
-            ORDER BY name, id
-            LIMIT %s
-        ) AS s ON true
-        LEFT JOIN contacts_contact c ON c.id = s.id
-        ORDER BY s.name, s.id
+        {_first_visible(f"(SELECT id, name FROM m ORDER BY name, id {top})", scope_sql)}
     """
     params = [pattern, SEARCH_NAME_MATCHES + 1, *([first] if first is not None else []), *scope_params, limit]
     return list(Contact.objects.raw(sql, params))
@@ -585,17 +593,7 @@ def _names_by_word(
         )
         SELECT c.id, c.name, c.notes, c.merged_into_id, c.created_at, n.words, n.matches
         FROM (SELECT (SELECT count(*) FROM w) AS words, (SELECT count(*) FROM m) AS matches) AS n
-        LEFT JOIN LATERAL (
-            SELECT id, name FROM m
-            WHERE EXISTS (
-                SELECT 1 FROM conversations_conversation v
-                WHERE v.contact_id = m.id AND v.inbox_id IN ({scope_sql})
-            )
-            ORDER BY name, id
-            LIMIT %s
-        ) AS s ON true
-        LEFT JOIN contacts_contact c ON c.id = s.id
-        ORDER BY s.name, s.id
+        {_first_visible("m", scope_sql)}
     """
     params = [pattern, SEARCH_NAME_WORDS + 1, first, first, *scope_params, limit]
     rows = list(Contact.objects.raw(sql, params))

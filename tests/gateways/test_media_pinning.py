@@ -10,10 +10,8 @@ one made-up name); the connections are real ones to local servers.
 from __future__ import annotations
 
 import errno
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from apps.gateways import http_io
 from apps.gateways.base import TransientSendError
 from apps.gateways.mastodon.gateway import MastodonGateway
 from apps.gateways.xmpp.media import xmpp_media_fetch
-from tests.requires import missing
+from tests.servers import self_signed_certificate
 
 NAME = "media.rebind.test"
 WORLD = {"127.0.0.2", "127.0.0.3"}  # "public" for these tests
@@ -163,22 +161,6 @@ def test_a_checked_address_that_refuses_the_connection_is_followed_by_the_next(
     assert dns.lookups == [NAME]
 
 
-def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        missing("the openssl command is not installed (it makes the test certificates)")
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-            "-addext", f"subjectAltName=DNS:{name}",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 def _serving(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -195,7 +177,7 @@ def _trust(monkeypatch, directory: Path, *certs: Path) -> None:
 def test_https_on_the_checked_address_keeps_the_hosts_name_for_sni_and_the_certificate(
     fetch, servers, dns, no_private_addresses, tmp_path, monkeypatch
 ):
-    cert, key = _certificate(tmp_path, NAME)
+    cert, key = self_signed_certificate(tmp_path, NAME)
     _trust(monkeypatch, tmp_path, cert)
     public, internal = servers(public_tls=_serving(cert, key), internal_tls=_serving(cert, key))
     dns.answers.extend([["127.0.0.2"], ["127.0.0.1"]])
@@ -209,8 +191,8 @@ def test_https_on_the_checked_address_keeps_the_hosts_name_for_sni_and_the_certi
 def test_https_on_the_checked_address_refuses_a_certificate_for_another_name(
     fetch, servers, dns, no_private_addresses, tmp_path, monkeypatch
 ):
-    other_cert, other_key = _certificate(tmp_path, "other.example")
-    cert, key = _certificate(tmp_path, NAME)
+    other_cert, other_key = self_signed_certificate(tmp_path, "other.example")
+    cert, key = self_signed_certificate(tmp_path, NAME)
     _trust(monkeypatch, tmp_path, other_cert, cert)
     # The checked address has a trusted certificate, but for another name; the second lookup's
     # address would have the right one.

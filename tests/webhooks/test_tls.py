@@ -3,29 +3,16 @@ still verified for the URL's host name (a pinned address must not weaken TLS).""
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 
 from apps.webhooks.models import WebhookDelivery
 from apps.webhooks.services import webhook_subscription_create, webhooks_job
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.requires import missing
+from tests.servers import self_signed_certificate
 
 
 def _certificate(tmp_path, name: str):
-    if shutil.which("openssl") is None:
-        missing("the openssl command is not installed (it makes the test certificates)")
-    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-            "-addext", f"subjectAltName=DNS:{name}",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path, name)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return cert, context
