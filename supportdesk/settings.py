@@ -224,6 +224,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 # A broker outage must not hold a webhook answer (Twilio gives up after 15 s and does not
 # retry): publishing gives up quickly, the journal entry is durable and the sweeper re-queues it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_connect_timeout": 2, "socket_timeout": 5}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    # kombu's Redis transport, surviving a teardown path that stopped the worker after a Redis
+    # restart (supportdesk/broker.py).
+    CELERY_BROKER_TRANSPORT = "supportdesk.broker:Transport"
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {
