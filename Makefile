@@ -42,11 +42,9 @@ run: migrate
 
 # Test processes (pytest-xdist): the suite spends most of its time waiting on the servers,
 # sockets and browsers it starts, so three share two cores well. TEST_WORKERS=0: one process.
-# --dist loadgroup: tests marked xdist_group (a module-scoped run such as tests/test_chaos.py)
-# stay on one worker, so the run they share happens once; the rest spread as usual.
 TEST_WORKERS ?= 3
 test: install-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -16,6 +16,32 @@ from tests.factories import AgentFactory, InboxFactory, TeamFactory
 TWILIO_ACCOUNT = "AC" + "1" * 32
 
 
+# Test modules whose tests share one module-scoped run (tests/test_chaos.py: the short chaos
+# run, about two minutes of a whole production layout). Under pytest-xdist each worker that picks
+# one of its tests would start the run again: CI ran it three times at once on two cores and the
+# machine, not the product, missed three of its checks. The scheduler below sends such a module's
+# tests to one worker as one unit. (xdist's own `--dist loadgroup` marks the group by renaming
+# the test's node id, which pytest 9 no longer lets a plugin do: the mark was silently ignored.)
+ONE_WORKER_MODULES = frozenset({"tests/test_chaos.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesOnOneWorker(LoadScopeScheduling):
+        """`--dist load` (every test its own unit), but a module of ONE_WORKER_MODULES is one
+        unit."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModulesOnOneWorker(config, log)
+
+
 class TokenClock:
     """The API token cache's clock (apps/api/authentication.py), moved by the test."""
 

@@ -23,10 +23,7 @@ import pytest
 from bench.chaos.services import missing_binaries
 from tests.servers import ROOT
 
-# One run for the whole module: pytest-xdist's "loadgroup" (Makefile) keeps these tests on one
-# worker. Spread over workers, each would start its own run, and two or three chaos runs at once
-# on two cores measure the machine, not the product.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("chaos")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 MISSING = missing_binaries()
 if MISSING and os.environ.get("REQUIRE_SERVICES") != "1":
