@@ -135,10 +135,21 @@ ITEM_VALUES = tuple(f for f in _ITEM_FIELDS if f not in ("contact__id", "sla__co
 
 def unread_totals(*, agent: Agent) -> dict[str, int]:
     """What waits for this agent: unread customer messages in open (not resolved) conversations
-    assigned to them or to nobody, and in how many conversations; and how many are noise. One query: the kept counts of
-    those rows (conv_unread_idx, index-only) joined to this agent's read markers, no count of messages."""
-    # Noise (triage) waits in nobody's queue: not in these totals, counted on its own (the Noise
-    # view's tab) by the same query.
+    assigned to them or to nobody, and in how many conversations; and how many are noise (the
+    Noise view's tab: noise waits in nobody's queue, so it is counted apart, whoever has it).
+
+    PostgreSQL: one query of kept sums (UnreadTally: the conversations' by inbox and assignee,
+    less the agent's read part), a few rows per inbox whatever the number of open conversations
+    (30,000 at 1M conversations: ~38 ms of PostgreSQL by counting, issue 14). SQLite: counted
+    from the conversations' kept counts."""
+    if connection.vendor == "postgresql":
+        return _unread_from_tally(agent)
+    return _unread_by_counting(agent)
+
+
+def _unread_by_counting(agent: Agent) -> dict[str, int]:
+    """unread_totals counted from every open conversation's kept count (SQLite; and the
+    reference the tally is tested against)."""
     queued = Q(noise=False, unread__gt=0) & (Q(assignee=agent) | Q(assignee__isnull=True))
     rows = _with_unread(
         _conversations_listed(agent=agent).exclude(status=Conversation.Status.RESOLVED),
@@ -154,6 +165,35 @@ def unread_totals(*, agent: Agent) -> dict[str, int]:
         "conversations": totals["conversations"] or 0,
         "noise": totals["noise"] or 0,
     }
+
+
+# The sums of the agent's inboxes (theirs and nobody's conversations; noise whoever has it), less
+# the agent's own read part of the same keys (UnreadTally).
+_UNREAD_FROM_TALLY = """
+SELECT coalesce(sum(CASE WHEN agent_id IS NULL THEN messages ELSE -messages END)
+                    FILTER (WHERE assignee_id = %s OR assignee_id IS NULL), 0),
+       coalesce(sum(CASE WHEN agent_id IS NULL THEN conversations ELSE -conversations END)
+                    FILTER (WHERE assignee_id = %s OR assignee_id IS NULL), 0),
+       coalesce(sum(noise) FILTER (WHERE agent_id IS NULL), 0)
+FROM conversations_unreadtally
+WHERE inbox_id IN ({inboxes}) AND (agent_id IS NULL OR agent_id = %s)
+"""
+
+
+def _unread_from_tally(agent: Agent) -> dict[str, int]:
+    inboxes: QuerySet[Any, Any]
+    if is_supervisor(agent):
+        inboxes = inboxes_visible(agent).values("pk")
+    else:
+        inboxes = Inbox.members.through.objects.filter(agent_id=agent.pk).values("inbox_id")
+    inboxes_sql, inboxes_params = inboxes.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UNREAD_FROM_TALLY.format(inboxes=inboxes_sql),
+            [agent.pk, agent.pk, *inboxes_params, agent.pk],
+        )
+        messages, conversations, noise = cursor.fetchone()
+    return {"messages": int(messages), "conversations": int(conversations), "noise": int(noise)}
 
 
 def conversation_item(*, agent: Agent, conversation_id: int) -> Conversation | None:

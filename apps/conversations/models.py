@@ -251,6 +251,33 @@ class ReadMarker(models.Model):
         indexes = [models.Index(fields=["agent", "conversation", "read_inbound_count"], name="read_marker_unread_idx")]
 
 
+class UnreadTally(models.Model):
+    """Unread totals kept as sums (issue 14), so that reading them does not visit every open
+    conversation an agent could answer (30,000 at 1M conversations).
+
+    Rows with no agent: the customer's messages in conversations not resolved and not noise, by
+    inbox and assignee, how many of those conversations have any, and how many not resolved are
+    noise. Rows of an agent: the part of those messages their read markers cover, and how many
+    of those conversations they have read to the end. An agent's unread is the first less their
+    own (apps.api.selectors.unread_totals).
+
+    PostgreSQL only, kept by triggers on conversations and read markers (migration 0012): each
+    change adds a row with the difference it makes, so writers never wait on one shared row;
+    the bus sweep folds the rows into one per key (apps.conversations.unread). Read as sums.
+    Empty on SQLite, where the totals are counted from the conversations.
+    """
+
+    inbox_id = models.BigIntegerField()
+    assignee_id = models.BigIntegerField(null=True)
+    agent_id = models.BigIntegerField(null=True, help_text="None: the conversations' sums; else what this agent read.")
+    messages = models.BigIntegerField(default=0)
+    conversations = models.BigIntegerField(default=0)
+    noise = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["inbox_id", "agent_id", "assignee_id"], name="unread_tally_key_idx")]
+
+
 class CannedResponse(models.Model):
     """A saved reply an agent inserts with `/shortcut`."""
 

@@ -8,7 +8,6 @@ from apps.bus.models import Event
 from apps.conversations.models import Conversation
 from apps.conversations.services import conversation_update
 from tests.conftest import twilio_params
-from tests.requires import needs_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,36 +62,5 @@ def test_reading_again_writes_no_event(api, agent, post_twilio):
     assert not Event.objects.filter(id__gt=before).exists()
 
 
-@needs_postgres
-def test_the_totals_are_read_from_the_two_unread_indexes_alone(agent, post_twilio):
-    """Every column the totals read is in `conv_unread_idx` and `read_marker_unread_idx`: the
-    query can be answered by index-only scans, without visiting the conversations (at 1M
-    conversations: 97 ms through the table, ~25 ms from the indexes). Sequential and bitmap
-    scans are turned off, which a tiny test table would otherwise get."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from apps.api.selectors import unread_totals
-    from apps.conversations.models import ReadMarker
-
-    conversation = texts(post_twilio, "+14155550101", "one", "two")
-    texts(post_twilio, "+14155550102", "three")
-    ReadMarker.objects.create(agent=agent, conversation=conversation, last_read_seq=1, read_inbound_count=1)
-    with CaptureQueriesContext(connection) as queries:
-        assert unread_totals(agent=agent) == {"messages": 2, "conversations": 2, "noise": 0}
-    (query,) = queries.captured_queries
-    with connection.cursor() as cursor:
-        # VACUUM marks the pages all-visible, as autovacuum does on a desk: index-only scans
-        # are then priced as such.
-        cursor.execute("VACUUM (ANALYZE) conversations_conversation, conversations_readmarker")
-        scans = ("enable_seqscan", "enable_bitmapscan")
-        for scan in scans:
-            cursor.execute(f"SET {scan} = off")
-        try:
-            cursor.execute("EXPLAIN " + query["sql"])
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        finally:
-            for scan in scans:
-                cursor.execute(f"RESET {scan}")
-    assert "Index Only Scan using conv_unread_idx" in plan, plan
-    assert "Index Only Scan using read_marker_unread_idx" in plan, plan
+# How the totals are read on PostgreSQL (the kept tally and the agent's own markers, not every
+# open conversation): tests/api/test_unread_tally.py.

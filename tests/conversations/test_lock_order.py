@@ -8,6 +8,11 @@ an agent marking a conversation read (a new read marker pointing at the conversa
 event lock) while a colleague assigned it (the conversation locked, then waiting for the event
 lock) deadlocked, and PostgreSQL killed one of the two with a 500. Row locks are therefore taken
 FOR NO KEY UPDATE, which a foreign-key check does not wait for.
+
+Since the unread tally (conversations migration 0012), a read marker's change also locks its
+conversation FOR SHARE (its trigger reads the conversation's count), before the event lock: the
+colleague's assignment then waits on the conversation row rather than on the event lock. Either
+way, both must commit.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from tests.requires import needs_postgres
 pytestmark = [pytest.mark.postgres, needs_postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _someone_waits_for_the_event_lock() -> bool:
+def _someone_waits_for_a_lock() -> bool:
+    """The event lock, or a row (a transaction waits for another's transaction id to end)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype IN ('advisory', 'transactionid') AND NOT granted")
         return cursor.fetchone()[0] > 0
 
 
@@ -40,14 +46,15 @@ def test_marking_read_while_a_colleague_assigns_commits_both(receive_sms, agent,
 
     def mark_read() -> int:
         # Holds the event lock (its event is appended) with the read marker's foreign-key check
-        # still pending, until the colleague's assignment has locked the conversation.
+        # still pending, until the colleague's assignment waits for it (or for the conversation
+        # the marker's trigger holds FOR SHARE).
         with transaction.atomic():
             seq = conversation_mark_read(agent_id=other_agent.pk, conversation_id=conversation_id)
             marked.set()
             assert assigning.wait(timeout=10)
             deadline = time.monotonic() + 10
-            while not _someone_waits_for_the_event_lock():
-                assert time.monotonic() < deadline, "the assignment never reached the event lock"
+            while not _someone_waits_for_a_lock():
+                assert time.monotonic() < deadline, "the assignment never waited for the read's locks"
                 time.sleep(0.02)
         return seq
 
