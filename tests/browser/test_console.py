@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from django.contrib.sessions.models import Session
 
 from apps.conversations.models import Message
 from tests.browser.support import open_console, screenshot, wait_for_js
@@ -95,6 +96,21 @@ def test_two_agents_see_arrival_assignment_reply_and_delivery_live(
     finally:
         ana.context.close()
         ben.context.close()
+
+
+def test_a_session_ended_elsewhere_takes_the_console_to_the_sign_in_page(chromium, console_server, manual_inbox, agent):
+    """Signed out on another device (or the session expired): the next request the console
+    makes is refused, and the console goes to the sign-in page, to come back after."""
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        body = unique("Anyone there?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
+        conversation_item(ana.page, body).wait_for()
+        Session.objects.all().delete()
+        conversation_item(ana.page, body).click()
+        ana.page.wait_for_url(re.compile(r".*/console/login/\?next=/console/$"))
+    finally:
+        ana.context.close()
 
 
 def test_messages_that_arrive_while_the_socket_is_down_are_shown_once_in_order(

@@ -16,6 +16,23 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
+// Signing out: the form's own answer takes the page to the sign-in page. A request or the
+// socket that finds the session gone meanwhile must not send the page there a second time,
+// which cancels the first navigation halfway.
+let signingOut = false;
+document.addEventListener(
+  "submit",
+  (event) => {
+    if (event.target instanceof HTMLFormElement && event.target.matches("form.logout")) signingOut = true;
+  },
+  true,
+);
+
+/** The session has ended (signed out elsewhere, expired): back to the sign-in page. */
+export function toSignIn() {
+  if (!signingOut) location.href = "/console/login/?next=/console/";
+}
+
 /** `form` (a FormData: files) is sent as multipart/form-data instead of a JSON `body`. */
 export async function api(path, { method = "GET", body, query, form } = {}) {
   let url = "/api/v1/" + path;
@@ -37,7 +54,7 @@ export async function api(path, { method = "GET", body, query, form } = {}) {
     body: form || (body === undefined ? undefined : JSON.stringify(body)),
   });
   if (response.status === 401) {
-    location.href = "/console/login/?next=/console/";
+    toSignIn();
     throw new ApiError(401, "not_authenticated", "signed out");
   }
   let data = null;
@@ -51,8 +68,7 @@ export async function api(path, { method = "GET", body, query, form } = {}) {
   if (!response.ok) {
     const error = (data && data.error) || {};
     if (response.status === 403 && error.code === "not_authenticated") {
-      // The session ended (signed out elsewhere, expired): back to the sign-in page.
-      location.href = "/console/login/?next=/console/";
+      toSignIn();
     }
     throw new ApiError(response.status, error.code || `http_${response.status}`, error.message || response.statusText, data);
   }

@@ -1,6 +1,8 @@
 // The console socket (README "Console WebSocket"): reconnect with exponential backoff and jitter,
 // resume from the last confirmed position, deliver each event id once.
 
+import { toSignIn } from "./api.js";
+
 const BASE_DELAY = 500;
 const MAX_DELAY = 30000;
 const PING_EVERY = 25000;
@@ -75,7 +77,7 @@ export class ConsoleSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (event.code === 4401) {
-        location.href = "/console/login/?next=/console/";
+        toSignIn();
         return;
       }
       this.schedule();
