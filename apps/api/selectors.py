@@ -14,6 +14,7 @@ import orjson
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
     CharField,
     Count,
@@ -51,11 +52,15 @@ def _conversations_listed(*, agent: Agent) -> QuerySet[Conversation]:
     inboxes, a subquery)` rather than the membership join. The same rows; PostgreSQL plans the
     list's six-table join in 1–4 ms instead of 9–22 ms (measured at 100k conversations), and
     planning was most of the list's database time (issue 14)."""
+    return Conversation.objects.filter(inbox_id__in=_inbox_ids(agent))
+
+
+def _inbox_ids(agent: Agent) -> QuerySet[Any, Any]:
+    """The ids of the inboxes the agent sees, as a subquery: for an agent straight from the
+    membership table, for a supervisor with their teams' inboxes too."""
     if is_supervisor(agent):
-        return Conversation.objects.filter(inbox_id__in=inboxes_visible(agent).values("pk"))
-    return Conversation.objects.filter(
-        inbox_id__in=Inbox.members.through.objects.filter(agent_id=agent.pk).values("inbox_id")
-    )
+        return inboxes_visible(agent).values("pk")
+    return Inbox.members.through.objects.filter(agent_id=agent.pk).values("inbox_id")
 
 
 def _with_unread(qs: QuerySet[Conversation], agent: Agent) -> QuerySet[Conversation]:
@@ -184,12 +189,7 @@ WHERE inbox_id IN ({inboxes}) AND (agent_id IS NULL OR agent_id = %s)
 
 
 def _unread_from_tally(agent: Agent) -> dict[str, int]:
-    inboxes: QuerySet[Any, Any]
-    if is_supervisor(agent):
-        inboxes = inboxes_visible(agent).values("pk")
-    else:
-        inboxes = Inbox.members.through.objects.filter(agent_id=agent.pk).values("inbox_id")
-    inboxes_sql, inboxes_params = inboxes.query.sql_with_params()
+    inboxes_sql, inboxes_params = _inbox_ids(agent).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             _UNREAD_FROM_TALLY.format(inboxes=inboxes_sql),
@@ -257,7 +257,7 @@ def row_compare(fields: tuple[str, str], op: str, values: tuple[Any, int]) -> Fu
     first = values[0] if hasattr(values[0], "resolve_expression") else Value(values[0], output_field=DateTimeField())
     return Func(
         _Row(F(fields[0]), F(fields[1])),
-        _Row(first, Value(values[1])),
+        _Row(first, Value(values[1], output_field=BigIntegerField())),  # ids are bigint: Int8, not Int4
         template="%(expressions)s",
         arg_joiner=f" {op} ",
         output_field=BooleanField(),
@@ -422,7 +422,7 @@ _PAGE_SQL: dict[tuple[Any, ...], _PageSql | None] = {}
 _PAGE_SQL_MAX = 10_000
 # Cursor values no request has: where they land in the compiled parameters is where a page's go.
 _SENTINEL_AT = dt.datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=dt.UTC)
-_SENTINEL_PK = -2_012_345_678  # a 4-byte integer: ids are compared as int4 (psycopg's Int4)
+_SENTINEL_PK = -2_012_345_678
 
 
 def _page_rows(
@@ -448,7 +448,7 @@ def _page_rows(
     assert isinstance(page, _PageSql)
     params = list(page.params)
     if page.at is not None and page.pk is not None:
-        # The id as the ORM adapted the sentinel (an int, or psycopg's Int4).
+        # The id as the ORM adapted the sentinel (psycopg's Int8 on PostgreSQL).
         params[page.at], params[page.pk] = at, type(params[page.pk])(pk)
     with connection.cursor() as cursor:
         cursor.execute(page.sql, params)
