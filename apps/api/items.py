@@ -16,7 +16,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from apps.contacts.models import Identity
+from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Attachment, Conversation, Label, Message
 from apps.sla.events import sla_row_data
 
@@ -57,27 +57,45 @@ def _in(sql: str, ids: set[int]) -> tuple[str, list[int]]:
     return sql.format(ids=", ".join(["%s"] * len(values))), values
 
 
+def _identities_of(cursor: Any, contact_ids: set[int]) -> dict[int, list[dict[str, Any]]]:
+    """The identities of these contacts as ItemIdentitySerializer writes them, by contact, in id
+    order: one query."""
+    identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    cursor.execute(*_in(_IDENTITIES_SQL, contact_ids))
+    for contact_id, pk, kind, address, display, verified, opted_out in cursor.fetchall():
+        identities[contact_id].append(
+            {
+                "id": pk,
+                "kind": kind,
+                "address": address,
+                "display": display,
+                "verified": bool(verified),
+                "opted_out": bool(opted_out),
+            }
+        )
+    return identities
+
+
+def contact_items_data(contacts: list[Contact]) -> list[dict[str, Any]]:
+    """Contacts as ItemContactSerializer writes them (id, name, identities), their identities
+    read with one query: the contact search's answer. Prefetching them instead built a queryset
+    per contact and model instances, about a third of a search's CPU."""
+    if not contacts:
+        return []
+    with connection.cursor() as cursor:
+        identities = _identities_of(cursor, {c.pk for c in contacts})
+    return [{"id": c.pk, "name": c.name, "identities": identities.get(c.pk, [])} for c in contacts]
+
+
 def conversation_items_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of selectors.conversation_item_rows (dicts: the conversation's columns, its contact's
     name, its clock's and `unread`), with their contacts' identities and their labels: two
     queries for any number of rows."""
     if not rows:
         return []
-    identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     labels: dict[int, list[str]] = defaultdict(list)
     with connection.cursor() as cursor:
-        cursor.execute(*_in(_IDENTITIES_SQL, {r["contact_id"] for r in rows}))
-        for contact_id, pk, kind, address, display, verified, opted_out in cursor.fetchall():
-            identities[contact_id].append(
-                {
-                    "id": pk,
-                    "kind": kind,
-                    "address": address,
-                    "display": display,
-                    "verified": bool(verified),
-                    "opted_out": bool(opted_out),
-                }
-            )
+        identities = _identities_of(cursor, {r["contact_id"] for r in rows})
         cursor.execute(*_in(_LABELS_SQL, {r["id"] for r in rows}))
         for conversation_id, name in cursor.fetchall():
             labels[conversation_id].append(name)

@@ -31,7 +31,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce, Concat
 
@@ -621,10 +620,11 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
     """Contacts the agent can see whose name or an identity's address contains `q`.
 
     A phone number typed with spaces, dashes, dots or brackets is matched by its digits
-    ("415 555-0202" finds +14155550202). Merged contacts are left out. At most four queries
-    whatever the number of matches: by name, the identities' contacts, those contacts, and the
-    identities of the answer (five on PostgreSQL when few of the earliest name matches are
-    visible to the agent: see _names_matching).
+    ("415 555-0202" finds +14155550202). Merged contacts are left out. Two queries whatever the
+    number of matches: the contacts by name and the contacts by identity (on PostgreSQL, a third
+    by name when few of the earliest name matches are visible to the agent, see _names_matching,
+    and the setting of apps.core.pg_scans). The answer's identities are read with one more by the
+    view's apps.api.items.contact_items_data.
 
     On PostgreSQL the `UPPER(column) LIKE '%q%'` matches come from GIN trigram indexes (contacts
     migration 0004) and, for a query of one word, from the words of names (migration 0007); see
@@ -662,10 +662,7 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
         identities = reduce(operator.or_, matches).values("contact_id")[:SEARCH_IDENTITY_CANDIDATES]
         by_identity = list(candidates.filter(pk__in=identities)[:limit])
     merged = {c.pk: c for c in by_name + by_identity}
-    rows = sorted(merged.values(), key=lambda c: (c.name, c.pk))[:limit]
-    contacts = list(rows)
-    prefetch_related_objects(contacts, "identities")
-    return contacts
+    return sorted(merged.values(), key=lambda c: (c.name, c.pk))[:limit]
 
 
 # A name search reads at most this many matches from the trigram index before it orders them by

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models import Prefetch
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from apps.api import selectors
+from apps.api.serializers import ItemContactSerializer
 from apps.bus.models import Event
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import Conversation
@@ -220,6 +223,28 @@ def test_search_by_name_address_and_phone_typed_with_spaces(api, agent, two_cust
     assert row["name"] == "Mario Rossi"
     assert [(i["kind"], i["address"], i["verified"]) for i in row["identities"]] == [("phone", "+14155550002", True)]
     assert search(api, "nobody") == []
+
+
+def test_search_answers_what_the_item_contact_serializer_writes(api, agent, sms_inbox):
+    """The search's contacts are written as plain dicts (apps.api.items.contact_items_data); the
+    schema is ItemContactSerializer's, and both write the same JSON."""
+    plain = ContactFactory(name="Quill None")  # no identity at all
+    many = ContactFactory(name="Quill Many")
+    IdentityFactory(contact=many, kind="phone", address="+14155550123", verified=True)
+    IdentityFactory(contact=many, kind="email", address="quill@example.com", display="Q. Many", verified=False)
+    IdentityFactory(contact=many, kind="whatsapp", address="+14155550123", opted_out=True)
+    one = ContactFactory(name="Quill Zoë 東京")
+    IdentityFactory(contact=one, kind="email", address="zoe@example.com")
+    for contact in (plain, many, one):
+        ConversationFactory(inbox=sms_inbox, contact=contact)
+    response = api.get("/api/v1/contacts", {"q": "quill"})
+    assert response.status_code == 200
+    contacts = Contact.objects.filter(pk__in=[many.pk, plain.pk, one.pk]).prefetch_related(
+        Prefetch("identities", queryset=Identity.objects.order_by("id"))
+    )
+    expected = ItemContactSerializer(sorted(contacts, key=lambda c: (c.name, c.pk)), many=True).data
+    assert response.content == JSONRenderer().render({"results": expected})
+    assert [len(c["identities"]) for c in response.json()["results"]] == [3, 0, 1]
 
 
 def test_search_sees_only_the_agents_inboxes_and_no_merged_contacts(api, agent, two_customers, sms_inbox):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from apps.api import selectors
 from apps.api.errors import error_response
-from apps.api.items import conversation_items_data, messages_data
+from apps.api.items import contact_items_data, conversation_items_data, messages_data
 from apps.api.renderers import FAST_RENDERERS
 from apps.api.serializers import (
     ContactMergeRequestSerializer,
@@ -32,6 +32,8 @@ def _contact(request: Request, pk: int) -> Response:
 
 
 class ContactSearchView(BaseAPIView):
+    renderer_classes = FAST_RENDERERS
+
     @extend_schema(
         operation_id="contacts_search",
         parameters=[
@@ -49,7 +51,7 @@ class ContactSearchView(BaseAPIView):
     )
     def get(self, request: Request) -> Response:
         rows = selectors.contact_search(agent=_agent(request), q=request.query_params.get("q", ""))
-        return Response({"results": ItemContactSerializer(rows, many=True).data})
+        return Response({"results": contact_items_data(rows)})
 
 
 class ContactDetailView(BaseAPIView):
