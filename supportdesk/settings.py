@@ -164,6 +164,19 @@ DATABASE_JIT = env.str("DATABASE_JIT", default="off")
 if "postgresql" in _engine and DATABASE_JIT in ("on", "off"):
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit={DATABASE_JIT}".strip()
+# PostgreSQL's parallel query starts worker processes for a scan it expects to be long: the list's
+# due walk at 1M conversations took 2 workers and 16-20 ms, against 2.2 ms in the backend alone,
+# and 8 clients at once queued on the workers (bench/reads.py). The desk's queries are short and
+# many run at once, so each connection asks for no workers: 0 (default), a number of workers per
+# query, or "server" for the server's max_parallel_workers_per_gather.
+DATABASE_PARALLEL_WORKERS = env.str("DATABASE_PARALLEL_WORKERS", default="0")
+if "postgresql" in _engine and DATABASE_PARALLEL_WORKERS != "server":
+    if not DATABASE_PARALLEL_WORKERS.isdigit():
+        raise ImproperlyConfigured("DATABASE_PARALLEL_WORKERS is a number of workers (0: none) or 'server'.")
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (
+        f"{_options.get('options', '')} -c max_parallel_workers_per_gather={DATABASE_PARALLEL_WORKERS}".strip()
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Agent"

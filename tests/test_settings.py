@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.requires import needs_redis
+from tests.requires import needs_postgres, needs_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,3 +225,25 @@ def test_cache_key_prefix_can_be_set_apart_from_the_channel_prefix():
     _deployment(user, ip, fail=True, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-c-{run}")
     assert _deployment(user, ip, fail=False, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-d-{run}")[0] == "0"
     assert _deployment(user, ip, fail=False, CHANNEL_LAYER_PREFIX="asgi", CACHE_KEY_PREFIX=f"desk-c-{run}")[0] == "5"
+
+
+# --- PostgreSQL connection settings (issue 14) ------------------------------------------------
+
+
+@needs_postgres
+@pytest.mark.django_db
+def test_postgres_connections_ask_for_no_parallel_workers():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == "0"
+
+
+def test_parallel_workers_is_a_number_or_server():
+    pg = "postgres://postgres@127.0.0.1:5432/x"
+    refused = _load_settings(DATABASE_URL=pg, DATABASE_PARALLEL_WORKERS="many")
+    assert refused.returncode != 0
+    assert "DATABASE_PARALLEL_WORKERS is a number of workers" in refused.stderr
+    for value in ("server", "2"):
+        assert _load_settings(DATABASE_URL=pg, DATABASE_PARALLEL_WORKERS=value).returncode == 0
