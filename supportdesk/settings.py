@@ -169,6 +169,9 @@ if "postgresql" in _engine and DATABASE_JIT in ("on", "off"):
 # and 8 clients at once queued on the workers (bench/reads.py). The desk's queries are short and
 # many run at once, so each connection asks for no workers: 0 (default), a number of workers per
 # query, or "server" for the server's max_parallel_workers_per_gather.
+# The list page's statements are prepared on each connection (apps/core/pg_prepared.py): planning
+# was most of their time. 0 behind a pooler in transaction mode, which cannot keep them.
+DATABASE_PREPARE = env.bool("DATABASE_PREPARE", default=True)
 DATABASE_PARALLEL_WORKERS = env.str("DATABASE_PARALLEL_WORKERS", default="0")
 if "postgresql" in _engine and DATABASE_PARALLEL_WORKERS != "server":
     if not DATABASE_PARALLEL_WORKERS.isdigit():

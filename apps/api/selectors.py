@@ -39,6 +39,7 @@ from apps.accounts.permissions import inbox_scope, inboxes_visible, is_superviso
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
+from apps.core.pg_prepared import prepared_cursor
 from apps.core.pg_scans import index_scans
 from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
 
@@ -450,7 +451,7 @@ def _page_rows(
     if page.at is not None and page.pk is not None:
         # The id as the ORM adapted the sentinel (psycopg's Int8 on PostgreSQL).
         params[page.at], params[page.pk] = at, type(params[page.pk])(pk)
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:  # planned once per connection (apps.core.pg_prepared)
         cursor.execute(page.sql, params)
         rows: Iterable[Any] = cursor.fetchall()
     if page.width is not None:
