@@ -8,6 +8,7 @@ import datetime as dt
 import random
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.models import Agent
@@ -105,8 +106,8 @@ def test_every_page_is_the_orm_querys_page(monkeypatch):
     selectors._PAGE_SQL.clear()
     walk(ana, {"view": "all", "sort": "waiting"}, 4)
     pages = [page for page in selectors._PAGE_SQL.values() if page is not None]
-    assert any(page.pk is not None for page in pages)
-    assert any(page.pk is None for page in pages)
+    assert any(page.pk_type is not None for page in pages)
+    assert any(page.pk_type is None for page in pages)
     assert all(page.converters for page in pages)  # last_message, JSON
 
 
@@ -128,3 +129,37 @@ def test_the_due_pages_end_when_a_resolved_conversation_still_has_a_due_time():
     pages = walk(ana, {"view": "all", "sort": "due"}, 1)
 
     assert [[row["id"] for row in rows] for rows, _ in pages] == [[due_soon.pk], [just_resolved.pk], [nothing_due.pk]]
+
+
+def test_a_filters_value_is_written_into_the_statement_and_the_cursor_is_not():
+    """The page's statement is prepared (apps.core.pg_prepared): a filter's value left as a
+    parameter would share one generic plan with every other value (a channel no conversation has
+    was read by walking all of them). Written in, each value has a statement of its own; only
+    the cursor's time and id are parameters."""
+    agent = AgentFactory()
+    inbox = InboxFactory()
+    inbox.members.add(agent)
+    for _ in range(3):
+        ConversationFactory(inbox=inbox, last_channel="phone")
+    selectors._PAGE_SQL.clear()
+    for channel in ("phone", "email"):
+        rows, cursor = selectors.conversation_list(agent=agent, channel=channel, limit=2)
+        if cursor:
+            selectors.conversation_list(agent=agent, channel=channel, limit=2, before=cursor)
+    pages = {key: page for key, page in selectors._PAGE_SQL.items() if page is not None}
+    assert len(pages) == 3  # phone's first and next page, email's first page
+    for page in pages.values():
+        placeholders = page.sql.replace("%%", "").count("%s")
+        assert placeholders == (2 if page.pk_type is not None else 0)
+    texts = [page.sql for page in pages.values()]
+    assert sum("'phone'" in text for text in texts) == 2
+    assert sum("'email'" in text for text in texts) == 1
+
+
+def test_inlined_values_keep_their_percent_signs_and_quotes():
+    sql = "SELECT %s, %s, '100%%', %s WHERE x LIKE %s"
+    inlined = selectors._inline(sql, ["50% off", "O'Brien", 7, "%a_b%"], keep=(2,))
+    assert inlined == "SELECT '50%% off', 'O''Brien', '100%%', %s WHERE x LIKE '%%a_b%%'"
+    with connection.cursor() as cursor:
+        cursor.execute(inlined.replace(" WHERE x LIKE '%%a_b%%'", ""), [7])
+        assert cursor.fetchone() == ("50% off", "O'Brien", "100%", 7)
