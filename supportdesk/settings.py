@@ -114,6 +114,12 @@ ASGI_APPLICATION = "supportdesk.asgi.application"
 # The API's GET/HEAD requests run through Django's synchronous handler in this many threads per
 # process (apps/core/sync_http.py, issue 14); 0: every request through the ASGI handler.
 SYNC_HTTP_THREADS = env.int("SYNC_HTTP_THREADS", default=16)
+# How long `manage.py serve` keeps an idle HTTP/1.1 connection open (uvicorn's own default is 5 s).
+# It must outlast the idle timeout of whatever sits in front and reuses connections (nginx's
+# upstream keepalive_timeout, 60 s in docker/nginx.conf; a cloud load balancer's, often 60 s):
+# otherwise the proxy can send a request down a connection the server is closing, and nginx
+# answers that POST with a 502 it does not retry, a webhook turned away at the door.
+HTTP_KEEPALIVE_SECONDS = env.int("HTTP_KEEPALIVE_SECONDS", default=75)
 # An API token that authenticated is remembered this many seconds per process (token -> agent,
 # apps/api/authentication.py): a revoked token or deactivated agent is refused within that; 0: off.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=5.0)

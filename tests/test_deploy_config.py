@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -324,6 +325,16 @@ def test_nginx_gives_each_request_an_id_and_keeps_metrics_inside():
     assert re.search(r"proxy_set_header\s+X-Request-ID\s+\$request_id;", direct_directives(server))
     metrics = nginx_block(server, r"location\s+=\s+/metrics")
     assert re.search(r"return\s+404;", metrics) and "proxy_pass" not in metrics
+
+
+def test_nginx_drops_an_idle_upstream_connection_before_the_web_process_does():
+    """nginx reuses upstream connections; one the web process closes first can take a request
+    in flight, and nginx answers a POST (a webhook) that fails so with a 502 and no retry."""
+    upstream = nginx_block(nginx_text(), r"upstream\s+\w+")
+    assert re.search(r"\bkeepalive\s+\d+;", upstream)
+    timeout = re.search(r"\bkeepalive_timeout\s+(\d+)s;", upstream)
+    assert timeout, "state the upstream idle timeout (nginx's default is 60 s)"
+    assert int(timeout.group(1)) < settings.HTTP_KEEPALIVE_SECONDS
 
 
 # --- docker/Dockerfile -----------------------------------------------------------------------

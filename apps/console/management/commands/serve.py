@@ -129,6 +129,8 @@ class Command(BaseCommand):
             ws_ping_timeout=30.0,
             ws_per_message_deflate=False,
             backlog=4096,
+            # Longer than the load balancer's idle timeout (settings.HTTP_KEEPALIVE_SECONDS).
+            timeout_keep_alive=settings.HTTP_KEEPALIVE_SECONDS,
             # Open console sockets must not hold a deploy (or `docker stop`) hostage.
             timeout_graceful_shutdown=10,
         )
