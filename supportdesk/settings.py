@@ -163,29 +163,33 @@ elif "postgresql" in _engine and env.bool("DATABASE_POOL", default=True):
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": 10,
     }
+
+
+def _postgres_session_setting(name: str, value: str) -> None:
+    """Set a PostgreSQL setting on every connection (libpq's `options`, at connect time)."""
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c {name}={value}".strip()
+
+
 # PostgreSQL's JIT compiles a big query's plan on every call (tens of ms); the desk's reads are
 # short index scans that never win that back (bench/reads.py --jit). "off" (default) or "on" sets
 # it per connection; "server" leaves the server's setting.
 DATABASE_JIT = env.str("DATABASE_JIT", default="off")
 if "postgresql" in _engine and DATABASE_JIT in ("on", "off"):
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = f"{_options.get('options', '')} -c jit={DATABASE_JIT}".strip()
+    _postgres_session_setting("jit", DATABASE_JIT)
 # PostgreSQL's parallel query starts worker processes for a scan it expects to be long: the list's
 # due walk at 1M conversations took 2 workers and 16-20 ms, against 2.2 ms in the backend alone,
 # and 8 clients at once queued on the workers (bench/reads.py). The desk's queries are short and
 # many run at once, so each connection asks for no workers: 0 (default), a number of workers per
 # query, or "server" for the server's max_parallel_workers_per_gather.
-# The list page's statements are prepared on each connection (apps/core/pg_prepared.py): planning
-# was most of their time. 0 behind a pooler in transaction mode, which cannot keep them.
-DATABASE_PREPARE = env.bool("DATABASE_PREPARE", default=True)
 DATABASE_PARALLEL_WORKERS = env.str("DATABASE_PARALLEL_WORKERS", default="0")
 if "postgresql" in _engine and DATABASE_PARALLEL_WORKERS != "server":
     if not DATABASE_PARALLEL_WORKERS.isdigit():
         raise ImproperlyConfigured("DATABASE_PARALLEL_WORKERS is a number of workers (0: none) or 'server'.")
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = (
-        f"{_options.get('options', '')} -c max_parallel_workers_per_gather={DATABASE_PARALLEL_WORKERS}".strip()
-    )
+    _postgres_session_setting("max_parallel_workers_per_gather", DATABASE_PARALLEL_WORKERS)
+# The list page's statements are prepared on each connection (apps/core/pg_prepared.py): planning
+# was most of their time. 0 behind a pooler in transaction mode, which cannot keep them.
+DATABASE_PREPARE = env.bool("DATABASE_PREPARE", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Agent"
