@@ -605,10 +605,10 @@ SEARCH_IDENTITY_CANDIDATES = 500
 _PHONE_LIKE = re.compile(r"[\d\s().+-]+")
 
 
-def _identity_matches(q: str) -> list[QuerySet[Identity]]:
+def _identity_matches(q: str) -> tuple[list[QuerySet[Identity]], list[str]]:
     """Identities whose address or display contains `q`, as separate querysets (see
     contact_search); for a phone number typed any way, also the number normalised as receiving
-    does (E.164, apps.gateways.phones) and its digits."""
+    does (E.164, apps.gateways.phones) and its digits. And the fragments they look for."""
     identities = Identity.objects.all()
     address = identities.filter(address__icontains=q)
     if "@" in q and connection.vendor == "postgresql":
@@ -621,6 +621,7 @@ def _identity_matches(q: str) -> list[QuerySet[Identity]]:
             whole = Concat("address", Value(""), output_field=CharField())
             address = identities.alias(whole=whole).filter(address__icontains=local, whole__icontains=q)
     matches = [address, identities.filter(display__icontains=q)]
+    fragments = [q]
     if _PHONE_LIKE.fullmatch(q):
         digits = re.sub(r"\D", "", q)
         if len(digits) >= SEARCH_MIN_CHARS and digits != q:
@@ -628,13 +629,14 @@ def _identity_matches(q: str) -> list[QuerySet[Identity]]:
                 matches[0] = identities.filter(address__icontains=digits)
             else:
                 matches.append(identities.filter(address__icontains=digits))
+            fragments.append(digits)
         try:
             e164 = normalize_phone(q)
         except InvalidPhoneNumber:
             pass
         else:
             matches.append(identities.filter(kind__in=_PHONE_KINDS, address=e164))
-    return matches
+    return matches, fragments
 
 
 _PHONE_KINDS = [Identity.Kind.PHONE, Identity.Kind.WHATSAPP]
@@ -673,14 +675,14 @@ def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[C
     # it scanned the table instead until it had found enough ("kowalski" at 1.2M identities:
     # 27 ms, then 4 ms this way).
     #
-    # And with sequential scans off (apps.core.pg_scans): for a fragment it thinks common, the
-    # planner would scan the table until the 500th match, and where that scan starts and stops
-    # varies ("len" under 8 clients: 5 ms, or 333 ms about one request in ten).
-    matches = _identity_matches(q)
+    # And from the trigram index, not by a scan that stops at the 500th match (apps.core.pg_scans):
+    # where that scan starts and stops varies ("len" under 8 clients: 5 ms, or 333 ms about one
+    # request in ten). Not for a fragment of two characters, which has no trigram to look up.
+    matches, fragments = _identity_matches(q)
     if connection.vendor == "postgresql":
         first, *rest = [match.values("contact_id")[:SEARCH_IDENTITY_CANDIDATES] for match in matches]
         identities = first.union(*rest, all=True)[:SEARCH_IDENTITY_CANDIDATES]
-        with index_scans():
+        with index_scans(*fragments):
             by_identity = list(candidates.filter(_InArray(F("pk"), ArraySubquery(identities)))[:limit])
     else:  # SQLite (no LIMIT inside a UNION there, and no index to choose): one OR
         identities = reduce(operator.or_, matches).values("contact_id")[:SEARCH_IDENTITY_CANDIDATES]

@@ -11,7 +11,9 @@ estimate that cannot know where the matches lie:
   is, so under load the same query read 607,000 rows (333 ms), about one request in ten, and
   gave other rows as its first N each time.
 Only the first is bounded, so these queries run with sequential scans disabled for their
-transaction (the planner still uses one where nothing else can answer).
+transaction (the planner still uses one where nothing else can answer) — when the index can
+answer: a fragment of fewer than three characters has no trigram, and the trigram index returns
+every row for it ("an": all 1.2M identities, 970 ms, against 19 ms for the scan that stops).
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+# A trigram is three characters: a shorter fragment cannot be looked up in a trigram index.
+TRIGRAM = 3
+
 
 @contextmanager
-def index_scans() -> Iterator[None]:
-    """Inside: no sequential scans where an index can answer (PostgreSQL; elsewhere nothing).
+def index_scans(*fragments: str) -> Iterator[None]:
+    """Inside: no sequential scans where an index can answer (PostgreSQL; elsewhere nothing), or
+    nothing either when one of the `fragments` matched with LIKE is too short for a trigram index.
 
     A transaction of its own in autocommit (the setting ends with it); inside a caller's
     transaction, the caller's setting is restored on the way out."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or any(len(f) < TRIGRAM for f in fragments):
         yield
         return
     outer = connection.in_atomic_block

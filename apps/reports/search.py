@@ -30,7 +30,7 @@ from apps.accounts.models import Agent, Inbox
 from apps.contacts.models import Contact, Identity
 from apps.conversations.models import Conversation, Message
 from apps.core.errors import DomainError, InvalidInput
-from apps.core.pg_scans import index_scans
+from apps.core.pg_scans import TRIGRAM, index_scans
 from apps.core.search_vectors import FTS_CONFIG, contact_vector, message_vector
 from apps.reports.permissions import inbox_ids_visible
 
@@ -276,13 +276,13 @@ def contact_search_text(
     # The first CONTACT_CANDIDATES matches the index gives (no order: a bitmap scan that stops),
     # then the visible ones by name. Ordering the matches by name instead lets the planner walk
     # every contact in name order testing each, for a word no contact has.
-    with index_scans():  # the index's, not a sequential scan's first ones (apps.core.pg_scans)
-        candidates = list(by_text.values_list("id", flat=True)[:CONTACT_CANDIDATES])
-    found: list[Contact] = list(base.filter(pk__in=candidates).filter(Exists(visible)).order_by("name", "id")[:limit])
+    # All from the indexes, not from a sequential scan's first ones (apps.core.pg_scans).
     address = q.strip()
-    if len(address) >= 3 and not parsed.excluded:  # an address typed in part: trigram-indexed
-        by_address = Identity.objects.filter(address__icontains=address).values("contact_id")[:200]
-        with index_scans():
+    with index_scans():
+        candidates = list(by_text.values_list("id", flat=True)[:CONTACT_CANDIDATES])
+        found = list(base.filter(pk__in=candidates).filter(Exists(visible)).order_by("name", "id")[:limit])
+        if len(address) >= TRIGRAM and not parsed.excluded:  # an address typed in part: trigram-indexed
+            by_address = Identity.objects.filter(address__icontains=address).values("contact_id")[:200]
             found += list(base.filter(pk__in=by_address).filter(Exists(visible)).order_by("name", "id")[:limit])
     unique = {c.pk: c for c in found}
     return sorted(unique.values(), key=lambda c: (c.name.lower(), c.pk))[:limit]

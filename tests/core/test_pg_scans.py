@@ -79,3 +79,21 @@ def test_the_contact_search_reads_its_identity_matches_without_sequential_scans(
     assert len(identity_side) == 1, statements
     assert "set_config('enable_seqscan', 'off', true)" in statements[identity_side[0] - 1]
     assert _seqscan() == "on"  # and not after it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fragment_too_short_for_a_trigram_keeps_the_scan_that_stops(agent, sms_inbox):
+    """Two characters have no trigram: the trigram index would return every row for them ("an":
+    all 1.2M identities, 970 ms), so their statement is left to the planner."""
+    with index_scans("an"):
+        assert _seqscan() == "on"
+        assert not connection.in_atomic_block
+    with index_scans("ana", "4155"):
+        assert _seqscan() == "off"
+    contact = Contact.objects.create(name="Ana Park")
+    Identity.objects.create(contact=contact, kind="email", address="ana@example.com")
+    ConversationFactory(inbox=sms_inbox, contact=contact)
+    for q, turned_off in (("an", False), ("ana", True), ("4-1", False), ("(41)", False), ("41 5", True)):
+        with CaptureQueriesContext(connection) as ctx:
+            contact_search(agent=agent, q=q)
+        assert any("set_config('enable_seqscan'" in (s["sql"] or "") for s in ctx.captured_queries) == turned_off, q
