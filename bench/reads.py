@@ -173,6 +173,7 @@ async def reads(client: Client, info: dict[str, Any], deep: int) -> list[tuple[s
         ("search surname", last),
         ("search full name", contact["name"]),
         ("search first name prefix", first[:3].lower()),
+        ("search two letters", first[:2].lower()),  # the shortest query: no trigram to look up
         ("search email", email),
         ("search email part", email.split("@")[0][-8:]),
         ("search phone E.164", phone),
