@@ -620,6 +620,11 @@ def _identity_matches(q: str) -> tuple[list[QuerySet[Identity]], list[str]]:
         if len(local) >= 3:
             whole = Concat("address", Value(""), output_field=CharField())
             address = identities.alias(whole=whole).filter(address__icontains=local, whole__icontains=q)
+    if connection.vendor == "postgresql" and any(c in NAME_WORD_SEPARATORS for c in q):
+        # What contains whitespace is only inside an address that has some: the few such
+        # addresses have a trigram index of their own (contacts migration 0008), where the
+        # whole address index would offer every address having the words' trigrams.
+        address = address.filter(address__regex=SPACED_ADDRESS)
     matches = [address, identities.filter(display__icontains=q)]
     fragments = [q]
     if _PHONE_LIKE.fullmatch(q):
@@ -640,6 +645,9 @@ def _identity_matches(q: str) -> tuple[list[QuerySet[Identity]], list[str]]:
 
 
 _PHONE_KINDS = [Identity.Kind.PHONE, Identity.Kind.WHATSAPP]
+# The condition of the partial index of addresses with whitespace (contacts migration 0008):
+# PostgreSQL's `\s`, which every character of NAME_WORD_SEPARATORS matches.
+SPACED_ADDRESS = r"\s"
 
 
 def contact_search(*, agent: Agent, q: str, limit: int = SEARCH_LIMIT) -> list[Contact]:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+
+from apps.core.json_fields import FastJSONField
 
 
 class InboundEntry(models.Model):
@@ -133,7 +137,7 @@ class Event(models.Model):
     agent_id = models.BigIntegerField(
         null=True, blank=True, help_text="Visible to this agent only (a mention, a notification)."
     )
-    data = models.JSONField(default=dict)
+    data = FastJSONField(default=dict)  # read by orjson: pages of the log are read whole
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -143,9 +147,9 @@ class Event(models.Model):
         ]
 
     def as_frame(self) -> dict:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "conversation": self.conversation_id,
-            "data": self.data,
-        }
+        return event_frame(self.id, self.type, self.conversation_id, self.data)
+
+
+def event_frame(id_: int, type_: str, conversation_id: int | None, data: Any) -> dict[str, Any]:
+    """An event as consoles receive it (a socket frame, an item of `GET /api/v1/events`)."""
+    return {"id": id_, "type": type_, "conversation": conversation_id, "data": data}

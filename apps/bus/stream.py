@@ -32,7 +32,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Max
 
 from apps.bus import doorbell
-from apps.bus.models import Event
+from apps.bus.models import Event, event_frame
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class StreamEvent:
     data: dict[str, Any]
 
     def as_frame(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "conversation": self.conversation_id, "data": self.data}
+        return event_frame(self.id, self.type, self.conversation_id, self.data)
 
 
 class StreamListener(Protocol):

@@ -225,6 +225,23 @@ def test_search_by_name_address_and_phone_typed_with_spaces(api, agent, two_cust
     assert search(api, "nobody") == []
 
 
+def test_search_with_spaces_finds_an_address_with_spaces(api, agent, sms_inbox):
+    """A query with whitespace looks among the addresses that have some (on PostgreSQL their own
+    partial index, contacts migration 0008): a site's user id may have spaces, and is found."""
+    site_user = ContactFactory(name="Someone")
+    IdentityFactory(contact=site_user, kind="user_id", address="Member 42 Gold", verified=True)
+    ConversationFactory(inbox=sms_inbox, contact=site_user)
+    named = ContactFactory(name="Lena Kowalski")
+    IdentityFactory(contact=named, kind="email", address="lena.kowalski@example.com", verified=False)
+    ConversationFactory(inbox=sms_inbox, contact=named)
+
+    assert [c["id"] for c in search(api, "member 42")] == [site_user.pk]
+    assert [c["id"] for c in search(api, "42 gold")] == [site_user.pk]
+    assert [c["id"] for c in search(api, "lena kowalski")] == [named.pk]  # by name
+    assert [c["id"] for c in search(api, "lena.kowalski")] == [named.pk]  # by address
+    assert search(api, "lena  kowalski") == []  # two spaces: in neither
+
+
 def test_search_answers_what_the_item_contact_serializer_writes(api, agent, sms_inbox):
     """The search's contacts are written as plain dicts (apps.api.items.contact_items_data); the
     schema is ItemContactSerializer's, and both write the same JSON."""

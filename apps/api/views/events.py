@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.errors import error_response
+from apps.api.renderers import FAST_RENDERERS
 from apps.api.serializers import (
     EventPageSerializer,
 )
@@ -16,6 +17,8 @@ from apps.console.selectors import agent_inbox_ids, events_after
 
 
 class EventListView(BaseAPIView):
+    renderer_classes = FAST_RENDERERS
+
     @extend_schema(
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
         operation_id="events_list",
