@@ -70,3 +70,15 @@ def test_migrations_see_djangos_field():
     name, path, args, kwargs = Event._meta.get_field("data").deconstruct()
     assert (name, path, kwargs) == ("data", "django.db.models.JSONField", {"default": dict})
     assert isinstance(Event._meta.get_field("data"), models.JSONField)
+
+
+def test_the_list_pages_plain_json_fields_read_long_numbers_as_django_does():
+    # apps.api.selectors._fast_json (a list page's last_message) decodes through the same rule.
+    from apps.api.selectors import _fast_json
+
+    converter = _fast_json(models.JSONField().from_db_value)
+    long_number = '{"n": 123456789012345678901234567890, "ok": [1, 2.5]}'
+    assert converter(long_number, None, connection) == json.loads(long_number)
+    assert type(converter(long_number, None, connection)["n"]) is int
+    assert converter('{"a": "\\ud800"}', None, connection) == json.loads('{"a": "\\ud800"}')
+    assert converter(None, None, connection) is None
