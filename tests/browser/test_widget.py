@@ -471,7 +471,9 @@ def test_a_refused_message_fails_and_is_sent_once_on_retry(chromium, desk, inbox
         assert failed.count() >= 1  # 7 in at most two 2 s windows: at least 4 in one of them
         assert "too fast" in failed.first.inner_text()
         deadline = time.monotonic() + 30
-        while failed.count() or visitor.q("li.msg.mine[data-state=sending]").count():
+        # One snapshot of every state per look: counting the failed and then the sending ones
+        # in two reads let a retry that went from sending to failed between them end the loop.
+        while not all(state.startswith("sent: ") for state in visitor.states()):
             assert time.monotonic() < deadline, visitor.states()
             time.sleep(1.0)
             for _ in range(failed.count()):
