@@ -11,9 +11,12 @@ from apps.accounts.models import Inbox
 from apps.api import authentication as api_authentication
 from apps.dispatch.config import config_reset, routing_config
 from apps.triage.services import triage_cache_reset, triage_retrain_timer_reset
+from tests import flush, machine
 from tests.factories import AgentFactory, InboxFactory, TeamFactory
 
 TWILIO_ACCOUNT = "AC" + "1" * 32
+
+flush.install()  # a transactional test's teardown empties PostgreSQL by DELETE (tests/flush.py)
 
 
 # Test modules whose tests share one module-scoped run (tests/test_chaos.py: the short chaos
@@ -40,6 +43,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return module if module in ONE_WORKER_MODULES else nodeid
 
     return ModulesOnOneWorker(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _machine_shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every test runs under a shared hold of the machine; a `machine_alone` module's tests take
+    it alone where they need it (tests/machine.py)."""
+    if request.node.get_closest_marker("machine_alone") is not None:
+        yield
+        return
+    with machine.shared(tmp_path_factory):
+        yield
 
 
 class TokenClock:
