@@ -4,7 +4,7 @@ Django's TransactionTestCase ends each test with `manage.py flush`: a TRUNCATE o
 (about 0.65 s for our 77 tables on this machine: TRUNCATE takes each table's strongest lock and
 rewrites its files) and then the post_migrate signal, which reads every app's content types and
 permissions back (about 0.45 s). With some 700 transactional tests that is over ten minutes of
-the suite's run.
+the test processes' time, on a machine whose two cores they share.
 
 `fast_teardown` replaces it where it safely can: one batch of DELETEs, with triggers (foreign
 keys included) off for the transaction, of every table but the content types and permissions,

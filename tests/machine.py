@@ -1,15 +1,15 @@
 """The machine to itself for a test that measures the product's speed under faults.
 
 The short chaos run (tests/test_chaos.py) checks a promise with a clock in it: after every fault,
-a new message reaches the console within 5 s. Under pytest-xdist the other worker kept running
-its own tests beside it (a browser, a server process, a flush), and on two cores the chaos run's
-recovery was then measured on a machine it had a third of: 5.5 s once, where alone it takes 1 s
-at most. The other worker's timing-sensitive browser tests suffered from the chaos run as well.
+a new message reaches the console within 5 s. Under pytest-xdist the other workers (`make test`
+runs three) kept running their own tests beside it (browsers, server processes, flushes), and on
+two cores the chaos run's recovery was then measured on a small share of the machine: 5.5 s once,
+where alone it takes 1 s at most. Their timing-sensitive browser tests suffered from it as well.
 
 So every test holds a shared lock on one file of the run while it runs (its fixtures included),
 and a test that wants the machine alone takes it exclusively, for as long as it needs it. A
 second file is the gate: the one who wants the machine closes it first, so that the other
-worker, which takes a shared lock again between every two tests, cannot keep it waiting.
+workers, which take a shared lock again between every two tests, cannot keep it waiting.
 """
 
 from __future__ import annotations

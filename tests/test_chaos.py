@@ -25,7 +25,7 @@ from tests import machine
 from tests.servers import ROOT
 
 # The run has the machine alone (tests/machine.py): its 5 s recovery bound is the product's on
-# this machine, not on a third of it beside the other worker's browser tests.
+# this machine, not on a share of it beside the other workers' browser tests.
 pytestmark = [pytest.mark.slow, pytest.mark.machine_alone, pytest.mark.timeout(900)]
 
 MISSING = missing_binaries()
