@@ -682,6 +682,50 @@ def test_a_redraw_of_the_timeline_does_not_swallow_the_agents_click(chromium, co
         ana.context.close()
 
 
+@pytest.mark.parametrize("change", ["another conversation", "its own preview"])
+def test_a_redraw_of_the_list_does_not_swallow_the_agents_click(chromium, console_server, manual_inbox, agent, change):
+    """Ana presses the mouse on a conversation in the list while the list is redrawn: another
+    conversation is assigned (her item unchanged), or her customer writes again (her item's
+    preview changes; it stays on top). The item keeps its node, so her release completes the
+    click and the conversation opens. (Every redraw used to build the list anew: press and
+    release were on two different elements and the click was lost; under load, the console tests
+    that click an item just after it arrived timed out now and then waiting for its timeline.)"""
+    from apps.conversations.services.changes import conversation_update
+
+    ana = open_console(chromium, console_server, "ana")
+    try:
+        older, body = unique("Do you ship abroad?"), unique("Is my order shipped?")
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=older, From="+14155550101"))
+        conversation_item(ana.page, older).wait_for()
+        console_server.post_twilio(WEBHOOK, twilio_params(Body=body, From="+14155550102"))
+        item = conversation_item(ana.page, body)
+        item.wait_for()
+        ana.page.evaluate(
+            """(text) => {
+              window.__kept = [...document.querySelectorAll('#conv-list li')].find((li) => li.textContent.includes(text));
+            }""",
+            body,
+        )
+        box = item.locator(".preview").bounding_box()
+        assert box is not None
+        ana.page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+        ana.page.mouse.down()
+        if change == "another conversation":
+            other = Message.objects.get(body=older).conversation_id
+            conversation_update(conversation_id=other, by=agent, assignee_id=agent.pk)
+            conversation_item(ana.page, older).locator(".assignee", has_text="Ana").wait_for()
+        else:
+            follow_up = unique("Order 5521, by the way")
+            console_server.post_twilio(WEBHOOK, twilio_params(Body=follow_up, From="+14155550102"))
+            conversation_item(ana.page, follow_up).wait_for()
+        ana.page.mouse.up()
+        assert ana.page.evaluate("window.__kept.isConnected")
+        ana.page.locator("#timeline li.msg.in", has_text=body).wait_for()
+        assert ana.errors == []
+    finally:
+        ana.context.close()
+
+
 def test_the_timeline_opens_on_its_newest_messages_and_earlier_ones_load_on_request(
     chromium, console_server, manual_inbox, agent
 ):

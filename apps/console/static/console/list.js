@@ -120,10 +120,42 @@ export function setView(view) {
   loadList();
 }
 
+// The list is drawn again on every change that touches it (an arrival, an assignment, a read, the
+// clock), several times a second on a busy desk. A click is a press and a release on the same
+// element: a new element under the pointer in between swallowed it, and the conversation did not
+// open. So a conversation keeps its <li> across redraws, and an item whose content changed is
+// updated in place (`morph`): the elements whose kind is unchanged stay, only their text and
+// attributes change. Nodes are placed in order without moving the ones already in place.
+function morph(existing, built) {
+  for (const attr of [...existing.attributes]) if (!built.hasAttribute(attr.name)) existing.removeAttribute(attr.name);
+  for (const attr of built.attributes) if (existing.getAttribute(attr.name) !== attr.value) existing.setAttribute(attr.name, attr.value);
+  const old = [...existing.childNodes];
+  const now = [...built.childNodes];
+  for (let i = 0; i < Math.max(old.length, now.length); i += 1) {
+    const [a, b] = [old[i], now[i]];
+    if (!b) a.remove();
+    else if (!a) existing.append(b);
+    else if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) a.replaceWith(b);
+    else if (a.nodeType === Node.ELEMENT_NODE) morph(a, b);
+    else if (a.nodeValue !== b.nodeValue) a.nodeValue = b.nodeValue;
+  }
+}
+
+function placeItem(list, built, position) {
+  const existing = list.querySelector(`:scope > li[data-id="${CSS.escape(built.dataset.id)}"]`);
+  let node = built;
+  if (existing) {
+    node = existing;
+    if (existing.outerHTML !== built.outerHTML) morph(existing, built);
+  }
+  const here = list.children[position] || null;
+  if (here !== node) list.insertBefore(node, here);
+}
+
 export function renderList() {
   const list = $("conv-list");
   const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest("#conv-list li")?.dataset.id;
-  clear(list);
+  let position = 0;
   for (const id of state.order) {
     const conv = state.convs.get(id);
     if (!conv) continue;
@@ -161,8 +193,10 @@ export function renderList() {
         conv.noise ? el("span", { class: "triage-chip t-noise", title: conv.triage_reason || "" }, "Noise") : null,
       ),
     );
-    list.append(item);
+    placeItem(list, item, position);
+    position += 1;
   }
+  while (list.children.length > position) list.lastElementChild.remove();
   if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"]`)?.focus();
   $("list-empty").hidden = state.order.length > 0;
   $("load-more").hidden = !state.next;
