@@ -107,9 +107,28 @@ def test_a_session_ended_elsewhere_takes_the_console_to_the_sign_in_page(chromiu
         console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
         conversation_item(ana.page, body).wait_for()
         Session.objects.all().delete()
-        # The console's next request (its own, or this one through the same api.js) is refused.
-        ana.page.evaluate("() => { import('/static/console/api.js').then((m) => m.api('me')).catch(() => null); }")
+        # The console's next requests (its own, or these through the same api.js) are refused,
+        # one while the page is already on its way to the sign-in page (held here for 0.5 s):
+        # it goes there once (a second navigation cancelled the first halfway, and the
+        # console's own refused requests did it now and then).
+
+        navigations: list[str] = []
+
+        def slow_sign_in(route) -> None:
+            navigations.append(route.request.url)
+            time.sleep(0.5)
+            route.continue_()
+
+        ana.page.route(re.compile(r".*/console/login/.*"), slow_sign_in)
+        ana.page.evaluate(
+            """() => { import('/static/console/api.js').then((m) => {
+                 m.api('me').catch(() => null);
+                 setTimeout(() => m.api('unread').catch(() => null), 150);
+               }); }"""
+        )
         ana.page.wait_for_url(re.compile(r".*/console/login/\?next=/console/$"))
+        ana.page.locator("form input[name=password]").wait_for()
+        assert len(navigations) == 1, navigations
     finally:
         ana.context.close()
 

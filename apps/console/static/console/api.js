@@ -28,9 +28,13 @@ document.addEventListener(
   true,
 );
 
-/** The session has ended (signed out elsewhere, expired): back to the sign-in page. */
+/** The session has ended (signed out elsewhere, expired): back to the sign-in page, once. The
+ * requests in flight when it ended are refused together (the list, the unread count, the
+ * socket); a second navigation would cancel the first halfway. */
 export function toSignIn() {
-  if (!signingOut) location.href = "/console/login/?next=/console/";
+  if (signingOut) return;
+  signingOut = true;
+  location.href = "/console/login/?next=/console/";
 }
 
 /** `form` (a FormData: files) is sent as multipart/form-data instead of a JSON `body`. */
