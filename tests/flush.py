@@ -14,11 +14,12 @@ so a DELETE is cheap. Where it cannot be sure of the same end state it does Djan
 - the test asks for `available_apps`, `serialized_rollback` or `reset_sequences`;
 - the database is not PostgreSQL, or its role may not turn triggers off;
 - the content types or permissions are not the ones the last full flush left (a test that ran
-  `migrate` or deleted one).
+  `migrate` or deleted one). The tables to empty are read after a full flush, once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
@@ -29,8 +30,22 @@ from django.test import TransactionTestCase
 KEPT_TABLES = ("django_content_type", "auth_permission")
 
 _django_teardown = TransactionTestCase._fixture_teardown
-# Per database alias: (content types, permissions) as the last full flush left them.
-_reference: dict[str, tuple[int, int]] = {}
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A database as the last full flush left it: its kept rows' counts, and the tables to empty
+    (read once: introspecting them on every teardown was a query each)."""
+
+    kept: tuple[int, int]  # content types, permissions
+    tables: tuple[str, ...]
+
+
+_reference: dict[str, _Reference] = {}
+
+
+class _NeedsFlush(Exception):
+    pass
 
 
 def _kept_counts(cursor: Any) -> tuple[int, int]:
@@ -42,27 +57,21 @@ def _delete_all(alias: str) -> bool:
     """Empty every model table of `alias` but KEPT_TABLES; False (and nothing changed) where
     Django's flush is needed instead."""
     connection = connections[alias]
-    if connection.vendor != "postgresql" or alias not in _reference:
+    reference = _reference.get(alias)
+    if connection.vendor != "postgresql" or reference is None:
         return False
-    tables = sorted(
-        set(connection.introspection.django_table_names(only_existing=True, include_views=False)) - set(KEPT_TABLES)
-    )
     try:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            if _kept_counts(cursor) != _reference[alias]:
+            if _kept_counts(cursor) != reference.kept:
                 raise _NeedsFlush
             # Off for this transaction only: no foreign key (or other) trigger fires, so the
             # order of the DELETEs does not matter. Needs a superuser, as the test database's
             # owner on the machines we run on is; elsewhere the flush below.
             cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.execute("; ".join(f"DELETE FROM {connection.ops.quote_name(t)}" for t in tables))
+            cursor.execute("; ".join(f"DELETE FROM {connection.ops.quote_name(t)}" for t in reference.tables))
     except (_NeedsFlush, DatabaseError):
         return False
     return True
-
-
-class _NeedsFlush(Exception):
-    pass
 
 
 def fast_teardown(self: TransactionTestCase) -> None:
@@ -78,11 +87,15 @@ def fast_teardown(self: TransactionTestCase) -> None:
 
 
 def note_reference(alias: str) -> None:
-    """Take `alias`'s content types and permissions as they are now as the ones a flush leaves."""
+    """Take `alias`'s content types and permissions as they are now as the ones a flush leaves,
+    and its tables (but those) as the ones to empty."""
     connection = connections[alias]
     if connection.vendor == "postgresql":
+        tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
         with connection.cursor() as cursor:
-            _reference[alias] = _kept_counts(cursor)
+            _reference[alias] = _Reference(
+                kept=_kept_counts(cursor), tables=tuple(sorted(set(tables) - set(KEPT_TABLES)))
+            )
 
 
 def install() -> None:

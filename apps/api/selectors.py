@@ -22,7 +22,6 @@ from django.db.models import (
     F,
     FilteredRelation,
     Func,
-    JSONField,
     OuterRef,
     Prefetch,
     Q,
@@ -38,7 +37,6 @@ from apps.accounts.permissions import inbox_scope, inboxes_visible, is_superviso
 from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.conversations.models import CannedResponse, Conversation, Label, Message
 from apps.core.errors import InvalidInput
-from apps.core.json_fields import NOT_DECODED, orjson_loads
 from apps.core.pg_prepared import prepared_cursor
 from apps.core.pg_scans import index_scans
 from apps.gateways.phones import InvalidPhoneNumber, normalize_phone
@@ -470,24 +468,6 @@ def _page_rows(
 _UNSEEN = object()
 
 
-def _fast_json(converter: Callable[..., Any]) -> Callable[..., Any]:
-    """A plain JSONField's from_db_value (no decoder of its own) as orjson: the same objects,
-    decoded in a ninth of the time (last_message, on every row of a list page). The standard
-    library still reads what orjson could read differently (apps.core.json_fields.orjson_loads)."""
-    field = getattr(converter, "__self__", None)
-    if not isinstance(field, JSONField) or field.decoder is not None:
-        return converter
-
-    def from_db_value(value: Any, expression: Any, connection: Any) -> Any:
-        if isinstance(value, str):  # not None, not already decoded
-            decoded = orjson_loads(value)
-            if decoded is not NOT_DECODED:
-                return decoded
-        return converter(value, expression, connection)
-
-    return from_db_value
-
-
 def _page_sql(
     build: Callable[[Any, Any], QuerySet[Conversation, dict[str, Any]]], *, with_cursor: bool, n: int
 ) -> _PageSql | None:
@@ -510,9 +490,8 @@ def _page_sql(
         if query.selected
         else (*query.extra_select, *query.values_select, *query.annotation_select)
     )
+    # last_message's is FastJSONField's (orjson): the list page's one JSON column.
     converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
-    for position, (functions, expression) in converters.items():
-        converters[position] = ([_fast_json(f) for f in functions], expression)
     return _PageSql(
         sql=_inline(sql, params, keep=() if at is None or pk is None else (at, pk)),
         pk_type=None if pk is None else type(params[pk]),

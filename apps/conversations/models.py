@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from apps.accounts.models import Inbox, Team
 from apps.contacts.models import Contact, Identity
+from apps.core.json_fields import FastJSONField
 
 
 class Label(models.Model):
@@ -88,7 +89,7 @@ class Conversation(models.Model):
         "the queues, shown in the Noise view. An actionable message or an agent's click clears it.",
     )
     triage_reason = models.CharField(max_length=200, blank=True, help_text="Why it is (or is not) noise, in words.")
-    last_message = models.JSONField(
+    last_message = FastJSONField(  # read by orjson: on every row of a list page
         null=True,
         blank=True,
         help_text="Preview of the newest message or note (body cut short, direction, kind, channel, "

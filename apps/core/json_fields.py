@@ -4,8 +4,8 @@ Django decodes every JSONField value it reads with the standard library's `json.
 page of the event log (`GET /api/v1/events`, a socket's catch-up: up to 500 events) spent
 about a tenth of its CPU there. `FastJSONField` reads the same values with `orjson.loads`,
 about five times faster, and falls back to Django's own decoding wherever the two could
-differ (`orjson_loads`, which the list pages' reads of plain JSONFields use too,
-apps.api.selectors._fast_json):
+differ (`orjson_loads`). Event.data and Conversation.last_message (on every row of a list page,
+which apps.api.selectors reads through the field's own converter) are such fields:
 - a number of 20 digits or more (orjson reads an integer over 64 bits as a float, the standard
   library exactly);
 - text orjson refuses (a lone surrogate escape, which the standard library accepts);

@@ -141,8 +141,8 @@ function morph(existing, built) {
   }
 }
 
-function placeItem(list, built, position) {
-  const existing = list.querySelector(`:scope > li[data-id="${CSS.escape(built.dataset.id)}"]`);
+function placeItem(list, items, built, position) {
+  const existing = items.get(built.dataset.id);
   let node = built;
   if (existing) {
     node = existing;
@@ -155,6 +155,7 @@ function placeItem(list, built, position) {
 export function renderList() {
   const list = $("conv-list");
   const focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest("#conv-list li")?.dataset.id;
+  const items = new Map([...list.children].map((li) => [li.dataset.id, li]));
   let position = 0;
   for (const id of state.order) {
     const conv = state.convs.get(id);
@@ -193,7 +194,7 @@ export function renderList() {
         conv.noise ? el("span", { class: "triage-chip t-noise", title: conv.triage_reason || "" }, "Noise") : null,
       ),
     );
-    placeItem(list, item, position);
+    placeItem(list, items, item, position);
     position += 1;
   }
   while (list.children.length > position) list.lastElementChild.remove();
