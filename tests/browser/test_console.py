@@ -106,12 +106,10 @@ def test_a_session_ended_elsewhere_takes_the_console_to_the_sign_in_page(chromiu
         body = unique("Anyone there?")
         console_server.post_twilio(WEBHOOK, twilio_params(Body=body))
         conversation_item(ana.page, body).wait_for()
-        Session.objects.all().delete()
-        # The console's next requests (its own, or these through the same api.js) are refused,
-        # one while the page is already on its way to the sign-in page (held here for 0.5 s):
-        # it goes there once (a second navigation cancelled the first halfway, and the
-        # console's own refused requests did it now and then).
-
+        # The console's next requests are refused, several while the page is already on its way
+        # to the sign-in page (held here for 0.5 s): it goes there once (a second navigation
+        # cancelled the first halfway, and the console's own refused requests did it now and
+        # then). Set up before the session ends, since the console may leave at once after.
         navigations: list[str] = []
 
         def slow_sign_in(route) -> None:
@@ -120,12 +118,18 @@ def test_a_session_ended_elsewhere_takes_the_console_to_the_sign_in_page(chromiu
             route.continue_()
 
         ana.page.route(re.compile(r".*/console/login/.*"), slow_sign_in)
+        # Through the console's own api.js: ask until refused, then once more at once.
         ana.page.evaluate(
-            """() => { import('/static/console/api.js').then((m) => {
-                 m.api('me').catch(() => null);
-                 setTimeout(() => m.api('unread').catch(() => null), 150);
+            """() => { import('/static/console/api.js').then(async (m) => {
+                 for (let i = 0; i < 200; i++) {
+                   try { await m.api('me'); } catch (e) {
+                     if (e.status === 401) { m.api('unread').catch(() => null); return; }
+                   }
+                   await new Promise((r) => setTimeout(r, 50));
+                 }
                }); }"""
         )
+        Session.objects.all().delete()
         ana.page.wait_for_url(re.compile(r".*/console/login/\?next=/console/$"))
         ana.page.locator("form input[name=password]").wait_for()
         assert len(navigations) == 1, navigations
