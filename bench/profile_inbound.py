@@ -10,8 +10,8 @@ reset bench database, it
   2. drains those entries one at a time (`inbound_drain(limit=1)`: what the bus worker does at
      light load, one message per wake), then, after a second round of N webhooks, in batches of
      `--batch` (what it does under load);
-It prints, per message: SQL statements, wall and CPU time, time in SQL round trips, and how long
-the global event-order lock (pg_advisory_xact_lock in apps.bus.events) was held per drain
+It prints, per message: SQL statements (apps.core.rawsql sends several per round trip), wall and
+CPU time, time in SQL, and how long the global event-order lock (pg_advisory_xact_lock in apps.bus.events) was held per drain
 transaction. `--cprofile N` prints the N costliest functions of the one-at-a-time drain.
 Nothing else should be running on the bench database at the same time (bench/run.py resets it
 too).
@@ -56,9 +56,12 @@ class SQLMeter:
         finally:
             t1 = time.perf_counter()
             self.seconds += t1 - t0
-            self.n += 1
-            self.kinds[sql.split(None, 1)[0].upper()] += 1
-            if self.lock_at is None and "pg_advisory_xact_lock" in sql and params and self.lock_key in params[:3]:
+            # Statements: apps.core.rawsql.run sends several in one round trip (one query string,
+            # or a pipeline of prepared ones), so round trips are fewer.
+            for statement in sql.split("; "):
+                self.n += 1
+                self.kinds[statement.split(None, 1)[0].upper()] += 1
+            if self.lock_at is None and "pg_advisory_xact_lock" in sql and params and self.lock_key in list(params):
                 self.lock_at = t1
                 # The first hook after COMMIT: the lock is released by then.
                 transaction.on_commit(self._released)

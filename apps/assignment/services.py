@@ -18,16 +18,17 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from apps.accounts.models import Agent, Inbox
+from apps.accounts.models import Agent, Inbox, Team
 from apps.assignment.models import AgentPresence
 from apps.assignment.tasks import assignment_drain_task
 from apps.bus.events import EventType, event_append
 from apps.conversations.events import emit_conversation, notify_assigned
 from apps.conversations.models import Conversation
+from apps.core import rawsql
 from apps.core.errors import InvalidInput
 from apps.dispatch.config import routing_config
 from apps.dispatch.models import ConversationRouting, QueueWait, Strategy
-from apps.dispatch.waits import wait_sample, waits_record
+from apps.dispatch.waits import wait_sample, waits_record, waits_statement
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,29 @@ class AssignPool:
         self.touched: dict[int, AgentPresence] = {}
         self.waits: list[QueueWait] = []
 
+    def single(self) -> bool:
+        """At most one round-robin time and one queue wait to write (see `statements`)."""
+        return len(self.touched) <= 1 and len(self.waits) <= 1
+
+    def statements(self) -> list[rawsql.Statement]:
+        """PostgreSQL: what `flush` writes (the round-robin times, the queue waits) as statements
+        for the caller to send with its own (apps.core.rawsql.run); the pool forgets them."""
+        statements = []
+        if self.touched:
+            statements.append(rawsql.update_statement(list(self.touched.values()), ["last_assigned_at"]))
+            self.touched.clear()
+        if self.waits:
+            statements.append(waits_statement(self.waits))
+            self.waits.clear()
+        return statements
+
     def flush(self) -> None:
+        if rawsql.supported():
+            single = self.single()
+            statements = self.statements()
+            if statements:
+                rawsql.run(statements, prepare=single)  # one round trip
+            return
         if self.touched:
             AgentPresence.objects.bulk_update(list(self.touched.values()), ["last_assigned_at"])
             self.touched.clear()
@@ -112,6 +135,8 @@ def _required_skills(conversation: Conversation) -> frozenset[int]:
 
 
 def _candidates(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[list[AgentPresence], dict[int, int]]:
+    if rawsql.supported():
+        return _candidates_sql(inbox, team_id, now)
     candidates = AgentPresence.objects.filter(
         status=AgentPresence.Status.ONLINE,
         last_seen_at__gte=_fresh_after(now),
@@ -134,6 +159,59 @@ def _candidates(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[li
         .annotate(n=Count("id"))
         .values_list("assignee_id", "n")
     )
+    return locked, loads
+
+
+_CANDIDATES_SQL: dict[bool, tuple[str, str]] = {}
+
+
+def _candidates_sql(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tuple[list[AgentPresence], dict[int, int]]:
+    """`_candidates` by SQL written once (PostgreSQL; apps.core.rawsql): the same rows, locked
+    the same way (presence rows only, in agent-id order), then their load counted by a second
+    statement of the same round trip, whose snapshot is taken once the locks were granted."""
+    with_team = bool(team_id)
+    sqls = _CANDIDATES_SQL.get(with_team)
+    if sqls is None:
+        qn = rawsql.qn
+        inbox_field = Inbox._meta.get_field("members")
+        team_field = Team._meta.get_field("members")
+        inbox_members = inbox_field.remote_field.through._meta.db_table  # type: ignore[union-attr]
+        team_members = team_field.remote_field.through._meta.db_table  # type: ignore[union-attr]
+        team_join = (
+            f" JOIN {qn(team_members)} tm ON tm.{qn(team_field.m2m_reverse_name())} = a.id"  # type: ignore[union-attr]
+            f" AND tm.{qn(team_field.m2m_column_name())} = %s"  # type: ignore[union-attr]
+            if with_team
+            else ""
+        )
+        candidates = (
+            f" FROM {qn(AgentPresence._meta.db_table)} t"
+            f" JOIN {qn(Agent._meta.db_table)} a ON a.id = t.agent_id"
+            f" JOIN {qn(inbox_members)} im ON im.{qn(inbox_field.m2m_reverse_name())} = a.id"  # type: ignore[union-attr]
+            f" AND im.{qn(inbox_field.m2m_column_name())} = %s{team_join}"  # type: ignore[union-attr]
+            " WHERE t.status = %s AND t.last_seen_at >= %s AND a.is_active"
+        )
+        sqls = (
+            f"SELECT {rawsql.columns_sql(AgentPresence, 't')}, {rawsql.columns_sql(Agent, 'a')}{candidates}"
+            " ORDER BY t.agent_id FOR NO KEY UPDATE OF t",
+            # The same candidates and their load, for the same round trip.
+            f"SELECT t.agent_id, (SELECT count(*) FROM {qn(Conversation._meta.db_table)} c"
+            f" WHERE c.assignee_id = t.agent_id AND c.status = ANY(%s::text[])){candidates}",
+        )
+        _CANDIDATES_SQL[with_team] = sqls
+    width = len(AgentPresence._meta.concrete_fields)
+    filters = [inbox.pk, *([team_id] if with_team else []), AgentPresence.Status.ONLINE, _fresh_after(now)]
+    # One round trip; the count's snapshot is taken once the first statement's locks are granted
+    # (each statement has its own: apps.core.rawsql.run).
+    rows, counts = rawsql.run([(sqls[0], filters), (sqls[1], [[str(s) for s in ACTIVE_STATUSES], *filters])])
+    if not rows:
+        return [], {}
+    locked = rawsql.instances(AgentPresence, [row[:width] for row in rows], "t")
+    for presence, agent in zip(locked, rawsql.instances(Agent, [row[width:] for row in rows], "a"), strict=True):
+        presence.agent = agent
+    loads = dict(counts)
+    # An agent locked but no longer a candidate when counted (taken off the inbox or team, or
+    # deactivated, in between) is not offered the conversation.
+    locked = [p for p in locked if p.agent_id in loads]
     return locked, loads
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from apps.bus import doorbell
 from apps.bus.models import Event
+from apps.core import rawsql
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +89,26 @@ _deferred = threading.local()
 
 
 @contextmanager
-def events_deferred() -> Iterator[None]:
+def events_deferred() -> Iterator[list[rawsql.Statement]]:
     """Events appended inside this block are written together when it ends, with one INSERT and
     one turn of the event-order lock (the bus's batches: one per batch, not one per message).
-    The block must run inside the transaction of the changes; nothing is written if it raises."""
+    The block must run inside the transaction of the changes; nothing is written if it raises.
+
+    It gives a list: statements added to it (PostgreSQL; apps.core.rawsql) are sent in the same
+    round trip as the events' INSERT, before it (the bus's journal marks its batch done so)."""
     if not connection.in_atomic_block:
         raise RuntimeError("events must be appended inside the transaction of their change")
     stack: list[list[Event]] = _deferred.__dict__.setdefault("stack", [])
     buffer: list[Event] = []
+    along: list[rawsql.Statement] = []
     stack.append(buffer)
     try:
-        yield
+        yield along
     finally:
         stack.pop()
-    _write(buffer)
+    if along and connection.vendor != "postgresql":
+        raise RuntimeError("statements sent along with events are for PostgreSQL")
+    _write(buffer, along)
 
 
 def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
@@ -120,11 +127,13 @@ def events_append(specs: Iterable[dict[str, Any]]) -> list[Event]:
     return rows
 
 
-def _write(rows: list[Event]) -> None:
+def _write(rows: list[Event], along: Sequence[rawsql.Statement] = ()) -> None:
     if not rows:
+        if along:
+            rawsql.run(along)
         return
     if connection.vendor == "postgresql":
-        _write_postgresql(rows)
+        _write_postgresql(rows, along)
         return
     doorbell.ring(doorbell.EVENTS)
     for row in rows:
@@ -145,23 +154,22 @@ RETURNING id
 """
 
 
-def _write_postgresql(rows: list[Event]) -> None:
+def _write_postgresql(rows: list[Event], along: Sequence[rawsql.Statement] = ()) -> None:
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            [
-                now,
-                EVENT_LOCK_KEY,
-                doorbell.EVENTS,
-                [r.type for r in rows],
-                [r.conversation_id for r in rows],
-                [r.inbox_id for r in rows],
-                [r.agent_id for r in rows],
-                [json.dumps(r.data) for r in rows],
-            ],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
+    insert = (
+        _INSERT_SQL,
+        [
+            now,
+            EVENT_LOCK_KEY,
+            doorbell.EVENTS,
+            [r.type for r in rows],
+            [r.conversation_id for r in rows],
+            [r.inbox_id for r in rows],
+            [r.agent_id for r in rows],
+            [json.dumps(r.data) for r in rows],
+        ],
+    )
+    ids = [row[0] for row in rawsql.run([*along, insert])[-1]]
     if len(ids) != len(rows):  # never: one row in, one id out
         raise RuntimeError(f"{len(rows)} events written, {len(ids)} ids returned")
     for row, event_id in zip(rows, ids, strict=True):

@@ -27,7 +27,7 @@ from django.db import close_old_connections, connection
 
 from apps.bus import doorbell
 from apps.bus.jobs import jobs_loop
-from apps.bus.services.journal import inbound_drain
+from apps.bus.services.journal import TurnWatch, inbound_drain
 from apps.bus.services.outbox import outbox_claim, outbox_renew_leases, outbox_send_claimed
 from apps.bus.services.receipts import status_receipts_drain
 
@@ -88,16 +88,26 @@ class BusWorker:
     def _drain_loop(self) -> None:
         listener = doorbell.Listener([doorbell.INBOUND], stop=self.stopping).listen()
         poll = settings.BUS_POLL_SECONDS
+        # Another worker's drainer has the turn: it hears the same rings and drains after its
+        # batch what came meanwhile, so this one steps back and leaves the journal to it for the
+        # turn's wait (at light load both would wake on every message and race for it), then
+        # looks again: it drains beside a drainer that is stuck (apps.bus.services.journal), or
+        # takes the turn from one that went idle.
+        watch = TurnWatch()
         try:
             while not self.stopping.is_set():
                 try:
-                    claimed, processed = inbound_drain()
+                    claimed, processed = inbound_drain(watch=watch)
                 except Exception:  # noqa: BLE001 - PostgreSQL away: the journal keeps everything
                     _db_trouble("draining the journal")
                     self.stopping.wait(0.5)
                     continue
                 if claimed >= settings.BUS_BATCH_SIZE and processed:
                     continue  # a full batch: more is waiting
+                if watch.stepped_back:
+                    self.stopping.wait(settings.BUS_DRAIN_TURN_WAIT_SECONDS)
+                    listener.wait(0)  # the rings meanwhile were the other drainer's
+                    continue
                 listener.wait(poll)
         finally:
             listener.stop()

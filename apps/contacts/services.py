@@ -12,8 +12,9 @@ from apps.contacts.models import Contact, ContactMerge, Identity
 from apps.contacts.selectors import contact_inbox_ids
 from apps.conversations.events import conversation_data
 from apps.conversations.models import Conversation
+from apps.core import rawsql
 from apps.core.errors import Conflict, InvalidInput, NotFound
-from apps.core.locks import NAMESPACE_IDENTITY, xact_lock, xact_locks
+from apps.core.locks import NAMESPACE_IDENTITY, xact_lock, xact_locks, xact_locks_statement
 
 # Phone-number identities that are the same person when the number matches.
 SIBLING_KINDS = {Identity.Kind.PHONE: Identity.Kind.WHATSAPP, Identity.Kind.WHATSAPP: Identity.Kind.PHONE}
@@ -87,14 +88,21 @@ def identities_resolve_verified(
         wanted.setdefault((sender.kind, sender.address), sender)
     if not wanted:
         return {}
-    xact_locks(NAMESPACE_IDENTITY, sorted({address for _, address in wanted}))
+    names = sorted({address for _, address in wanted})
     kinds = {kind for kind, _ in wanted} | {SIBLING_KINDS[k] for k, _ in wanted if k in SIBLING_KINDS}  # type: ignore[index]
-    found = {
-        (i.kind, i.address): i
-        for i in Identity.objects.select_related("contact").filter(
-            kind__in=kinds, address__in={address for _, address in wanted}
+    if rawsql.supported():
+        # The locks and the read in one round trip; the read's snapshot is taken once the locks
+        # are granted, as when sent one after the other.
+        _, rows = rawsql.run(
+            [xact_locks_statement(NAMESPACE_IDENTITY, names), (_identities_sql(), [list(kinds), names])]
         )
-    }
+        found = {(i.kind, i.address): i for i in _identities_with_contacts(rows)}
+    else:
+        xact_locks(NAMESPACE_IDENTITY, names)
+        found = {
+            (i.kind, i.address): i
+            for i in Identity.objects.select_related("contact").filter(kind__in=kinds, address__in=names)
+        }
     resolved: dict[tuple[str, str], Identity] = {}
     fresh: list[tuple[Sender, Contact | None]] = []  # None: a new contact
     for key, sender in wanted.items():
@@ -134,6 +142,32 @@ def identities_resolve_verified(
             identity.contact.name = name
             identity.contact.save(update_fields=["name"])
     return resolved
+
+
+_IDENTITIES_SQL: str | None = None
+
+
+def _identities_sql() -> str:
+    """Identities with their contacts (`select_related("contact")`) by kinds and addresses."""
+    global _IDENTITIES_SQL
+    if _IDENTITIES_SQL is None:
+        _IDENTITIES_SQL = (
+            f"SELECT {rawsql.columns_sql(Identity, 't')}, {rawsql.columns_sql(Contact, 'c')}"
+            f" FROM {rawsql.qn(Identity._meta.db_table)} t"
+            f" JOIN {rawsql.qn(Contact._meta.db_table)} c ON c.id = t.contact_id"
+            " WHERE t.kind = ANY(%s::text[]) AND t.address = ANY(%s::text[])"
+        )
+    return _IDENTITIES_SQL
+
+
+def _identities_with_contacts(rows: list[tuple[Any, ...]]) -> list[Identity]:
+    width = len(Identity._meta.concrete_fields)
+    identities = rawsql.instances(Identity, [row[:width] for row in rows], "t")
+    for identity, contact in zip(
+        identities, rawsql.instances(Contact, [row[width:] for row in rows], "c"), strict=True
+    ):
+        identity.contact = contact
+    return identities
 
 
 def _one_by_one(fresh: list[tuple[Sender, Contact | None]], resolved: dict[tuple[str, str], Identity]) -> None:

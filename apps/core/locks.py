@@ -39,11 +39,17 @@ def xact_locks(namespace: int, names: Sequence[str]) -> None:
     if connection.vendor != "postgresql" or not names:
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(%s, hashtext(n)))"
-            " FROM (SELECT DISTINCT n FROM unnest(%s::text[]) AS t(n) ORDER BY n) AS sorted",
-            [namespace, list(names)],
-        )
+        cursor.execute(*xact_locks_statement(namespace, names))
+
+
+def xact_locks_statement(namespace: int, names: Sequence[str]) -> tuple[str, list[object]]:
+    """The statement of `xact_locks` (PostgreSQL), for a caller that sends it in one round trip
+    with the statements that need the locks (apps.core.rawsql.run)."""
+    return (
+        "SELECT count(pg_advisory_xact_lock(%s, hashtext(n)))"
+        " FROM (SELECT DISTINCT n FROM unnest(%s::text[]) AS t(n) ORDER BY n) AS sorted",
+        [namespace, list(names)],
+    )
 
 
 def xact_try_locks(namespace: int, names: Sequence[str]) -> list[str]:

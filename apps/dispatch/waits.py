@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from apps.core import rawsql
 from apps.dispatch.models import QueueWait
 
 
@@ -17,3 +18,8 @@ def wait_sample(
 def waits_record(samples: list[QueueWait]) -> None:
     if samples:
         QueueWait.objects.bulk_create(samples)
+
+
+def waits_statement(samples: list[QueueWait]) -> rawsql.Statement:
+    """`waits_record` as one statement for a caller's round trip (PostgreSQL; apps.core.rawsql)."""
+    return rawsql.insert_many_statement(samples)
