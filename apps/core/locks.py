@@ -13,6 +13,7 @@ identity, then provider message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 
@@ -42,7 +43,7 @@ def xact_locks(namespace: int, names: Sequence[str]) -> None:
         cursor.execute(*xact_locks_statement(namespace, names))
 
 
-def xact_locks_statement(namespace: int, names: Sequence[str]) -> tuple[str, list[object]]:
+def xact_locks_statement(namespace: int, names: Sequence[str]) -> tuple[str, list[Any]]:
     """The statement of `xact_locks` (PostgreSQL), for a caller that sends it in one round trip
     with the statements that need the locks (apps.core.rawsql.run)."""
     return (

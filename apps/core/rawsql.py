@@ -36,7 +36,9 @@ def supported() -> bool:
     return connection.vendor == "postgresql"
 
 
-def qn(name: str) -> str:
+def qn(name: str | None) -> str:
+    if name is None:  # a field without a column (none of the concrete fields read here)
+        raise ValueError("no column to name")
     return connection.ops.quote_name(name)
 
 
