@@ -198,16 +198,13 @@ def _candidates_sql(inbox: Inbox, team_id: int | None, now: dt.datetime) -> tupl
             f" WHERE c.assignee_id = t.agent_id AND c.status = ANY(%s::text[])){candidates}",
         )
         _CANDIDATES_SQL[with_team] = sqls
-    width = len(AgentPresence._meta.concrete_fields)
     filters = [inbox.pk, *([team_id] if with_team else []), AgentPresence.Status.ONLINE, _fresh_after(now)]
     # One round trip; the count's snapshot is taken once the first statement's locks are granted
     # (each statement has its own: apps.core.rawsql.run).
     rows, counts = rawsql.run([(sqls[0], filters), (sqls[1], [[str(s) for s in ACTIVE_STATUSES], *filters])])
     if not rows:
         return [], {}
-    locked = rawsql.instances(AgentPresence, [row[:width] for row in rows], "t")
-    for presence, agent in zip(locked, rawsql.instances(Agent, [row[width:] for row in rows], "a"), strict=True):
-        presence.agent = agent
+    locked = rawsql.instances_joined(AgentPresence, Agent, "agent", rows, ("t", "a"))
     loads = dict(counts)
     # An agent locked but no longer a candidate when counted (taken off the inbox or team, or
     # deactivated, in between) is not offered the conversation.

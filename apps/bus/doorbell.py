@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model
+
+from apps.core import rawsql
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,23 @@ def ring(channel: str, payload: str = "") -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
     else:
         transaction.on_commit(lambda: ring_local(channel, payload))
+
+
+def insert_ringing(obj: Model, *, conflict: str, channel: str | None) -> bool:
+    """PostgreSQL: INSERT `obj` unless it breaks the unique constraint `conflict` names (an
+    ON CONFLICT target), and ring `channel` (None: no ring) if it was written — one statement:
+    one round trip, its own transaction outside an atomic block, where the NOTIFY goes with its
+    commit. A repeat writes nothing and rings nothing. Returns whether it was written (its pk
+    then set): a webhook's whole work before it answers (the journal, status receipts)."""
+    insert, values = rawsql.insert_values(obj)
+    notify = ", pg_notify(%s, '')" if channel else ""
+    pk = rawsql.qn(type(obj)._meta.pk.column)
+    sql = f"WITH new AS ({insert} ON CONFLICT {conflict} DO NOTHING RETURNING {pk}) SELECT {pk}{notify} FROM new"
+    rows = rawsql.run([(sql, [*values, channel] if channel else values)])[0]
+    if not rows:
+        return False
+    rawsql.inserted(obj, rows[0][0])
+    return True
 
 
 def ring_local(channel: str, payload: str = "") -> None:

@@ -96,7 +96,9 @@ def identities_resolve_verified(
         _, rows = rawsql.run(
             [xact_locks_statement(NAMESPACE_IDENTITY, names), (_identities_sql(), [list(kinds), names])]
         )
-        found = {(i.kind, i.address): i for i in _identities_with_contacts(rows)}
+        found = {
+            (i.kind, i.address): i for i in rawsql.instances_joined(Identity, Contact, "contact", rows, ("t", "c"))
+        }
     else:
         xact_locks(NAMESPACE_IDENTITY, names)
         found = {
@@ -160,34 +162,11 @@ def _identities_sql() -> str:
     return _IDENTITIES_SQL
 
 
-def _identities_with_contacts(rows: list[tuple[Any, ...]]) -> list[Identity]:
-    width = len(Identity._meta.concrete_fields)
-    identities = rawsql.instances(Identity, [row[:width] for row in rows], "t")
-    for identity, contact in zip(
-        identities, rawsql.instances(Contact, [row[width:] for row in rows], "c"), strict=True
-    ):
-        identity.contact = contact
-    return identities
-
-
 def _one_by_one(fresh: list[tuple[Sender, Contact | None]], resolved: dict[tuple[str, str], Identity]) -> None:
     for sender, _ in fresh:
         resolved[(sender.kind, sender.address)] = identity_resolve(
             kind=sender.kind, address=sender.address, display=sender.display, verified=True, name=sender.name
         )
-
-
-def _insert_columns(obj: Any) -> tuple[list[str], list[Any]]:
-    """The columns and database values Django's INSERT of `obj` would write (every concrete field
-    but the primary key, defaults and auto_now_add applied): a raw INSERT stays in step with the
-    model."""
-    columns, values = [], []
-    for field in type(obj)._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(field.column))
-        values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
-    return columns, values
 
 
 def _new_customer_create(sender: Sender) -> Identity | None:
@@ -199,34 +178,9 @@ def _new_customer_create(sender: Sender) -> Identity | None:
     identity = Identity(
         kind=sender.kind, address=sender.address, display=sender.display or sender.address, verified=True
     )
-    contact_columns, contact_values = _insert_columns(contact)
-    identity.contact_id = 0  # placeholder: the statement takes the new contact's id
-    identity_columns, identity_values = _insert_columns(identity)
-    contact_id_column = connection.ops.quote_name(Identity._meta.get_field("contact").column)
-    index = identity_columns.index(contact_id_column)
-    selected = ["%s"] * len(identity_values)
-    selected[index] = "c.id"
-    del identity_values[index]
-    sql = (
-        f"WITH c AS (INSERT INTO {connection.ops.quote_name(Contact._meta.db_table)} ({', '.join(contact_columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(contact_values))}) RETURNING id), "
-        f"i AS (INSERT INTO {connection.ops.quote_name(Identity._meta.db_table)} ({', '.join(identity_columns)}) "
-        f"SELECT {', '.join(selected)} FROM c ON CONFLICT DO NOTHING RETURNING id) "
-        "SELECT c.id, i.id FROM c LEFT JOIN i ON true"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*contact_values, *identity_values])
-        contact_id, identity_id = cursor.fetchone()
-        if identity_id is None:
-            cursor.execute(
-                f"DELETE FROM {connection.ops.quote_name(Contact._meta.db_table)} WHERE id = %s", [contact_id]
-            )
-            return None
-    for obj, pk in ((contact, contact_id), (identity, identity_id)):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    identity.contact = contact
+    if not rawsql.insert_pair(contact, identity, "contact", child_unless_conflict=True):
+        Contact.objects.filter(pk=contact.pk).delete()
+        return None
     return identity
 
 

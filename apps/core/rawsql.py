@@ -100,19 +100,25 @@ def instances(model: type[Model], rows: Iterable[Sequence[Any]], alias: str = "t
     return made
 
 
-def insert_values(obj: Model) -> tuple[str, list[Any]]:
-    """`INSERT INTO <table> (<columns>) VALUES (%s, …)` of `obj` and its values, as
-    `obj.save(force_insert=True)` would write them (the primary key left to the database unless
-    set; defaults and `auto_now_add` applied, on `obj` too)."""
-    model = type(obj)
-    columns, values = [], []
-    for field in model._meta.concrete_fields:
+def insert_columns(obj: Model) -> tuple[list[Field], list[Any]]:
+    """The fields an INSERT of `obj` writes and their values, as `obj.save(force_insert=True)`
+    would write them (the primary key left to the database unless set; defaults and
+    `auto_now_add` applied, on `obj` too)."""
+    fields: list[Field] = []
+    values = []
+    for field in type(obj)._meta.concrete_fields:
         if field.primary_key and getattr(obj, field.attname) is None:
             continue
-        columns.append(qn(field.column))
+        fields.append(field)
         values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
-    sql = f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(values))})"
-    return sql, values
+    return fields, values
+
+
+def insert_values(obj: Model) -> tuple[str, list[Any]]:
+    """`INSERT INTO <table> (<columns>) VALUES (%s, …)` of `obj` and its values (insert_columns)."""
+    fields, values = insert_columns(obj)
+    columns = ", ".join(qn(f.column) for f in fields)
+    return f"INSERT INTO {qn(type(obj)._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(values))})", values
 
 
 def inserted(obj: Model, pk: Any) -> None:
@@ -187,31 +193,47 @@ def insert_many_statement(objs: Sequence[Model]) -> Statement:
     return sql, params
 
 
-def insert_pair(parent: Model, child: Model, link: str) -> None:
+def insert_pair(parent: Model, child: Model, link: str, *, child_unless_conflict: bool = False) -> bool:
     """INSERT a new `parent` and a new `child` whose foreign key `link` points to it, in one
-    statement (the child's row takes the parent's new id), and set both primary keys."""
+    statement (the child's row takes the parent's new id), and set both primary keys. With
+    `child_unless_conflict`, a child that would break a unique constraint is not written
+    (`ON CONFLICT DO NOTHING`): False, the parent written alone (its pk set) for the caller to
+    deal with. True when both were written."""
     parent_sql, parent_values = insert_values(parent)
     field = type(child)._meta.get_field(link)
+    fields, values = insert_columns(child)
+    index = fields.index(field)  # type: ignore[arg-type]
+    selected = ["%s"] * len(fields)
+    selected[index] = "p.id"
+    del values[index]
     child_meta = type(child)._meta
-    columns, selected, values = [], [], []
-    for f in child_meta.concrete_fields:
-        if f.primary_key and getattr(child, f.attname) is None:
-            continue
-        columns.append(qn(f.column))
-        if f is field:
-            selected.append("p.id")
-        else:
-            selected.append("%s")
-            values.append(f.get_db_prep_save(f.pre_save(child, add=True), connection))
     sql = (
-        f"WITH p AS ({parent_sql} RETURNING {qn(type(parent)._meta.pk.column)} AS id)"
-        f" INSERT INTO {qn(child_meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(selected)} FROM p"
-        f" RETURNING {qn(child_meta.pk.column)}, {qn(field.column)}"  # type: ignore[union-attr]
+        f"WITH p AS ({parent_sql} RETURNING {qn(type(parent)._meta.pk.column)} AS id),"
+        f" c AS (INSERT INTO {qn(child_meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+        f" SELECT {', '.join(selected)} FROM p{' ON CONFLICT DO NOTHING' if child_unless_conflict else ''}"
+        f" RETURNING {qn(child_meta.pk.column)} AS id)"
+        " SELECT p.id, c.id FROM p LEFT JOIN c ON true"
     )
-    ((child_pk, parent_pk),) = run([(sql, [*parent_values, *values])])[0]
+    ((parent_pk, child_pk),) = run([(sql, [*parent_values, *values])])[0]
     inserted(parent, parent_pk)
+    if child_pk is None:
+        return False
     setattr(child, field.name, parent)  # its id, and the instance kept (as the ORM's save leaves it)
     inserted(child, child_pk)
+    return True
+
+
+def instances_joined(
+    model: type[Model], related: type[Model], link: str, rows: Iterable[Sequence[Any]], aliases: tuple[str, str]
+) -> list[Any]:
+    """Instances of rows read as `columns_sql(model, aliases[0]), columns_sql(related,
+    aliases[1])`, each with its `link` set to its related instance (`select_related(link)`)."""
+    rows = list(rows)
+    width = len(model._meta.concrete_fields)
+    made = instances(model, [row[:width] for row in rows], aliases[0])
+    for obj, other in zip(made, instances(related, [row[width:] for row in rows], aliases[1]), strict=True):
+        setattr(obj, link, other)
+    return made
 
 
 def update(objs: Sequence[Model], field_names: Sequence[str]) -> int:

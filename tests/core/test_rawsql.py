@@ -97,6 +97,20 @@ def test_insert_pair_writes_a_conversation_and_its_first_message_in_one_statemen
     assert Message.objects.get(pk=message.pk).updated_at is not None  # auto_now
 
 
+def test_insert_pair_leaves_out_a_child_that_conflicts_when_asked():
+    from apps.contacts.models import Contact, Identity
+
+    taken = ContactFactory()
+    Identity.objects.create(contact=taken, kind="phone", address="+14155550111", display="+14155550111")
+    contact = Contact(name="Second")
+    identity = Identity(kind="phone", address="+14155550111", display="+14155550111")
+    assert rawsql.insert_pair(contact, identity, "contact", child_unless_conflict=True) is False
+    assert contact.pk is not None and identity.pk is None  # the parent alone, for the caller
+    assert Identity.objects.get(address="+14155550111").contact_id == taken.pk
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rawsql.insert_pair(Contact(name="Third"), Identity(kind="phone", address="+14155550111"), "contact")
+
+
 def test_update_writes_many_rows_in_one_statement(django_assert_num_queries):
     first, second = ConversationFactory(), ConversationFactory()
     first.last_message = {"body": "one"}

@@ -67,7 +67,10 @@ def inbound_accept(
         flag_reason=flag_reason[:500],
     )
     if rawsql.supported() and not settings.CELERY_TASK_ALWAYS_EAGER:
-        if not _accept_postgresql(entry, ring=not flag_reason):
+        # One statement (BEGIN, INSERT, NOTIFY and COMMIT were four round trips).
+        if not doorbell.insert_ringing(
+            entry, conflict="(source, provider_message_id)", channel=None if flag_reason else doorbell.INBOUND
+        ):
             return None, False
         if flag_reason:
             log.warning("inbound %s %s flagged: %s", source, provider_message_id, flag_reason)
@@ -85,24 +88,6 @@ def inbound_accept(
     if flag_reason:
         log.warning("inbound %s %s flagged: %s", source, provider_message_id, flag_reason)
     return entry, True
-
-
-def _accept_postgresql(entry: InboundEntry, *, ring: bool) -> bool:
-    """PostgreSQL: the entry's INSERT and the inbound doorbell in one statement: one round trip,
-    its own transaction outside an atomic block (where the NOTIFY goes on commit), instead of
-    four (BEGIN, INSERT, NOTIFY, COMMIT) on the webhook's way to its answer. A redelivery
-    inserts nothing and rings nothing. Returns whether the entry is new (its pk then set)."""
-    insert, values = rawsql.insert_values(entry)
-    notify = ", pg_notify(%s, '')" if ring else ""
-    sql = (
-        f"WITH e AS ({insert} ON CONFLICT (source, provider_message_id) DO NOTHING RETURNING id)"
-        f" SELECT id{notify} FROM e"
-    )
-    rows = rawsql.run([(sql, [*values, doorbell.INBOUND] if ring else values)])[0]
-    if not rows:
-        return False
-    rawsql.inserted(entry, rows[0][0])
-    return True
 
 
 def inbound_process(*, entry_id: int) -> str:

@@ -9,14 +9,12 @@ after the receipt is committed.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from apps.bus import doorbell, registry
 from apps.bus.events import events_deferred
@@ -80,40 +78,23 @@ def status_receipt_record(
         return False
 
 
-_INSERT = (
-    "WITH receipt AS ("
-    " INSERT INTO {table}"
-    " (source, provider_message_id, status, error_code, payload, message_ref, applied, waiting, received_at)"
-    " VALUES (%s, %s, %s, %s, %s::jsonb, %s, false, false, %s)"
-    " ON CONFLICT ON CONSTRAINT status_receipt_dedupe DO NOTHING RETURNING 1"
-    ") SELECT {ring} FROM receipt"
-)
-
-
 def _receipt_insert(
     source: str, status: DeliveryStatus, record: dict[str, Any], message_ref: int | None, *, ring: bool
 ) -> bool:
-    """PostgreSQL: the receipt's INSERT and its RECEIPTS doorbell in one statement (one round
-    trip; its own transaction outside an atomic block, where NOTIFY is sent on commit). A
-    repeat inserts nothing and rings nothing. Returns whether the receipt is new."""
-    sql = _INSERT.format(
-        table=connection.ops.quote_name(StatusReceipt._meta.db_table),
-        ring="pg_notify(%s, '')" if ring else "1",
+    """PostgreSQL: the receipt's INSERT and its RECEIPTS doorbell in one statement
+    (doorbell.insert_ringing). A repeat inserts nothing and rings nothing. Returns whether the
+    receipt is new."""
+    receipt = StatusReceipt(
+        source=source,
+        provider_message_id=status.provider_message_id,
+        status=status.status,
+        error_code=status.error_code,
+        payload=record,
+        message_ref=message_ref,
     )
-    params: list[Any] = [
-        source,
-        status.provider_message_id,
-        status.status,
-        status.error_code,
-        json.dumps(record),
-        message_ref,
-        timezone.now(),
-    ]
-    if ring:
-        params.append(doorbell.RECEIPTS)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+    return doorbell.insert_ringing(
+        receipt, conflict="ON CONSTRAINT status_receipt_dedupe", channel=doorbell.RECEIPTS if ring else None
+    )
 
 
 def status_receipts_drain(*, limit: int | None = None) -> tuple[int, int]:

@@ -207,15 +207,15 @@ class ReceiveBatch:
         if rawsql.supported():
             # One statement for the batch's conversations (one UPDATE each through save()), sent
             # with assignment's writes in one round trip.
+            # Prepared when each statement writes one row (a batch of one: light load); a VALUES
+            # list per row would make a text, and a prepared statement, per batch size.
+            single = len(self.dirty) <= 1 and self.assign.single()
             statements = []
             if self.dirty:
                 statements.append(
                     rawsql.update_statement(list(self.dirty.values()), [*CONVERSATION_FIELDS, "assignee"])
                 )
-            statements += self.assign.statements()
-            # Prepared when each statement writes one row (a batch of one: light load); a VALUES
-            # list per row would make a text, and a prepared statement, per batch size.
-            single = len(self.dirty) <= 1 and self.assign.single()
+            statements += self.assign.statements()  # (which forgets them)
             self.dirty.clear()
             if statements:
                 rawsql.run(statements, prepare=single)
