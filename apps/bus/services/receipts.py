@@ -49,20 +49,24 @@ def status_receipt_record(
         apply = settings.CELERY_TASK_ALWAYS_EAGER
     record = dict(payload or {})
     record["_error_message"] = status.error_message
+    receipt = StatusReceipt(
+        source=source,
+        provider_message_id=status.provider_message_id,
+        status=status.status,
+        error_code=status.error_code,
+        payload=record,
+        message_ref=message_ref,
+    )
     if connection.vendor == "postgresql":
-        if not _receipt_insert(source, status, record, message_ref, ring=not apply):
+        # The INSERT and its RECEIPTS doorbell in one statement; a repeat writes nothing.
+        if not doorbell.insert_ringing(
+            receipt, conflict="ON CONSTRAINT status_receipt_dedupe", channel=None if apply else doorbell.RECEIPTS
+        ):
             return False  # the same status for the same message again
     else:
         try:
             with transaction.atomic():
-                StatusReceipt.objects.create(
-                    source=source,
-                    provider_message_id=status.provider_message_id,
-                    status=status.status,
-                    error_code=status.error_code,
-                    payload=record,
-                    message_ref=message_ref,
-                )
+                receipt.save(force_insert=True)
                 if not apply:
                     doorbell.ring(doorbell.RECEIPTS)
         except IntegrityError:
@@ -76,25 +80,6 @@ def status_receipt_record(
             "applying status %s of %s failed; left for the sweeper", status.status, status.provider_message_id
         )
         return False
-
-
-def _receipt_insert(
-    source: str, status: DeliveryStatus, record: dict[str, Any], message_ref: int | None, *, ring: bool
-) -> bool:
-    """PostgreSQL: the receipt's INSERT and its RECEIPTS doorbell in one statement
-    (doorbell.insert_ringing). A repeat inserts nothing and rings nothing. Returns whether the
-    receipt is new."""
-    receipt = StatusReceipt(
-        source=source,
-        provider_message_id=status.provider_message_id,
-        status=status.status,
-        error_code=status.error_code,
-        payload=record,
-        message_ref=message_ref,
-    )
-    return doorbell.insert_ringing(
-        receipt, conflict="ON CONSTRAINT status_receipt_dedupe", channel=doorbell.RECEIPTS if ring else None
-    )
 
 
 def status_receipts_drain(*, limit: int | None = None) -> tuple[int, int]:
